@@ -1,0 +1,73 @@
+/*
+ * main.c - the recur command: a table of subcommands, each with a one-line
+ * summary. Exit status: 0 success, 2 bad usage, 1 any other error (always
+ * with one line on stderr).
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a character-level language model on a text file"},
+    {"sample", cmd_sample, "generate text from a trained model"},
+    {"eval", cmd_eval, "loss of a model on a text, in nats and bits per character"},
+    {"info", cmd_info, "describe a checkpoint"},
+    {"hello", cmd_hello, "the founding example: an RNN with 3 units learns 'hello'"},
+    {"gradcheck", cmd_gradcheck, "compare analytic and numerical gradients of a small model"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+int fail(const char *cmd, const recur_error *err)
+{
+    fprintf(stderr, "recur %s: %s\n", cmd, err->msg[0] ? err->msg : recur_strerror(err->code));
+    return 1;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "recur %s - recurrent neural networks (RNN, LSTM, GRU) for text, in C\n\n"
+            "usage: recur COMMAND [options]\n\ncommands:\n",
+            RECUR_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'recur COMMAND --help' lists a command's options with their defaults.\n"
+               "Example:\n"
+               "  recur train data/tinyshakespeare.txt --out shakespeare.safetensors\n"
+               "  recur sample shakespeare.safetensors --prime 'ROMEO:' --length 300\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        if (strcmp(name, "help") == 0 && argc > 2) {
+            // "recur help train" is "recur train --help".
+            for (int i = 0; i < NCOMMANDS; i++)
+                if (strcmp(commands[i].name, argv[2]) == 0) {
+                    char *av[] = {argv[0], argv[2], "--help", NULL};
+                    return commands[i].run(3, av);
+                }
+        }
+        help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("recur %s\n", RECUR_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return commands[i].run(argc, argv);
+    fprintf(stderr, "recur: unknown command '%s' (see 'recur --help')\n", name);
+    return 2;
+}

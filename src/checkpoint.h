@@ -1,0 +1,21 @@
+/*
+ * checkpoint.h - models in safetensors files (docs/format.md). The trainer
+ * adds its own tensors (optim.*, train.*) and metadata through the extra
+ * arguments; readers of the model ignore those namespaces.
+ */
+#ifndef RECUR_CHECKPOINT_H
+#define RECUR_CHECKPOINT_H
+
+#include "model.h"
+#include "safetensors.h"
+
+int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
+                     const st_kv *extra_meta, size_t nextra_meta, const char *path,
+                     recur_error *err);
+/* Builds a model from a parsed, validated file; checks every tensor. */
+int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err);
+/* A strict decimal integer from metadata key (required, or def when absent). */
+int meta_int(const st_file *f, const char *key, long lo, long hi, int required, long def,
+             long *out, recur_error *err);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * model.c - a model is embed (optional) -> rnn (L stacked cells) -> head,
+ * laid out as the PyTorch module {embed: nn.Embedding, rnn: nn.RNN/LSTM/GRU,
+ * head: nn.Linear}. This file holds its parameter table, PyTorch's default
+ * initialisation, the window workspace, and the forward and backward passes
+ * (backpropagation through time). The pointwise math of each cell is in
+ * src/cells/; the derivation of the whole backward is docs/math.md.
+ */
+#include "model.h"
+
+#include "gemm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- parameters */
+
+static void add_view(recur_model *m, const char *name, int rows, int cols, size_t *off)
+{
+    param_view *v = &m->views[m->nviews++];
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->rows = rows;
+    v->cols = cols;
+    v->off = *off;
+    v->n = (size_t)rows * (size_t)(cols ? cols : 1);
+    *off += v->n;
+}
+
+int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_model **out,
+                recur_error *err)
+{
+    *out = NULL;
+    const cell_def *cell = cell_get(cfg->cell);
+    if (!cell) return set_error(err, RECUR_EINVAL, "unknown cell type %d", (int)cfg->cell);
+    if (cfg->hidden < 1 || cfg->hidden > 65536)
+        return set_error(err, RECUR_EINVAL, "hidden size must be 1..65536, got %d", cfg->hidden);
+    if (cfg->layers < 1 || cfg->layers > 64)
+        return set_error(err, RECUR_EINVAL, "layers must be 1..64, got %d", cfg->layers);
+    if (cfg->embed < 0 || cfg->embed > 65536)
+        return set_error(err, RECUR_EINVAL, "embedding size must be 0..65536, got %d", cfg->embed);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return set_error(err, RECUR_EINVAL, "dropout must be in [0, 1), got %g", cfg->dropout);
+    if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
+        return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
+    if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
+
+    recur_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, RECUR_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    m->cell = cell;
+    m->V = vocab->n;
+    m->H = cfg->hidden;
+    m->L = cfg->layers;
+    m->E = cfg->embed;
+    m->G = cell->gates;
+    m->best_val = NAN;
+    m->version = 1;
+    int rc = vocab_clone(vocab, &m->vocab, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    m->views = calloc((size_t)(4 * m->L + 3), sizeof *m->views);
+    m->lay = calloc((size_t)m->L, sizeof *m->lay);
+    if (!m->views || !m->lay) {
+        recur_model_free(m);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+
+    // The table, in PyTorch's registration order: embed, rnn (per layer:
+    // weight_ih, weight_hh, bias_ih, bias_hh), head.
+    size_t off = 0;
+    char name[48];
+    int GH = m->G * m->H;
+    if (m->E) {
+        m->embed = off;
+        add_view(m, "embed.weight", m->V, m->E, &off);
+    }
+    for (int l = 0; l < m->L; l++) {
+        layer_off *lo = &m->lay[l];
+        lo->in = l == 0 ? (m->E ? m->E : m->V) : m->H;
+        lo->w_ih = off;
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
+        add_view(m, name, GH, lo->in, &off);
+        lo->w_hh = off;
+        snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
+        add_view(m, name, GH, m->H, &off);
+        lo->b_ih = off;
+        snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
+        add_view(m, name, GH, 0, &off);
+        lo->b_hh = off;
+        snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
+        add_view(m, name, GH, 0, &off);
+    }
+    m->head_w = off;
+    add_view(m, "head.weight", m->V, m->H, &off);
+    m->head_b = off;
+    add_view(m, "head.bias", m->V, 0, &off);
+    m->nw = off;
+    m->w = xcalloc(off, sizeof(float));
+    if (!m->w) {
+        recur_model_free(m);
+        return set_error(err, RECUR_ENOMEM, "out of memory for %zu parameters", off);
+    }
+    *out = m;
+    return RECUR_OK;
+}
+
+void model_init(recur_model *m, rng *r)
+{
+    // nn.RNN/LSTM/GRU: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
+    // nn.Linear(H, V): weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (fan_in = H).
+    // nn.Embedding: N(0, 1).
+    float k = 1.0f / sqrtf((float)m->H);
+    for (int i = 0; i < m->nviews; i++) {
+        const param_view *v = &m->views[i];
+        float *p = m->w + v->off;
+        int is_embed = m->E && v->off == m->embed;
+        for (size_t j = 0; j < v->n; j++)
+            p[j] = is_embed ? rng_normal(r) : (2.0f * rng_uniform(r) - 1.0f) * k;
+    }
+    m->version++;
+}
+
+const param_view *model_find_view(const recur_model *m, const char *name)
+{
+    for (int i = 0; i < m->nviews; i++)
+        if (strcmp(m->views[i].name, name) == 0) return &m->views[i];
+    return NULL;
+}
+
+void recur_model_config_default(recur_model_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cell = RECUR_CELL_RNN;
+    cfg->hidden = 128;
+    cfg->layers = 2;
+}
+
+int recur_model_new(const recur_model_config *cfg, const recur_vocab *vocab, uint64_t seed,
+                    recur_model **out, recur_error *err)
+{
+    if (!cfg || !vocab || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
+    int rc = model_alloc(cfg, vocab, out, err);
+    if (rc) return rc;
+    rng r;
+    rng_seed(&r, seed);
+    model_init(*out, &r);
+    return RECUR_OK;
+}
+
+void recur_model_free(recur_model *m)
+{
+    if (!m) return;
+    recur_vocab_free(m->vocab);
+    free(m->w);
+    free(m->views);
+    free(m->lay);
+    free(m->train_meta);
+    free(m);
+}
+
+void recur_model_get_info(const recur_model *m, recur_model_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->cell = m->cfg.cell;
+    info->relu = m->cfg.relu;
+    info->hidden = m->H;
+    info->layers = m->L;
+    info->embed = m->E;
+    info->vocab_size = m->V;
+    info->dropout = m->cfg.dropout;
+    info->params = m->nw;
+    info->steps = m->steps;
+    info->best_val = m->best_val;
+}
+
+const recur_vocab *recur_model_vocab(const recur_model *m)
+{
+    return m->vocab;
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+static float *falloc(size_t n, int *fail)
+{
+    float *p = xcalloc(n ? n : 1, sizeof(float));
+    if (!p) *fail = 1;
+    return p;
+}
+
+static float **palloc(int n, int *fail)
+{
+    float **p = calloc((size_t)n, sizeof(float *));
+    if (!p) *fail = 1;
+    return p;
+}
+
+int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err)
+{
+    *out = NULL;
+    if (T < 1 || B < 1) return set_error(err, RECUR_EINVAL, "window must be at least 1x1");
+    workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return set_error(err, RECUR_ENOMEM, "out of memory");
+    ws->T = T;
+    ws->B = B;
+    ws->threads = threads < 1 ? 1 : threads;
+    int L = m->L, H = m->H, GH = m->G * m->H, V = m->V, fail = 0;
+    size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
+    int maxin = H;
+    for (int l = 0; l < L; l++)
+        if (m->lay[l].in > maxin && !(l == 0 && !m->E)) maxin = m->lay[l].in;
+    ws->hs = palloc(L, &fail);
+    ws->cs = palloc(L, &fail);
+    ws->cache = palloc(L, &fail);
+    ws->xin = palloc(L, &fail);
+    ws->mask = palloc(L, &fail);
+    ws->wt_ih = palloc(L, &fail);
+    ws->wt_hh = palloc(L, &fail);
+    ws->dh0 = palloc(L, &fail);
+    ws->dc0 = palloc(L, &fail);
+    ws->xptr = calloc((size_t)L, sizeof(float *));
+    if (!ws->xptr) fail = 1;
+    for (int l = 0; l < L && !fail; l++) {
+        ws->hs[l] = falloc((N + B) * H, &fail);
+        if (m->cell->has_c) ws->cs[l] = falloc((N + B) * H, &fail);
+        if (m->cell->cache) ws->cache[l] = falloc(N * H * m->cell->cache, &fail);
+        if (l == 0 && m->E) ws->xin[l] = falloc(N * m->E, &fail);
+        if (l > 0 && m->cfg.dropout > 0) {
+            ws->xin[l] = falloc(N * H, &fail);
+            ws->mask[l] = falloc(N * H, &fail);
+        }
+        ws->wt_ih[l] = falloc((size_t)m->lay[l].in * GH, &fail);
+        ws->wt_hh[l] = falloc((size_t)H * GH, &fail);
+        ws->dh0[l] = falloc(BH, &fail);
+        ws->dc0[l] = falloc(BH, &fail);
+    }
+    if (!fail) {
+        ws->wt_head = falloc((size_t)H * V, &fail);
+        ws->ids = calloc(N, sizeof(int32_t));
+        if (!ws->ids) fail = 1;
+        ws->px = falloc(N * GH, &fail);
+        ws->ph = falloc((size_t)B * GH, &fail);
+        ws->logits = falloc(N * V, &fail);
+        ws->dpx = falloc(N * GH, &fail);
+        ws->dph = falloc(N * GH, &fail);
+        ws->dh_seq = falloc(N * maxin, &fail);
+        ws->dx_seq = falloc(N * maxin, &fail);
+        ws->dh = falloc(BH, &fail);
+        ws->dhp = falloc(BH, &fail);
+    }
+    if (fail) {
+        ws_free(m, ws);
+        return set_error(err, RECUR_ENOMEM, "out of memory for a %dx%d window workspace", T, B);
+    }
+    *out = ws;
+    return RECUR_OK;
+}
+
+void ws_free(const recur_model *m, workspace *ws)
+{
+    if (!ws) return;
+    float **lists[] = {ws->hs, ws->cs, ws->cache, ws->xin, ws->mask, ws->wt_ih, ws->wt_hh,
+                       ws->dh0, ws->dc0};
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
+        if (!lists[k]) continue;
+        for (int l = 0; l < m->L; l++) free(lists[k][l]);
+        free(lists[k]);
+    }
+    free(ws->xptr);
+    free(ws->wt_head);
+    free(ws->ids);
+    free(ws->px);
+    free(ws->ph);
+    free(ws->logits);
+    free(ws->dpx);
+    free(ws->dph);
+    free(ws->dh_seq);
+    free(ws->dx_seq);
+    free(ws->dh);
+    free(ws->dhp);
+    free(ws);
+}
+
+void ws_zero_state(const recur_model *m, workspace *ws)
+{
+    size_t BH = (size_t)ws->B * m->H;
+    for (int l = 0; l < m->L; l++) {
+        memset(ws->hs[l], 0, BH * sizeof(float));
+        if (ws->cs[l]) memset(ws->cs[l], 0, BH * sizeof(float));
+    }
+}
+
+void ws_carry_state(const recur_model *m, workspace *ws)
+{
+    size_t BH = (size_t)ws->B * m->H, last = (size_t)ws->T * BH;
+    for (int l = 0; l < m->L; l++) {
+        memmove(ws->hs[l], ws->hs[l] + last, BH * sizeof(float));
+        if (ws->cs[l]) memmove(ws->cs[l], ws->cs[l] + last, BH * sizeof(float));
+    }
+}
+
+// The forward products read W^T so that every GEMM is gemm_nn with unit
+// stride along G*H; repacked only when the weights changed.
+static void ws_pack(const recur_model *m, workspace *ws)
+{
+    if (ws->packed == m->version) return;
+    int GH = m->G * m->H;
+    for (int l = 0; l < m->L; l++) {
+        transpose(ws->wt_ih[l], m->w + m->lay[l].w_ih, GH, m->lay[l].in);
+        transpose(ws->wt_hh[l], m->w + m->lay[l].w_hh, GH, m->H);
+    }
+    transpose(ws->wt_head, m->w + m->head_w, m->V, m->H);
+    ws->packed = m->version;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
+{
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, V = m->V, L = m->L;
+    const int N = T * B, th = ws->threads;
+    const cell_def *cell = m->cell;
+    ws_pack(m, ws);
+    memcpy(ws->ids, ids, sizeof(int32_t) * (size_t)N);
+
+    for (int l = 0; l < L; l++) {
+        const layer_off *lo = &m->lay[l];
+        const float *b_ih = m->w + lo->b_ih, *b_hh = m->w + lo->b_hh;
+
+        // (1) The layer's input.
+        const float *x = NULL;
+        if (l == 0 && m->E) {
+            for (int n = 0; n < N; n++)
+                memcpy(ws->xin[0] + (size_t)n * m->E, m->w + m->embed + (size_t)ids[n] * m->E,
+                       sizeof(float) * (size_t)m->E);
+            x = ws->xin[0];
+        } else if (l > 0) {
+            x = ws->hs[l - 1] + (size_t)B * H; // outputs h_1..h_T of the layer below
+            if (drop && ws->mask[l]) {
+                // Inverted dropout on the layer below's outputs, as nn.LSTM's dropout.
+                float p = m->cfg.dropout, keep = 1.0f / (1.0f - p);
+                for (size_t i = 0; i < (size_t)N * H; i++) {
+                    ws->mask[l][i] = rng_uniform(drop) < p ? 0.0f : keep;
+                    ws->xin[l][i] = x[i] * ws->mask[l][i];
+                }
+                x = ws->xin[l];
+            }
+        }
+        ws->xptr[l] = x;
+
+        // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
+        // row gather of W_ih^T (a column of W_ih), never a product.
+        for (int n = 0; n < N; n++) memcpy(ws->px + (size_t)n * GH, b_ih, sizeof(float) * GH);
+        if (x)
+            gemm_nn(N, GH, lo->in, x, lo->in, ws->wt_ih[l], GH, ws->px, GH, 1, th);
+        else
+            for (int n = 0; n < N; n++) {
+                const float *col = ws->wt_ih[l] + (size_t)ids[n] * GH;
+                float *p = ws->px + (size_t)n * GH;
+                for (int j = 0; j < GH; j++) p[j] += col[j];
+            }
+
+        // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell.
+        for (int t = 0; t < T; t++) {
+            const float *hp = ws->hs[l] + (size_t)t * B * H;
+            for (int b = 0; b < B; b++) memcpy(ws->ph + (size_t)b * GH, b_hh, sizeof(float) * GH);
+            gemm_nn(B, GH, H, hp, H, ws->wt_hh[l], GH, ws->ph, GH, 1, th);
+            const float *cp = cell->has_c ? ws->cs[l] + (size_t)t * B * H : NULL;
+            float *c = cell->has_c ? ws->cs[l] + (size_t)(t + 1) * B * H : NULL;
+            float *cache = cell->cache ? ws->cache[l] + (size_t)t * B * H * cell->cache : NULL;
+            cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
+                          ws->hs[l] + (size_t)(t + 1) * B * H, c, cache);
+        }
+    }
+
+    // (4) The head on every position: logits = W_hy h + b_y.
+    const float *top = ws->hs[L - 1] + (size_t)B * H;
+    for (int n = 0; n < N; n++)
+        memcpy(ws->logits + (size_t)n * V, m->w + m->head_b, sizeof(float) * V);
+    gemm_nn(N, V, H, top, H, ws->wt_head, V, ws->logits, V, 1, th);
+}
+
+/* ---------------------------------------------------------------- backward */
+
+static void add_colsum(float *dst, const float *src, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[j] += src[(size_t)i * cols + j];
+}
+
+void model_backward(const recur_model *m, workspace *ws, float *g)
+{
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, V = m->V, L = m->L;
+    const int N = T * B, th = ws->threads;
+    const size_t BH = (size_t)B * H;
+    const cell_def *cell = m->cell;
+    const float *dlogits = ws->logits;
+
+    // (1) Head: dW_hy += dlogits^T h, db_y += sum dlogits, dh = dlogits W_hy.
+    const float *top = ws->hs[L - 1] + BH;
+    gemm_tn(V, H, N, dlogits, V, top, H, g + m->head_w, H, 1, th);
+    add_colsum(g + m->head_b, dlogits, N, V);
+    gemm_nn(N, H, V, dlogits, V, m->w + m->head_w, H, ws->dh_seq, H, 0, th);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const layer_off *lo = &m->lay[l];
+        float *dc = ws->dc0[l], *dnext = ws->dh0[l];
+        // Truncated BPTT: nothing flows back from beyond the window.
+        memset(dnext, 0, BH * sizeof(float));
+        memset(dc, 0, BH * sizeof(float));
+
+        // (2) The sweep back through time. Only dh_{t-1} = dph_t W_hh is sequential.
+        for (int t = T - 1; t >= 0; t--) {
+            const float *dout = ws->dh_seq + (size_t)t * BH;
+            for (size_t i = 0; i < BH; i++) ws->dh[i] = dout[i] + dnext[i];
+            const float *hp = ws->hs[l] + (size_t)t * BH, *h = hp + BH;
+            const float *cp = cell->has_c ? ws->cs[l] + (size_t)t * BH : NULL;
+            const float *c = cp ? cp + BH : NULL;
+            const float *cache = cell->cache ? ws->cache[l] + (size_t)t * BH * cell->cache : NULL;
+            float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
+            cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
+            memcpy(dnext, ws->dhp, BH * sizeof(float));
+            gemm_nn(B, H, GH, dph, GH, m->w + lo->w_hh, H, dnext, H, 1, th);
+        }
+        // dnext and dc now hold dL/dh_0 and dL/dc_0 of this layer.
+
+        // (3) Weight gradients as one product each over all T*B rows.
+        gemm_tn(GH, H, N, ws->dph, GH, ws->hs[l], H, g + lo->w_hh, H, 1, th);
+        add_colsum(g + lo->b_hh, ws->dph, N, GH);
+        add_colsum(g + lo->b_ih, ws->dpx, N, GH);
+        const float *x = ws->xptr[l];
+        if (!x) {
+            // One-hot input: dW_ih[:, id] += dpx (the transpose of the gather).
+            float *gw = g + lo->w_ih;
+            for (int n = 0; n < N; n++) {
+                const float *d = ws->dpx + (size_t)n * GH;
+                int id = ws->ids[n];
+                for (int j = 0; j < GH; j++) gw[(size_t)j * V + id] += d[j];
+            }
+            continue;
+        }
+        gemm_tn(GH, lo->in, N, ws->dpx, GH, x, lo->in, g + lo->w_ih, lo->in, 1, th);
+
+        // (4) The gradient of the layer's input, dx = dpx W_ih.
+        gemm_nn(N, lo->in, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, ws->dx_seq, lo->in, 0, th);
+        if (l > 0) {
+            // It becomes the gradient at the outputs of the layer below (through dropout).
+            const float *mask = ws->mask[l];
+            for (size_t i = 0; i < (size_t)N * H; i++)
+                ws->dh_seq[i] = (mask && ws->xptr[l] == ws->xin[l]) ? ws->dx_seq[i] * mask[i]
+                                                                    : ws->dx_seq[i];
+        } else {
+            // Embedding: scatter the rows back to the ids that were looked up.
+            for (int n = 0; n < N; n++) {
+                float *ge = g + m->embed + (size_t)ws->ids[n] * m->E;
+                const float *d = ws->dx_seq + (size_t)n * m->E;
+                for (int j = 0; j < m->E; j++) ge[j] += d[j];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- loss */
+
+double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count)
+{
+    double total = 0.0;
+    int counted = 0;
+    for (int n = 0; n < N; n++) counted += tgt[n] >= 0;
+    for (int n = 0; n < N; n++) {
+        float *z = logits + (size_t)n * V;
+        // Subtract the max so exp never overflows; the loss is logsumexp - z_target.
+        float mx = z[0];
+        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+        double sum = 0.0;
+        for (int j = 0; j < V; j++) sum += exp((double)z[j] - mx);
+        double lse = mx + log(sum);
+        if (tgt[n] >= 0) total += lse - z[tgt[n]];
+        if (!want_grad) continue;
+        if (tgt[n] < 0) {
+            memset(z, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
+        // d(mean loss)/dz = (softmax(z) - onehot(target)) / counted
+        double scale = 1.0 / counted;
+        for (int j = 0; j < V; j++) z[j] = (float)(exp((double)z[j] - lse) * scale);
+        z[tgt[n]] -= (float)scale;
+    }
+    if (count) *count = counted;
+    return total;
+}

@@ -1,0 +1,96 @@
+/*
+ * model.h - the model inside librecur: input (one-hot or embedding) -> a
+ * stack of recurrent layers -> a linear head; its parameters in one
+ * contiguous buffer described by a table of named views (the optimizer,
+ * checkpoints and the gradient check all walk the same table); and the
+ * forward and backward passes over a window of T steps for B streams.
+ */
+#ifndef RECUR_MODEL_H
+#define RECUR_MODEL_H
+
+#include "cells/cell.h"
+#include "internal.h"
+#include "rng.h"
+#include "text.h"
+
+typedef struct param_view {
+    char name[48];   /* PyTorch state_dict key, e.g. rnn.weight_hh_l0 */
+    int rows, cols;  /* cols == 0: a vector of rows elements */
+    size_t off, n;   /* offset into the buffer and element count */
+} param_view;
+
+typedef struct layer_off {
+    size_t w_ih, w_hh, b_ih, b_hh;  /* offsets of W_ih [G*H, in], W_hh [G*H, H], b [G*H] */
+    int in;                         /* input width: V (one-hot), E, or H */
+} layer_off;
+
+struct recur_model {
+    recur_model_config cfg;
+    const cell_def *cell;
+    recur_vocab *vocab;
+    int V, H, L, E, G;
+    float *w;              /* all parameters, nw floats */
+    size_t nw;
+    param_view *views;     /* table of named tensors over w */
+    int nviews;
+    layer_off *lay;        /* [L] */
+    size_t embed, head_w, head_b;
+    long long steps;       /* optimizer steps taken (saved in checkpoints) */
+    double best_val;       /* best validation loss so far (NaN if none) */
+    char *train_meta;      /* training settings as JSON text, saved as recur.train (may be NULL) */
+    unsigned long version; /* bumped whenever w changes, so workspaces re-pack */
+};
+
+/* Allocates the model's structure and parameter table for cfg over vocab
+ * (copied); parameters are zero until model_init. */
+int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_model **out,
+                recur_error *err);
+/* PyTorch's default initialisation from r. */
+void model_init(recur_model *m, rng *r);
+const param_view *model_find_view(const recur_model *m, const char *name);
+
+/* Per-window buffers for one (T, B): activations saved for backward,
+ * transposed weights, scratch. Sized once; no allocation per step. */
+typedef struct workspace {
+    int T, B, threads;
+    int training;          /* dropout on */
+    unsigned long packed;  /* model version the transposed weights belong to (0: none) */
+    float **hs, **cs;      /* [L] (T+1)*B*H; slot 0 = initial state, slot t+1 = h_t */
+    float **cache;         /* [L] T*B*H*cell->cache */
+    float **xin;           /* [L] layer inputs (embedding rows, dropped-out outputs) or NULL */
+    const float **xptr;    /* [L] what each layer actually reads (xin or hs of the layer below) */
+    float **mask;          /* [L] dropout masks for layer inputs l > 0 (scaled 1/(1-p)) */
+    float **wt_ih, **wt_hh;/* [L] W_ih^T [in, G*H] and W_hh^T [H, G*H] */
+    float *wt_head;        /* W_head^T [H, V] */
+    int32_t *ids;          /* [T*B] the window's inputs */
+    float *px, *ph;        /* [T*B*G*H] input projections; [B*G*H] one step's recurrent one */
+    float *logits;         /* [T*B*V]; softmax_xent turns it into dlogits */
+    float *dpx, *dph;      /* [T*B*G*H] */
+    float *dh_seq, *dx_seq;/* [T*B*max(H,in)] gradients at layer outputs / inputs */
+    float *dh, *dhp;       /* [B*H] */
+    float **dh0, **dc0;    /* [L] [B*H] gradients of the initial states (after backward) */
+} workspace;
+
+int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);
+void ws_free(const recur_model *m, workspace *ws);
+/* Sets every layer's initial state (slot 0) to zero. */
+void ws_zero_state(const recur_model *m, workspace *ws);
+/* Copies each layer's final state (slot T) into slot 0: carry to the next window. */
+void ws_carry_state(const recur_model *m, workspace *ws);
+
+/* Forward over ids[T*B] (time-major: t*B + b) from the states in slot 0.
+ * Fills ws->logits [T*B, V]. drop (training with dropout only) draws masks. */
+void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop);
+/* Backward from ws->logits holding dL/dlogits; accumulates into g (same
+ * layout as m->w) and leaves dL/dh0, dL/dc0 in ws->dh0, ws->dc0. */
+void model_backward(const recur_model *m, workspace *ws, float *g);
+
+/* Softmax cross-entropy over N rows of V logits, in place: logits become
+ * dL/dlogits of the mean loss over rows whose target is >= 0 (rows with a
+ * negative target are ignored and get zero gradient). Returns the summed
+ * loss in nats (double) and sets *count to the rows counted. With
+ * want_grad == 0 the logits are left as log-probabilities' inputs and only
+ * the loss is computed. */
+double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count);
+
+#endif
