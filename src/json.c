@@ -159,6 +159,42 @@ static size_t utf8_seq(const unsigned char *s, size_t i, size_t end)
     return n;
 }
 
+// Decodes the escape at s[*i] (a backslash; the caller's scan guarantees
+// s[*i+1] exists before end) into o[*n], advancing both.
+static int decode_escape(jparser *p, size_t *i, size_t end, char *o, size_t *n)
+{
+    static const char escapes[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
+    const unsigned char *s = p->s;
+    size_t at = *i;
+    unsigned char e = s[at + 1];
+    const char *simple = e ? strchr(escapes, e) : NULL;
+    if (simple) {
+        o[(*n)++] = decoded[simple - escapes];
+        *i += 2;
+        return 0;
+    }
+    if (e != 'u') {
+        char b[8];
+        show_byte(b, e);
+        return jerr(p, at, "invalid escape \\%s in string", b);
+    }
+    unsigned cp, lo;
+    if (end - at < 6 || hex4(s + at + 2, &cp)) return jerr(p, at, "\\u escape needs 4 hex digits");
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return jerr(p, at, "lone low surrogate \\u%04X", cp);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - at < 12 || s[at + 6] != '\\' || s[at + 7] != 'u' || hex4(s + at + 8, &lo) ||
+            lo < 0xDC00 || lo > 0xDFFF)
+            return jerr(p, at, "lone high surrogate \\u%04X", cp);
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        *i += 6;
+    }
+    // A \uXXXX escape is 6 source bytes and encodes to at most 3, and a
+    // surrogate pair is 12 bytes for 4: the output cannot outgrow the input.
+    *n += put_utf8(o + *n, cp);
+    *i += 6;
+    return 0;
+}
+
 // Parses the string starting at the opening quote at p->pos into a fresh
 // NUL-terminated buffer. Decoded text is never longer than its source, so
 // one allocation of the source length suffices.
@@ -166,6 +202,8 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
 {
     const unsigned char *s = p->s;
     size_t open = p->pos, start = open + 1, end = start;
+    // Find the closing quote first, skipping escaped characters, so that
+    // decoding below never has to look past end.
     while (end < p->len && s[end] != '"') {
         if (s[end] == '\\' && end + 1 < p->len) end++;
         end++;
@@ -175,65 +213,30 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
     char *o = malloc(end - start + 1);
     if (!o) return jnomem(p);
     size_t n = 0, i = start;
-    while (i < end) {
+    int rc = 0;
+    while (i < end && !rc) {
         unsigned char c = s[i];
-        if (c < 0x20) {
-            free(o);
-            return jerr(p, i, "control character 0x%02X in string", c);
-        }
-        if (c >= 0x80) {
+        if (c == '\\') {
+            rc = decode_escape(p, &i, end, o, &n);
+        } else if (c < 0x20) {
+            rc = jerr(p, i, "control character 0x%02X in string", c);
+        } else if (c < 0x80) {
+            o[n++] = (char)c;
+            i++;
+        } else {
             size_t k = utf8_seq(s, i, end);
             if (!k) {
-                free(o);
-                return jerr(p, i, "invalid UTF-8 in string");
+                rc = jerr(p, i, "invalid UTF-8 in string");
+                break;
             }
             memcpy(o + n, s + i, k);
             n += k;
             i += k;
-            continue;
         }
-        if (c != '\\') {
-            o[n++] = (char)c;
-            i++;
-            continue;
-        }
-        // The scan above guarantees s[i+1] exists and lies before end.
-        unsigned char e = s[i + 1];
-        static const char escapes[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
-        const char *simple = e ? strchr(escapes, e) : NULL;
-        if (simple) {
-            o[n++] = decoded[simple - escapes];
-            i += 2;
-            continue;
-        }
-        if (e != 'u') {
-            char b[8];
-            show_byte(b, e);
-            free(o);
-            return jerr(p, i, "invalid escape \\%s in string", b);
-        }
-        unsigned cp, lo;
-        if (end - i < 6 || hex4(s + i + 2, &cp)) {
-            free(o);
-            return jerr(p, i, "\\u escape needs 4 hex digits");
-        }
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            free(o);
-            return jerr(p, i, "lone low surrogate \\u%04X", cp);
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - i < 12 || s[i + 6] != '\\' || s[i + 7] != 'u' || hex4(s + i + 8, &lo) ||
-                lo < 0xDC00 || lo > 0xDFFF) {
-                free(o);
-                return jerr(p, i, "lone high surrogate \\u%04X", cp);
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
-        }
-        // A \uXXXX escape is 6 source bytes and encodes to at most 4, and a
-        // surrogate pair is 12 bytes for 4: the buffer cannot overflow.
-        n += put_utf8(o + n, cp);
-        i += 6;
+    }
+    if (rc) {
+        free(o);
+        return rc;
     }
     o[n] = 0;
     p->pos = end + 1;

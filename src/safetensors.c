@@ -140,9 +140,9 @@ static int parse_metadata(st_file *f, json_value *md, recur_error *err)
     return 0;
 }
 
-// Fills t (whose name is set) from its header entry e and checks all that
-// concerns the entry alone; dlen is the size of the data buffer.
-static int parse_entry(st_tensor *t, const json_value *e, uint64_t dlen, recur_error *err)
+// Fills t (whose name is set) from its header entry e: exactly the keys
+// dtype, shape and data_offsets, each of the right type.
+static int parse_entry(st_tensor *t, const json_value *e, recur_error *err)
 {
     const char *nm = t->name;
     size_t nl = strlen(nm);
@@ -195,7 +195,15 @@ static int parse_entry(st_tensor *t, const json_value *e, uint64_t dlen, recur_e
                         what);
     t->begin = be[0];
     t->end = be[1];
+    return 0;
+}
 
+// Checks that t's span holds exactly its elements (products checked for
+// overflow) and lies inside the data buffer of dlen bytes.
+static int check_span(st_tensor *t, uint64_t dlen, recur_error *err)
+{
+    const char *nm = t->name;
+    size_t nl = strlen(nm);
     char shape[200];
     format_shape(shape, sizeof shape, t->shape, t->ndim);
     const char *dname = dtype_names[t->dtype];
@@ -324,7 +332,8 @@ static int parse_header(st_file *f, recur_error *err)
         st_tensor *t = &f->tensors[f->ntensors++];
         t->name = root->keys[i];
         root->keys[i] = NULL;
-        rc = parse_entry(t, &root->items[i], dlen, err);
+        rc = parse_entry(t, &root->items[i], err);
+        if (!rc) rc = check_span(t, dlen, err);
         if (!rc) t->data = f->buf + 8 + hlen + t->begin;
     }
     json_free(root);
@@ -543,8 +552,8 @@ static int check_meta(const st_kv *m, size_t i, recur_error *err)
     return rc;
 }
 
-// Sorts pointers to the inputs and rejects duplicate names/keys; the
-// caller frees *sorted_out.
+// Sorts pointers to the inputs into write order and rejects duplicate
+// names and keys; the caller frees *order_out and *meta_out.
 static int sort_inputs(const st_entry *tensors, size_t n, const st_kv *meta, size_t nmeta,
                        const st_entry ***order_out, const st_kv ***meta_out, recur_error *err)
 {
@@ -574,11 +583,10 @@ static int sort_inputs(const st_entry *tensors, size_t n, const st_kv *meta, siz
     return 0;
 }
 
-int st_serialize(const st_entry *tensors, size_t n, const st_kv *meta, size_t nmeta,
-                 uint8_t **out, size_t *out_len, recur_error *err)
+// Validates the writer's inputs; *data_len receives the total tensor bytes.
+static int check_inputs(const st_entry *tensors, size_t n, const st_kv *meta, size_t nmeta,
+                        size_t *data_len, recur_error *err)
 {
-    *out = NULL;
-    *out_len = 0;
     if ((n && !tensors) || (nmeta && !meta))
         return set_error(err, RECUR_EINVAL, "st_serialize: NULL tensor or metadata array");
     // The raw names, keys and values are a lower bound on the header size:
@@ -594,16 +602,58 @@ int st_serialize(const st_entry *tensors, size_t n, const st_kv *meta, size_t nm
         return set_error(err, RECUR_EINVAL,
                          "header would exceed %u bytes (names and metadata alone take %zu)",
                          ST_MAX_HEADER, lower);
-
     int rc = 0;
-    size_t data_len = 0;
+    *data_len = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         size_t nb = 0;
         rc = check_entry(&tensors[i], i, &nb, err);
-        if (!rc && size_add(data_len, nb, &data_len))
+        if (!rc && size_add(*data_len, nb, data_len))
             rc = set_error(err, RECUR_EINVAL, "tensors too large in total");
     }
     for (size_t i = 0; i < nmeta && !rc; i++) rc = check_meta(&meta[i], i, err);
+    return rc;
+}
+
+// Compact JSON: metadata first (keys sorted, so the output is
+// deterministic), then tensors in offset order with keys dtype, shape,
+// data_offsets; then spaces up to a multiple of 8, so that the data buffer
+// starts at an 8-aligned file offset.
+static void build_header(strbuf *h, const st_entry *const *order, size_t n,
+                         const st_kv *const *mo, size_t nmeta)
+{
+    sb_putc(h, '{');
+    if (nmeta) {
+        sb_puts(h, "\"" METADATA_KEY "\":{");
+        for (size_t i = 0; i < nmeta; i++) {
+            if (i) sb_putc(h, ',');
+            sb_json_string(h, mo[i]->key, strlen(mo[i]->key));
+            sb_putc(h, ':');
+            sb_json_string(h, mo[i]->value, strlen(mo[i]->value));
+        }
+        sb_putc(h, '}');
+    }
+    size_t offset = 0;
+    for (size_t i = 0; i < n; i++) {
+        const st_entry *e = order[i];
+        size_t nb = entry_nbytes(e);
+        if (nmeta || i) sb_putc(h, ',');
+        sb_json_string(h, e->name, strlen(e->name));
+        sb_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_names[e->dtype]);
+        for (int d = 0; d < e->ndim; d++) sb_printf(h, "%s%" PRIu64, d ? "," : "", e->shape[d]);
+        sb_printf(h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + nb);
+        offset += nb;
+    }
+    sb_putc(h, '}');
+    while (!h->oom && h->len % 8) sb_putc(h, ' ');
+}
+
+int st_serialize(const st_entry *tensors, size_t n, const st_kv *meta, size_t nmeta,
+                 uint8_t **out, size_t *out_len, recur_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    size_t data_len, total;
+    int rc = check_inputs(tensors, n, meta, nmeta, &data_len, err);
     if (rc) return rc;
 
     const st_entry **order;
@@ -611,65 +661,30 @@ int st_serialize(const st_entry *tensors, size_t n, const st_kv *meta, size_t nm
     strbuf h;
     sb_init(&h);
     rc = sort_inputs(tensors, n, meta, nmeta, &order, &mo, err);
-    if (rc) goto done;
-
-    // Compact JSON: metadata first (keys sorted, so the output is
-    // deterministic), then tensors in offset order, keys dtype/shape/offsets.
-    sb_putc(&h, '{');
-    if (nmeta) {
-        sb_puts(&h, "\"" METADATA_KEY "\":{");
-        for (size_t i = 0; i < nmeta; i++) {
-            if (i) sb_putc(&h, ',');
-            sb_json_string(&h, mo[i]->key, strlen(mo[i]->key));
-            sb_putc(&h, ':');
-            sb_json_string(&h, mo[i]->value, strlen(mo[i]->value));
+    if (!rc) {
+        build_header(&h, order, n, mo, nmeta);
+        if (h.oom)
+            rc = set_error(err, RECUR_ENOMEM, "out of memory building the header");
+        else if (h.len > ST_MAX_HEADER)
+            rc = set_error(err, RECUR_EINVAL, "header would be %zu bytes, over the limit of %u",
+                           h.len, ST_MAX_HEADER);
+        else if (size_add(8 + h.len, data_len, &total))
+            rc = set_error(err, RECUR_EINVAL, "file too large");
+    }
+    uint8_t *buf = rc ? NULL : malloc(total);
+    if (!rc && !buf) rc = set_error(err, RECUR_ENOMEM, "out of memory allocating %zu bytes", total);
+    if (!rc) {
+        for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
+        memcpy(buf + 8, h.s, h.len);
+        uint8_t *p = buf + 8 + h.len;
+        for (size_t i = 0; i < n; i++) {
+            size_t nb = entry_nbytes(order[i]);
+            if (nb) memcpy(p, order[i]->data, nb);
+            p += nb;
         }
-        sb_putc(&h, '}');
+        *out = buf;
+        *out_len = total;
     }
-    size_t offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        const st_entry *e = order[i];
-        size_t nb = entry_nbytes(e);
-        if (nmeta || i) sb_putc(&h, ',');
-        sb_json_string(&h, e->name, strlen(e->name));
-        sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", dtype_names[e->dtype]);
-        for (int d = 0; d < e->ndim; d++) sb_printf(&h, "%s%" PRIu64, d ? "," : "", e->shape[d]);
-        sb_printf(&h, "],\"data_offsets\":[%zu,%zu]}", offset, offset + nb);
-        offset += nb;
-    }
-    sb_putc(&h, '}');
-    // Padding puts the data buffer at a file offset that is a multiple of 8.
-    while (!h.oom && h.len % 8) sb_putc(&h, ' ');
-    if (h.oom) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory building the header");
-        goto done;
-    }
-    if (h.len > ST_MAX_HEADER) {
-        rc = set_error(err, RECUR_EINVAL, "header would be %zu bytes, over the limit of %u",
-                       h.len, ST_MAX_HEADER);
-        goto done;
-    }
-    size_t total;
-    if (size_add(8 + h.len, data_len, &total)) {
-        rc = set_error(err, RECUR_EINVAL, "file too large");
-        goto done;
-    }
-    uint8_t *buf = malloc(total);
-    if (!buf) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory allocating %zu bytes", total);
-        goto done;
-    }
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-    memcpy(buf + 8, h.s, h.len);
-    uint8_t *p = buf + 8 + h.len;
-    for (size_t i = 0; i < n; i++) {
-        size_t nb = entry_nbytes(order[i]);
-        if (nb) memcpy(p, order[i]->data, nb);
-        p += nb;
-    }
-    *out = buf;
-    *out_len = total;
-done:
     free(order);
     free(mo);
     sb_free(&h);

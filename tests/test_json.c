@@ -34,11 +34,12 @@ static void bad_n(const char *label, const char *s, size_t len, int depth, const
     CHECK(strstr(err.msg, " at byte ") != NULL, "%s: no offset in \"%s\"", label, err.msg);
     CHECK(strchr(err.msg, '\n') == NULL, "%s: message spans lines", label);
     // The label may hold raw test bytes: print those escaped.
-    char shown[64];
+    char shown[64] = "";
     size_t k = 0;
     for (const char *c = label; *c && k + 5 < sizeof shown; c++) {
         unsigned char u = (unsigned char)*c;
-        k += (size_t)snprintf(shown + k, sizeof shown - k, u < 0x20 || u > 0x7e ? "\\x%02X" : "%c", u);
+        const char *fmt = u < 0x20 || u > 0x7e ? "\\x%02X" : "%c";
+        k += (size_t)snprintf(shown + k, sizeof shown - k, fmt, u);
     }
     printf("  %-28s %s\n", shown, err.msg);
     if (rc == 0) json_free(v);
@@ -91,7 +92,8 @@ static void test_structure(void)
 
 static void test_strings(void)
 {
-    const char *doc = "\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u0041\\u00e9\\u20AC \xc3\xa9\xe2\x82\xac\"";
+    const char *doc = "\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t "
+                      "\\u0041\\u00e9\\u20AC \xc3\xa9\xe2\x82\xac\"";
     json_value *v = parse_ok(doc, strlen(doc), 1);
     const char want[] = "q\" b\\ s/ \b\f\n\r\t A\xc3\xa9\xe2\x82\xac \xc3\xa9\xe2\x82\xac";
     CHECK(v && v->type == J_STR && v->len == sizeof want - 1 && memcmp(v->str, want, v->len) == 0,
@@ -130,8 +132,8 @@ static void test_numbers(void)
                 {"1E+2", 100},   {"2.5e-3", 2.5e-3}, {"123456789", 123456789}, {"0.0", 0}};
     for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
         json_value *v = parse_ok(nums[i].text, strlen(nums[i].text), 0);
-        CHECK(v && v->type == J_NUM && v->num == nums[i].value && strcmp(v->str, nums[i].text) == 0 &&
-                  v->len == strlen(nums[i].text),
+        CHECK(v && v->type == J_NUM && v->num == nums[i].value &&
+                  strcmp(v->str, nums[i].text) == 0 && v->len == strlen(nums[i].text),
               "number %s", nums[i].text);
         json_free(v);
     }
@@ -273,8 +275,8 @@ static uint64_t rng_next(uint64_t *s)
 static void test_mutations(void)
 {
     static const char *seeds[] = {
-        "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],"
-        "\"data_offsets\":[0,24]}}",
+        ("{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],"
+         "\"data_offsets\":[0,24]}}"),
         "[\"\\ud83d\\ude00\", \"\\u00e9\\n\", -1.5e-3, 0, true, null, {\"a\":[[]]}]",
         "\"\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9\"",
     };
@@ -302,7 +304,8 @@ static void test_mutations(void)
                 size_t at = rng_next(&rng) % n;
                 static const char interesting[] = "\"\\{}[]:,0-.eu\x80\xc0\xed\xf4\xff";
                 uint64_t r = rng_next(&rng);
-                buf[at] = (r & 1) ? (char)(r >> 8) : interesting[(r >> 8) % (sizeof interesting - 1)];
+                size_t pick = (r >> 8) % (sizeof interesting - 1);
+                buf[at] = (r & 1) ? (char)(r >> 8) : interesting[pick];
             }
             size_t len = n - rng_next(&rng) % 3;
             char *p = malloc(len);

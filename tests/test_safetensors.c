@@ -308,7 +308,8 @@ static void test_writer_rejects(void)
     huge[big] = 0;
     st_kv hm[] = {{"k", huge}};
     rc = st_serialize(ok, 1, hm, 1, &buf, &len, &err);
-    CHECK(rc == RECUR_EINVAL && strstr(err.msg, "header would exceed 100000000 bytes"), "huge header: %s", err.msg);
+    CHECK(rc == RECUR_EINVAL && strstr(err.msg, "header would exceed 100000000 bytes"),
+          "huge header: %s", err.msg);
     show("header over 100 MB", err.msg);
     free(huge);
 }
@@ -358,7 +359,8 @@ static void test_malformed(void)
     size_t hl = strlen(GOOD_W) + 1;
     nulpad[0] = (uint8_t)hl;
     memcpy(nulpad + 8, GOOD_W, hl); // the NUL is inside the header
-    expect_bad("header padded with NUL", nulpad, 8 + hl + 8, "trailing garbage after the value at byte 54");
+    expect_bad("header padded with NUL", nulpad, 8 + hl + 8,
+               "trailing garbage after the value at byte 54");
 
     expect_bad_header("metadata value a number", "{\"__metadata__\":{\"k\":1}}", 0,
                       "__metadata__ \"k\": value is a JSON number, not a string");
@@ -425,7 +427,8 @@ static void test_malformed(void)
         {"leading-zero shape", "[02]", "[0,8]", "JSON: leading zero in number"},
         {"string shape", "[\"2\"]", "[0,8]", "shape[0] is a string"},
         {"null shape", "[null]", "[0,8]", "shape[0] is a null"},
-        {"shape over 2^64", "[18446744073709551616]", "[0,8]", "shape[0] is \"18446744073709551616\""},
+        {"shape over 2^64", "[18446744073709551616]", "[0,8]",
+         "shape[0] is \"18446744073709551616\""},
         {"negative offset", "[2]", "[-0,8]", "data_offsets[0] is \"-0\""},
         {"fractional offset", "[2]", "[0,8.5]", "data_offsets[1] is \"8.5\""},
         {"leading-zero offset", "[2]", "[00,8]", "JSON: leading zero"},
@@ -660,6 +663,74 @@ static void test_files(void)
     rmdir(dir);
 }
 
+/* ---------------------------------------------------------------- corpus */
+
+#ifdef RECUR_SOURCE_DIR
+// Re-serialises a parsed file from its own tensors and metadata.
+static int reserialize(const st_file *f, uint8_t **out, size_t *len, recur_error *err)
+{
+    st_entry *e = calloc(f->ntensors + 1, sizeof *e);
+    st_kv *m = calloc(f->nmeta + 1, sizeof *m);
+    for (size_t i = 0; i < f->ntensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        e[i].name = t->name;
+        e[i].dtype = t->dtype;
+        e[i].ndim = t->ndim;
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        e[i].data = t->data;
+    }
+    for (size_t i = 0; i < f->nmeta; i++) m[i] = (st_kv){f->meta_keys[i], f->meta_vals[i]};
+    int rc = st_serialize(e, f->ntensors, m, f->nmeta, out, len, err);
+    free(e);
+    free(m);
+    return rc;
+}
+
+// The fuzz seeds double as fixtures: valid_* load, bad_* are refused, and
+// the reference-layout files (written by an independent Python writer)
+// come back byte for byte from our writer.
+static void test_corpus(void)
+{
+    const char *dir = RECUR_SOURCE_DIR "/tests/corpus/safetensors";
+    DIR *d = opendir(dir);
+    CHECK(d != NULL, "cannot open %s", dir);
+    if (!d) return;
+    int nvalid = 0, nbad = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int valid = strncmp(de->d_name, "valid_", 6) == 0;
+        if (!valid && strncmp(de->d_name, "bad_", 4) != 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        st_file *f = NULL;
+        recur_error err = {0, ""};
+        int rc = st_read(path, &f, &err);
+        if (valid) {
+            nvalid++;
+            CHECK(rc == 0, "%s: %s", de->d_name, err.msg);
+            uint8_t *b = NULL;
+            size_t len = 0;
+            if (rc == 0 && strcmp(de->d_name, "valid_whitespace.safetensors") != 0) {
+                rc = reserialize(f, &b, &len, &err);
+                CHECK(rc == 0 && len == f->len && memcmp(b, f->buf, len) == 0,
+                      "%s: our writer gives the same bytes", de->d_name);
+                free(b);
+            }
+        } else {
+            nbad++;
+            CHECK(rc == RECUR_EFORMAT, "%s: rc %d %s", de->d_name, rc, err.msg);
+            // Show the message without the directory part of the path.
+            const char *m = strstr(err.msg, de->d_name);
+            show(de->d_name, m ? m + strlen(de->d_name) + 2 : err.msg);
+        }
+        st_free(f);
+    }
+    closedir(d);
+    printf("  corpus: %d valid and %d invalid files checked\n", nvalid, nbad);
+    CHECK(nvalid >= 3 && nbad >= 10, "corpus present");
+}
+#endif
+
 int main(void)
 {
     printf("test_safetensors\n");
@@ -676,5 +747,8 @@ int main(void)
     test_malformed();
     test_mutations();
     test_files();
+#ifdef RECUR_SOURCE_DIR
+    test_corpus();
+#endif
     return check_exit();
 }

@@ -1,0 +1,232 @@
+/*
+ * test_model.c - the math: GEMM kernels against their _ref twins (bit for
+ * bit), the vanilla RNN's forward against values computed by hand from the
+ * seed's equations, softmax cross-entropy, one optimizer step against its
+ * formula, and analytic vs numerical gradients for every tensor of every
+ * cell (plus proof that a wrong gradient fails the check).
+ */
+#include "check.h"
+#include "gemm.h"
+#include "gradcheck.h"
+#include "model.h"
+#include "optim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void fill(float *p, size_t n, rng *r)
+{
+    for (size_t i = 0; i < n; i++) p[i] = 2.0f * rng_uniform(r) - 1.0f;
+}
+
+static void test_gemm(void)
+{
+    printf("gemm vs _ref (bit-exact):\n");
+    rng r;
+    rng_seed(&r, 7);
+    const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 64, 16}, {17, 130, 33}, {50, 512, 128}, {5, 3, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        size_t na = (size_t)M * (K ? K : 1), nb = (size_t)(K ? K : 1) * N, nc = (size_t)M * N;
+        float *A = malloc(na * 4), *At = malloc(na * 4), *B = malloc(nb * 4);
+        float *C1 = malloc(nc * 4), *C2 = malloc(nc * 4), *C3 = malloc(nc * 4);
+        fill(A, na, &r);
+        fill(B, nb, &r);
+        transpose(At, A, M, K ? K : 1);
+        for (int acc = 0; acc < 2; acc++) {
+            fill(C1, nc, &r);
+            memcpy(C2, C1, nc * 4);
+            memcpy(C3, C1, nc * 4);
+            gemm_nn_ref(M, N, K, A, K, B, N, C1, N, acc);
+            gemm_nn(M, N, K, A, K, B, N, C2, N, acc, 1);
+            gemm_nn(M, N, K, A, K, B, N, C3, N, acc, 2);
+            CHECK(memcmp(C1, C2, nc * 4) == 0, "gemm_nn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
+            CHECK(memcmp(C1, C3, nc * 4) == 0, "gemm_nn 2 threads %dx%dx%d differs", M, N, K);
+            fill(C1, nc, &r);
+            memcpy(C2, C1, nc * 4);
+            gemm_tn_ref(M, N, K, At, M, B, N, C1, N, acc);
+            gemm_tn(M, N, K, At, M, B, N, C2, N, acc, 2);
+            CHECK(memcmp(C1, C2, nc * 4) == 0, "gemm_tn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
+        }
+        free(A), free(At), free(B), free(C1), free(C2), free(C3);
+    }
+}
+
+// A 1-layer RNN with H=2 over the vocabulary {a,b,c}, weights set by hand,
+// run over "abca"; the expected values are the seed's equations in double.
+static void test_rnn_by_hand(void)
+{
+    printf("vanilla RNN forward vs hand computation:\n");
+    recur_vocab *v = NULL;
+    recur_model *m = NULL;
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.hidden = 2;
+    cfg.layers = 1;
+    CHECK(recur_vocab_from_text("abc", 3, 0, &v, NULL) == 0, "vocab");
+    CHECK(model_alloc(&cfg, v, &m, NULL) == 0, "model");
+    const double Wxh[2][3] = {{0.5, -0.3, 0.8}, {-0.2, 0.4, 0.1}};
+    const double Whh[2][2] = {{0.9, -0.5}, {0.3, 0.7}};
+    const double bih[2] = {0.05, -0.1}, bhh[2] = {0.02, 0.03};
+    const double Why[3][2] = {{1.0, -1.0}, {0.5, 0.25}, {-0.7, 0.6}};
+    const double by[3] = {0.1, 0.0, -0.1};
+    float *w = m->w;
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 3; j++) w[m->lay[0].w_ih + i * 3 + j] = (float)Wxh[i][j];
+        for (int j = 0; j < 2; j++) w[m->lay[0].w_hh + i * 2 + j] = (float)Whh[i][j];
+        w[m->lay[0].b_ih + i] = (float)bih[i];
+        w[m->lay[0].b_hh + i] = (float)bhh[i];
+    }
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 2; j++) w[m->head_w + i * 2 + j] = (float)Why[i][j];
+        w[m->head_b + i] = (float)by[i];
+    }
+    m->version++;
+    workspace *ws = NULL;
+    CHECK(ws_new(m, 4, 1, 1, &ws, NULL) == 0, "workspace");
+    ws_zero_state(m, ws);
+    const int32_t ids[4] = {0, 1, 2, 0};
+    model_forward(m, ws, ids, NULL);
+
+    // h_t = tanh(W_xh x_t + b_ih + W_hh h_{t-1} + b_hh); y_t = W_hy h_t + b_y
+    double h[2] = {0, 0};
+    float want_h[8], want_y[12];
+    for (int t = 0; t < 4; t++) {
+        double nh[2];
+        for (int i = 0; i < 2; i++)
+            nh[i] = tanh(Wxh[i][ids[t]] + bih[i] + Whh[i][0] * h[0] + Whh[i][1] * h[1] + bhh[i]);
+        h[0] = nh[0], h[1] = nh[1];
+        for (int i = 0; i < 2; i++) want_h[t * 2 + i] = (float)h[i];
+        for (int k = 0; k < 3; k++) want_y[t * 3 + k] = (float)(Why[k][0] * h[0] + Why[k][1] * h[1] + by[k]);
+    }
+    check_close("h_1..h_4", ws->hs[0] + 2, want_h, 8, 1e-6, 1e-6);
+    check_close("y_1..y_4 (logits)", ws->logits, want_y, 12, 1e-6, 1e-6);
+
+    // The loss: mean over steps of -log softmax(y_t)[target].
+    const int32_t tgt[4] = {1, 2, 0, 1};
+    double want = 0;
+    for (int t = 0; t < 4; t++) {
+        double z = 0;
+        for (int k = 0; k < 3; k++) z += exp(want_y[t * 3 + k]);
+        want += log(z) - want_y[t * 3 + tgt[t]];
+    }
+    int count;
+    float got = (float)(softmax_xent(ws->logits, tgt, 4, 3, 1, &count) / 4), wantf = (float)(want / 4);
+    check_close("mean cross-entropy", &got, &wantf, 1, 1e-6, 1e-6);
+    CHECK(count == 4, "count %d", count);
+    // With want_grad the logits become (softmax - onehot) / N: each row sums to 0.
+    for (int t = 0; t < 4; t++) {
+        double s = ws->logits[t * 3] + ws->logits[t * 3 + 1] + ws->logits[t * 3 + 2];
+        CHECK(fabs(s) < 1e-7, "dlogits row %d sums to %g", t, s);
+    }
+    ws_free(m, ws);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
+static void test_ignored_targets(void)
+{
+    float z[6] = {1, 2, 3, 3, 2, 1};
+    int32_t tgt[2] = {2, -1};
+    int count;
+    double l = softmax_xent(z, tgt, 2, 3, 1, &count);
+    double want = log(exp(1.0) + exp(2.0) + exp(3.0)) - 3.0;
+    CHECK(count == 1 && fabs(l - want) < 1e-6, "ignored target: loss %g want %g count %d", l, want, count);
+    CHECK(z[3] == 0 && z[4] == 0 && z[5] == 0, "ignored row has zero gradient");
+}
+
+static void test_adam(void)
+{
+    // Two Adam steps on one weight, against torch.optim.Adam's formula.
+    optim_state o;
+    CHECK(optim_init(&o, RECUR_ADAM, 1, NULL) == 0, "optim");
+    float w = 1.0f, g1 = 0.5f, g2 = -0.25f, lr = 0.1f;
+    optim_step(&o, &w, &g1, lr, 0);
+    optim_step(&o, &w, &g2, lr, 0);
+    double m = 0, v = 0, ww = 1.0, gs[2] = {0.5, -0.25};
+    for (int t = 1; t <= 2; t++) {
+        m = 0.9 * m + 0.1 * gs[t - 1];
+        v = 0.999 * v + 0.001 * gs[t - 1] * gs[t - 1];
+        ww -= lr / (1 - pow(0.9, t)) * m / (sqrt(v) / sqrt(1 - pow(0.999, t)) + 1e-8);
+    }
+    float want = (float)ww;
+    check_close("adam, two steps", &w, &want, 1, 1e-6, 1e-6);
+    optim_free(&o);
+    float g[3] = {3, 4, 0};
+    double n = grad_norm(g, 3);
+    clip_by_norm(g, 3, n, 1.0f);
+    CHECK(fabs(n - 5) < 1e-9 && fabs(grad_norm(g, 3) - 1) < 1e-5, "clip by norm");
+    float h[3] = {-7, 0.5, 9};
+    clip_by_value(h, 3, 5);
+    CHECK(h[0] == -5 && h[1] == 0.5f && h[2] == 5, "clip by value");
+}
+
+static void gradcheck_case(const char *label, recur_cell cell, int relu, int layers, int embed,
+                           float dropout)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.relu = relu;
+    cfg.hidden = 5;
+    cfg.layers = layers;
+    cfg.embed = embed;
+    cfg.dropout = dropout;
+    recur_gradcheck_row rows[64];
+    int n = 0;
+    recur_error err = {0};
+    int rc = recur_gradcheck(&cfg, 7, 4, 3, 11, rows, &n, &err);
+    CHECK(rc == 0, "gradcheck %s: %s", label, err.msg);
+    double worst = 0;
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(rows[i].max_rel < 1e-2 && rows[i].checked > 0, "%s %s: worst relative error %.3g over %d",
+              label, rows[i].name, rows[i].max_rel, rows[i].checked);
+        worst = fmax(worst, rows[i].max_rel);
+        checked += rows[i].checked;
+    }
+    printf("  gradcheck %-28s %2d tensors, %4d entries, worst rel %.2e\n", label, n, checked, worst);
+}
+
+// The check must be able to fail: corrupt one tensor's analytic gradient.
+static void test_gradcheck_catches_errors(void)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.hidden = 4;
+    cfg.layers = 2;
+    recur_vocab *v = NULL;
+    const uint32_t chars[5] = {'a', 'b', 'c', 'd', 'e'};
+    recur_model *m = NULL;
+    CHECK(vocab_from_chars(chars, 5, 0, &v, NULL) == 0, "vocab");
+    CHECK(recur_model_new(&cfg, v, 3, &m, NULL) == 0, "model");
+    const int32_t ids[6] = {0, 1, 2, 3, 4, 0}, tgt[6] = {1, 2, 3, 4, 0, 1};
+    recur_gradcheck_row rows[16];
+    int n;
+    for (int bad = 0; bad < m->nviews; bad++) {
+        gradcheck_model(m, ids, tgt, 3, 2, NULL, NULL, 30, bad, 5, rows, &n, NULL);
+        CHECK(rows[bad].max_rel > 1e-2, "a corrupted gradient of %s went unnoticed (%.3g)", rows[bad].name,
+              rows[bad].max_rel);
+    }
+    printf("  gradcheck flags a corrupted gradient in each of %d tensors\n", m->nviews);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
+int main(void)
+{
+    test_gemm();
+    test_rnn_by_hand();
+    test_ignored_targets();
+    test_adam();
+    printf("analytic vs numerical gradients:\n");
+    gradcheck_case("rnn tanh, 2 layers", RECUR_CELL_RNN, 0, 2, 0, 0);
+    gradcheck_case("rnn relu, 2 layers", RECUR_CELL_RNN, 1, 2, 0, 0);
+    gradcheck_case("rnn, 3 layers, embed, dropout", RECUR_CELL_RNN, 0, 3, 4, 0.3f);
+    gradcheck_case("lstm, 2 layers", RECUR_CELL_LSTM, 0, 2, 0, 0);
+    gradcheck_case("lstm, embed, dropout", RECUR_CELL_LSTM, 0, 2, 3, 0.25f);
+    gradcheck_case("gru, 2 layers", RECUR_CELL_GRU, 0, 2, 0, 0);
+    gradcheck_case("gru, 3 layers, embed", RECUR_CELL_GRU, 0, 3, 6, 0);
+    test_gradcheck_catches_errors();
+    return check_exit();
+}

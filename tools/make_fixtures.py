@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""make_fixtures.py - PyTorch reference fixtures for tests/test_parity.c.
+
+    /usr/bin/python3 tools/make_fixtures.py tests/fixtures
+
+For each case below it writes two files:
+
+  <case>.model.safetensors  a checkpoint exactly as a PyTorch user would write
+                            one by hand: the state_dict of {embed (optional),
+                            rnn, head} in float32, and only the required
+                            metadata (format, recur.cell, recur.nonlinearity
+                            for rnn, recur.layers, recur.hidden, recur.vocab).
+  <case>.ref.safetensors    inputs and PyTorch's outputs for one window:
+                              ids, targets  I64 [T, B] (time-major)
+                              h0 (c0)       F32 [L, B, H] initial state
+                              logits        F32 [T, B, V]
+                              loss          F32 []  mean cross-entropy over T*B
+                              hn (cn)       F32 [L, B, H] final state
+                              grad.<param>  F32, d loss / d parameter
+                              grad.h0 (grad.c0)
+
+The references are computed in float64 from the float32 weights and states
+(converted exactly), so they are essentially exact and what the C test
+measures is recur's own float32 error. Everything is seeded: running the
+script again gives byte-identical files (with the same torch version).
+Dropout is 0 (it is random; the gradient check covers it).
+"""
+
+import argparse
+import copy
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+from to_torch import CharRNN, vocab_json  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+# Seven characters in ascending code point order, two of them outside ASCII
+# and one a control character, so the vocabulary's JSON is exercised too.
+VOCAB = ["\n", " ", "a", "b", "z", "\u00e9", "\u0436"]
+V = len(VOCAB)
+E = 6
+
+# (cell, relu, layers, hidden, embed, batch, steps, nonzero initial state).
+# Per cell, the five cases cover layers 1/2/3, hidden 5/13/64, one-hot and
+# embedding input, batch 1/3, T 1/17, zero and non-zero initial state; the
+# relu rnn gets two more. Not the cross product: it would be megabytes.
+CASES = []
+for cell in ("rnn", "lstm", "gru"):
+    CASES += [
+        (cell, False, 1, 5, 0, 1, 1, True),
+        (cell, False, 2, 13, E, 3, 17, True),
+        (cell, False, 3, 5, 0, 3, 17, False),
+        (cell, False, 1, 64, 0, 3, 17, True),
+        (cell, False, 3, 13, E, 1, 17, True),
+    ]
+CASES += [
+    ("rnn", True, 2, 13, 0, 3, 17, True),
+    ("rnn", True, 1, 5, E, 3, 1, False),
+]
+
+
+def case_name(cell, relu, L, H, emb, B, T, nonzero):
+    return "%s_l%d_h%d_%s_b%d_t%d%s" % (
+        "rnnrelu" if relu else cell, L, H, "embed%d" % emb if emb else "onehot", B, T,
+        "" if nonzero else "_zero")
+
+
+def f32(t):
+    """A tensor as a float32 numpy array (for writing)."""
+    return t.detach().to(torch.float32).contiguous().numpy()
+
+
+def make_case(index, case, outdir):
+    cell, relu, L, H, emb, B, T, nonzero = case
+    name = case_name(*case)
+    torch.manual_seed(1000 + index)
+
+    # The model, in float32 with PyTorch's default initialisation.
+    model = CharRNN(cell, V, H, L, embed=emb, relu=relu)
+    meta = {
+        "format": "pt",
+        "recur.cell": cell,
+        "recur.layers": str(L),
+        "recur.hidden": str(H),
+        "recur.vocab": vocab_json(VOCAB),
+    }
+    if cell == "rnn":
+        meta["recur.nonlinearity"] = "relu" if relu else "tanh"
+    params = {k: f32(v) for k, v in model.state_dict().items()}
+    st.write(os.path.join(outdir, name + ".model.safetensors"), params, meta)
+
+    # One window of inputs and targets, and the initial state (float32 values).
+    ids = torch.randint(V, (T, B))
+    targets = torch.randint(V, (T, B))
+    scale = 0.5 if nonzero else 0.0
+    h0 = (torch.randn(L, B, H) * scale).to(torch.float32)
+    c0 = (torch.randn(L, B, H) * scale).to(torch.float32) if cell == "lstm" else None
+
+    # The reference: the same numbers in float64.
+    ref = copy.deepcopy(model).double()
+    h0d = h0.double().requires_grad_(True)
+    c0d = c0.double().requires_grad_(True) if c0 is not None else None
+    state = (h0d, c0d) if cell == "lstm" else h0d
+    logits, final = ref(ids, state)
+    loss = F.cross_entropy(logits.reshape(T * B, V), targets.reshape(T * B))  # mean over T*B
+    loss.backward()
+
+    out = {
+        "ids": ids.to(torch.int64).numpy(),
+        "targets": targets.to(torch.int64).numpy(),
+        "h0": f32(h0),
+        "logits": f32(logits),
+        "loss": f32(loss),
+        "grad.h0": f32(h0d.grad),
+    }
+    if cell == "lstm":
+        out["c0"] = f32(c0)
+        out["hn"], out["cn"] = f32(final[0]), f32(final[1])
+        out["grad.c0"] = f32(c0d.grad)
+    else:
+        out["hn"] = f32(final)
+    for pname, p in ref.named_parameters():
+        out["grad." + pname] = f32(p.grad)
+    desc = "%s%s, layers %d, hidden %d, %s, batch %d, T %d, %s initial state" % (
+        cell, " (relu)" if relu else "", L, H, "embedding %d" % emb if emb else "one-hot",
+        B, T, "non-zero" if nonzero else "zero")
+    st.write(os.path.join(outdir, name + ".ref.safetensors"), out,
+             {"case": desc, "torch": torch.__version__, "format": "pt"})
+    return name, desc
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        prog="make_fixtures.py",
+        description="Write the PyTorch reference fixtures of tests/test_parity.c "
+                    "(<case>.model.safetensors and <case>.ref.safetensors per case).")
+    ap.add_argument("outdir", metavar="OUTDIR", help="where to write them (tests/fixtures)")
+    args = ap.parse_args()
+    os.makedirs(args.outdir, exist_ok=True)
+    torch.set_num_threads(1)  # one thread keeps the order of every float64 sum fixed
+    for i, case in enumerate(CASES):
+        name, desc = make_case(i, case, args.outdir)
+        print("%-32s %s" % (name, desc))
+    print("%d cases written to %s" % (len(CASES), args.outdir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
