@@ -46,7 +46,7 @@ static void help(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        help(stderr);
+        fprintf(stderr, "recur: no command given (see 'recur --help')\n");
         return 2;
     }
     const char *name = argv[1];

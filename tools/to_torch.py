@@ -182,7 +182,7 @@ def load_checkpoint(path):
     except OSError as e:
         raise ToolError("%s: %s" % (path, e.strerror or e))
     except st.FormatError as e:
-        raise ToolError("%s: %s" % (path, e))
+        raise ToolError("%s: not a valid safetensors file: %s" % (path, e))
     # Optimizer moments and trainer state are not part of the model.
     tensors = {k: v for k, v in tensors.items() if not k.startswith(("optim.", "train."))}
     cfg = config_from_checkpoint(tensors, meta)
@@ -214,7 +214,7 @@ def encode_text(data, cfg, skip_unknown=False):
             if skip_unknown:
                 skipped += 1
                 continue
-            raise ToolError("character %r (U+%04X) at character %d is not in the model's vocabulary"
+            raise ToolError("character %r (U+%04X) at character offset %d is not in the model's vocabulary"
                             % (c, ord(c), pos))
         ids.append(i)
     return ids, skipped

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""from_torch.py - write a recur checkpoint from a PyTorch model.
+
+Two ways to get the model:
+
+  from_torch.py --state MODEL.pt --vocab-text FILE --out CKPT [--nonlinearity relu] [--bytes]
+      MODEL.pt is a state_dict saved with torch.save (for instance by
+      `to_torch.py CKPT --save MODEL.pt`), with the keys of the module
+      {embed: nn.Embedding (optional), rnn: nn.RNN|nn.LSTM|nn.GRU, head: nn.Linear}.
+      The cell, hidden size, layers and embedding size are read from the
+      tensors' shapes (a state_dict cannot say tanh from relu: give
+      --nonlinearity relu for such an RNN). The vocabulary is that of FILE
+      (--vocab-text) or a JSON array (--vocab); its size must match the head.
+
+  from_torch.py --random --cell gru --hidden 32 --layers 2 [--embed 8] --vocab-text FILE
+                --seed S --out CKPT
+      A freshly initialised PyTorch model (PyTorch's default initialisation,
+      from torch.manual_seed(S)) over the vocabulary of FILE.
+
+The checkpoint holds the state_dict's tensors as float32 under their PyTorch
+names, and __metadata__ {format: pt, recur.cell, recur.nonlinearity (rnn),
+recur.layers, recur.hidden, recur.embed, recur.vocab, recur.vocab_bytes}.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+from to_torch import (GATES, CharRNN, ToolError, metadata_for, module_args,  # noqa: E402
+                      vocab_of_text)
+
+import torch  # noqa: E402
+
+
+def vocabulary(args):
+    """The vocabulary from --vocab-text or --vocab, as a list of characters."""
+    if args.vocab_text:
+        try:
+            with open(args.vocab_text, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ToolError("%s: %s" % (args.vocab_text, e.strerror or e))
+        if not data:
+            raise ToolError("%s: the file is empty" % args.vocab_text)
+        try:
+            return vocab_of_text(data, args.bytes)
+        except ToolError as e:
+            raise ToolError("%s: %s (--bytes reads any file as bytes)" % (args.vocab_text, e))
+    try:
+        vocab = json.loads(args.vocab)
+    except ValueError as e:
+        raise ToolError("--vocab is not JSON: %s" % e)
+    if not isinstance(vocab, list) or not vocab or not all(
+            isinstance(c, str) and len(c) == 1 for c in vocab):
+        raise ToolError("--vocab must be a JSON array of one-character strings")
+    if any(a >= b for a, b in zip(vocab, vocab[1:])):
+        raise ToolError("--vocab must be in strictly ascending code point order (recur's id order)")
+    if args.bytes and any(ord(c) > 0xFF for c in vocab):
+        raise ToolError("--vocab with --bytes holds only U+0000..U+00FF")
+    return vocab
+
+
+def config_from_state(state, vocab, args):
+    """The architecture of a state_dict, from its tensors' shapes."""
+    def shape(name):
+        if name not in state:
+            raise ToolError("the state_dict lacks %s (keys: %s)" % (name, ", ".join(sorted(state))))
+        return tuple(state[name].shape)
+
+    gh, hidden = shape("rnn.weight_hh_l0")
+    gates = gh // hidden
+    cells = {g: c for c, g in GATES.items()}
+    if gh % hidden or gates not in cells:
+        raise ToolError("rnn.weight_hh_l0 is %s: not [G*H, H] for G = 1 (rnn), 4 (lstm), 3 (gru)"
+                        % (list((gh, hidden)),))
+    cell = cells[gates]
+    if args.cell and args.cell != cell:
+        raise ToolError("--cell %s, but the state_dict is a %s (weight_hh_l0 is [%d, %d])"
+                        % (args.cell, cell, gh, hidden))
+    layers = 0
+    while "rnn.weight_hh_l%d" % layers in state:
+        layers += 1
+    embed = shape("embed.weight")[1] if "embed.weight" in state else 0
+    V = shape("head.weight")[0]
+    if V != len(vocab):
+        raise ToolError("the head has %d outputs but the vocabulary has %d characters" % (V, len(vocab)))
+    if args.nonlinearity == "relu" and cell != "rnn":
+        raise ToolError("--nonlinearity relu is only for the rnn cell")
+    return dict(cell=cell, vocab_size=V, hidden=hidden, layers=layers, embed=embed,
+                relu=args.nonlinearity == "relu", dropout=0.0, vocab=vocab, bytes=args.bytes)
+
+
+def load_state(path):
+    """A state_dict from a torch.save file (a state_dict, or a module)."""
+    try:
+        obj = torch.load(path, map_location="cpu")
+    except Exception as e:  # torch raises many kinds for a bad file
+        raise ToolError("%s: cannot load with torch.load: %s" % (path, e))
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise ToolError("%s: expected a state_dict (a dict of tensors)" % path)
+    return dict(obj)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="from_torch.py",
+        description="Write a recur checkpoint from a PyTorch model {embed, rnn, head}: "
+                    "a saved state_dict (--state) or a new randomly initialised one (--random).",
+        epilog="examples:\n"
+               "  from_torch.py --random --cell gru --hidden 32 --layers 2 --vocab-text input.txt "
+               "--seed 1 --out gru.safetensors\n"
+               "  from_torch.py --state model.pt --vocab-text input.txt --out model.safetensors",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--state", metavar="MODEL.pt", help="a torch.save'd state_dict")
+    src.add_argument("--random", action="store_true",
+                     help="a new model with PyTorch's default initialisation")
+    voc = ap.add_mutually_exclusive_group(required=True)
+    voc.add_argument("--vocab-text", metavar="FILE", help="the vocabulary is every character of FILE")
+    voc.add_argument("--vocab", metavar="JSON", help='the vocabulary as a JSON array, e.g. \'["a","b"]\'')
+    ap.add_argument("--bytes", action="store_true", help="a byte vocabulary (any file) instead of UTF-8")
+    ap.add_argument("--out", metavar="CKPT", required=True, help="checkpoint to write (.safetensors)")
+    ap.add_argument("--cell", choices=sorted(GATES), help="rnn, lstm or gru (--random: required)")
+    ap.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh",
+                    help="rnn only (default tanh)")
+    ap.add_argument("--hidden", type=int, metavar="H", help="--random: units per layer")
+    ap.add_argument("--layers", type=int, default=1, metavar="L", help="--random: layers (default 1)")
+    ap.add_argument("--embed", type=int, default=0, metavar="E",
+                    help="--random: embedding size (default 0: one-hot input)")
+    ap.add_argument("--seed", type=int, default=0, metavar="S", help="--random: torch.manual_seed (default 0)")
+    args = ap.parse_args(argv)
+    try:
+        vocab = vocabulary(args)
+        if args.random:
+            if not args.cell:
+                raise ToolError("--random needs --cell")
+            if not args.hidden or args.hidden < 1:
+                raise ToolError("--random needs --hidden H >= 1")
+            if args.layers < 1 or args.embed < 0:
+                raise ToolError("--layers must be >= 1 and --embed >= 0")
+            if args.nonlinearity == "relu" and args.cell != "rnn":
+                raise ToolError("--nonlinearity relu is only for the rnn cell")
+            cfg = dict(cell=args.cell, vocab_size=len(vocab), hidden=args.hidden,
+                       layers=args.layers, embed=args.embed, relu=args.nonlinearity == "relu",
+                       dropout=0.0, vocab=vocab, bytes=args.bytes)
+            torch.manual_seed(args.seed)
+            state = CharRNN(**module_args(cfg)).state_dict()
+        else:
+            state = load_state(args.state)
+            cfg = config_from_state(state, vocab, args)
+            # Strict load into the module: missing, unexpected or misshapen
+            # tensors are reported by PyTorch before anything is written.
+            model = CharRNN(**module_args(cfg))
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise ToolError("%s: %s" % (args.state, str(e).strip()))
+            state = model.state_dict()
+        tensors = {k: v.detach().to(torch.float32).contiguous().numpy() for k, v in state.items()}
+        try:
+            st.write(args.out, tensors, metadata_for(cfg))
+        except OSError as e:
+            raise ToolError("%s: %s" % (args.out, e.strerror or e))
+    except ToolError as e:
+        print("from_torch.py: error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
