@@ -156,7 +156,7 @@ void args_help(FILE *f, const char *usage, const opt *opts, int nopts)
             break;
         case OPT_FLAG: break;
         }
-        if (def[0])
+        if (def[0] && !strstr(o->help, "(default"))
             fprintf(f, "  %-24s %s (default: %s)\n", left, o->help, def);
         else
             fprintf(f, "  %-24s %s\n", left, o->help);

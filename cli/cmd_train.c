@@ -211,7 +211,7 @@ int cmd_train(int argc, char **argv)
         {"sample-len", OPT_INT, &tc.sample_len, 1, 100000, "N", "characters per progress sample", 0},
         {"save-every", OPT_LL, &tc.save_every, 0, 1e15, "N", "steps between saves of the resumable state", 0},
         {"seed", OPT_U64, &tc.seed, 0, 0, "S", "random seed (same seed and threads: same run)", 0},
-        {"threads", OPT_INT, &tc.threads, 1, 256, "N", "worker threads", 0},
+        {"threads", OPT_INT, &tc.threads, 1, 256, "N", "worker threads (default here: the CPUs, at most 8)", 0},
         {"bytes", OPT_FLAG, &bytes, 0, 0, 0, "a byte vocabulary instead of UTF-8 code points", 0},
         {"log", OPT_STR, &log_path, 0, 0, "FILE", "write JSON lines (step, losses, lr, grad norm, chars/s)", 0},
         {"print-every", OPT_LL, &print_every, 0, 1e15, "N", "steps between progress lines when not a terminal (0: auto)", 0},

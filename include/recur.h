@@ -25,6 +25,15 @@ extern "C" {
 
 #define RECUR_VERSION "0.1.0"
 
+/* Marks the public functions: the only global symbols of librecur.a (the
+ * build localises everything else, so the library cannot clash with names
+ * in the program that links it). */
+#if defined(__GNUC__)
+#define RECUR_API __attribute__((visibility("default")))
+#else
+#define RECUR_API
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 enum recur_status {
@@ -44,9 +53,9 @@ typedef struct recur_error {
 } recur_error;
 
 /* A short English name for a status code ("invalid argument", ...). */
-const char *recur_strerror(int code);
+RECUR_API const char *recur_strerror(int code);
 /* Prepends "prefix: " to err's message, e.g. the path an error is about. */
-void recur_error_prefix(recur_error *err, const char *prefix);
+RECUR_API void recur_error_prefix(recur_error *err, const char *prefix);
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -57,18 +66,18 @@ typedef struct recur_vocab recur_vocab;
 
 /* Builds the vocabulary of every character in text[0..len). In UTF-8 mode
  * (bytes == 0) invalid UTF-8 is an error naming the byte offset. */
-int recur_vocab_from_text(const char *text, size_t len, int bytes, recur_vocab **out,
+RECUR_API int recur_vocab_from_text(const char *text, size_t len, int bytes, recur_vocab **out,
                           recur_error *err);
-void recur_vocab_free(recur_vocab *v);
-int recur_vocab_size(const recur_vocab *v);
-int recur_vocab_is_bytes(const recur_vocab *v);
+RECUR_API void recur_vocab_free(recur_vocab *v);
+RECUR_API int recur_vocab_size(const recur_vocab *v);
+RECUR_API int recur_vocab_is_bytes(const recur_vocab *v);
 /* The id of code point (or byte) cp, or -1 if it is not in the vocabulary. */
-int recur_vocab_id(const recur_vocab *v, uint32_t cp);
+RECUR_API int recur_vocab_id(const recur_vocab *v, uint32_t cp);
 /* The code point (or byte) of id. */
-uint32_t recur_vocab_char(const recur_vocab *v, int id);
+RECUR_API uint32_t recur_vocab_char(const recur_vocab *v, int id);
 /* Writes id's character as UTF-8 (or its byte, in byte mode) to out and
  * returns the length (1..4). */
-int recur_vocab_char_utf8(const recur_vocab *v, int id, char out[4]);
+RECUR_API int recur_vocab_char_utf8(const recur_vocab *v, int id, char out[4]);
 
 /* ---------------------------------------------------------------- text files */
 
@@ -81,8 +90,8 @@ typedef struct recur_text {
     void *impl_; /* private */
 } recur_text;
 
-int recur_text_open(const char *path, recur_text *t, recur_error *err);
-void recur_text_close(recur_text *t);
+RECUR_API int recur_text_open(const char *path, recur_text *t, recur_error *err);
+RECUR_API void recur_text_close(recur_text *t);
 
 /* ---------------------------------------------------------------- model */
 
@@ -100,20 +109,20 @@ typedef struct recur_model_config {
 } recur_model_config;
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */
-void recur_model_config_default(recur_model_config *cfg);
+RECUR_API void recur_model_config_default(recur_model_config *cfg);
 
 /* A new model over a copy of vocab, initialised as PyTorch does (uniform
  * +-1/sqrt(H) for the recurrent layers and the head, N(0,1) for the embedding),
  * from the given seed. */
-int recur_model_new(const recur_model_config *cfg, const recur_vocab *vocab, uint64_t seed,
+RECUR_API int recur_model_new(const recur_model_config *cfg, const recur_vocab *vocab, uint64_t seed,
                     recur_model **out, recur_error *err);
-void recur_model_free(recur_model *m);
+RECUR_API void recur_model_free(recur_model *m);
 
 /* Loads a checkpoint (safetensors, docs/format.md). The file is untrusted:
  * any inconsistency is RECUR_EFORMAT with a message naming the tensor. */
-int recur_model_load(const char *path, recur_model **out, recur_error *err);
+RECUR_API int recur_model_load(const char *path, recur_model **out, recur_error *err);
 /* Writes the model (no optimizer state) atomically: temp file, fsync, rename. */
-int recur_model_save(const recur_model *m, const char *path, recur_error *err);
+RECUR_API int recur_model_save(const recur_model *m, const char *path, recur_error *err);
 
 typedef struct recur_model_info {
     recur_cell cell;
@@ -125,11 +134,11 @@ typedef struct recur_model_info {
     double best_val;  /* best validation loss in nats/char (NaN if none) */
 } recur_model_info;
 
-void recur_model_get_info(const recur_model *m, recur_model_info *info);
-const recur_vocab *recur_model_vocab(const recur_model *m);
-const char *recur_cell_name(recur_cell cell);
+RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);
+RECUR_API const recur_vocab *recur_model_vocab(const recur_model *m);
+RECUR_API const char *recur_cell_name(recur_cell cell);
 /* Parses "rnn", "lstm" or "gru"; returns -1 for anything else. */
-int recur_cell_parse(const char *name);
+RECUR_API int recur_cell_parse(const char *name);
 
 /* ---------------------------------------------------------------- evaluation */
 
@@ -143,7 +152,7 @@ typedef struct recur_eval_result {
 /* The mean loss of predicting each character of text from all the ones
  * before it: the state starts at zero and is carried through the whole text.
  * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown. */
-int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip_unknown,
+RECUR_API int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip_unknown,
                     int threads, recur_eval_result *res, recur_error *err);
 
 /* ---------------------------------------------------------------- sampling */
@@ -157,22 +166,22 @@ typedef struct recur_sample_config {
     uint64_t seed;
 } recur_sample_config;
 
-void recur_sample_config_default(recur_sample_config *cfg);
+RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
 
 /* A generator over m (m must outlive it). State starts at zero. */
-int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
+RECUR_API int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
                       recur_error *err);
-void recur_sampler_free(recur_sampler *s);
+RECUR_API void recur_sampler_free(recur_sampler *s);
 /* Feeds text (UTF-8, or bytes for a byte model) through the model. A character
  * outside the vocabulary is RECUR_EVOCAB naming it; nothing is fed then. */
-int recur_sampler_prime(recur_sampler *s, const char *text, size_t len, recur_error *err);
+RECUR_API int recur_sampler_prime(recur_sampler *s, const char *text, size_t len, recur_error *err);
 /* Draws the next character from the current distribution, feeds it back, and
  * writes it to out as UTF-8 (1..4 bytes, or 1 byte in byte mode); *out_len
  * gets the length. There must be something to predict from: it is
  * RECUR_EINVAL to call this before any character was primed. */
-int recur_sampler_next(recur_sampler *s, char out[4], int *out_len, recur_error *err);
+RECUR_API int recur_sampler_next(recur_sampler *s, char out[4], int *out_len, recur_error *err);
 /* The probability the model gave to the character last returned by next(). */
-float recur_sampler_last_prob(const recur_sampler *s);
+RECUR_API float recur_sampler_last_prob(const recur_sampler *s);
 
 /* ---------------------------------------------------------------- training */
 
@@ -201,7 +210,7 @@ typedef struct recur_train_config {
     long long val_max_chars; /* cap on validation characters per pass (0: all) */
 } recur_train_config;
 
-void recur_train_config_default(recur_train_config *cfg);
+RECUR_API void recur_train_config_default(recur_train_config *cfg);
 
 typedef enum recur_event_kind {
     RECUR_EV_START = 0, /* before the first step: total steps known */
@@ -236,23 +245,23 @@ typedef struct recur_trainer recur_trainer;
 /* A trainer for m (m must outlive it) on train text and optional val text
  * (NULL: the last val_frac of train). Text buffers must outlive the trainer;
  * they may be memory-mapped files. */
-int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char *train,
+RECUR_API int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char *train,
                       size_t train_len, const char *val, size_t val_len, recur_trainer **out,
                       recur_error *err);
-void recur_trainer_free(recur_trainer *t);
+RECUR_API void recur_trainer_free(recur_trainer *t);
 /* Paths the trainer writes: best is the best-validation model; last is the
  * latest resumable state (weights + optimizer + data position + RNG). Either
  * may be NULL. */
-int recur_trainer_set_outputs(recur_trainer *t, const char *best_path, const char *last_path,
+RECUR_API int recur_trainer_set_outputs(recur_trainer *t, const char *best_path, const char *last_path,
                               recur_error *err);
 /* Restores the trainer's full state from a checkpoint written as `last`. */
-int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err);
+RECUR_API int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err);
 /* Runs until cfg->steps; calls cb for progress. */
-int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err);
+RECUR_API int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err);
 /* Writes the resumable state now (used on interruption). */
-int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *err);
-long long recur_trainer_step(const recur_trainer *t);
-long long recur_trainer_total_steps(const recur_trainer *t);
+RECUR_API int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *err);
+RECUR_API long long recur_trainer_step(const recur_trainer *t);
+RECUR_API long long recur_trainer_total_steps(const recur_trainer *t);
 
 /* ---------------------------------------------------------------- gradient check */
 
@@ -266,7 +275,7 @@ typedef struct recur_gradcheck_row {
  * random window of T steps and batch B, and compares analytic gradients with
  * central differences (double-precision loss) for entries of every parameter
  * tensor. rows must hold room for 4*layers+3 rows; *nrows gets the count. */
-int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
+RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
                     recur_gradcheck_row *rows, int *nrows, recur_error *err);
 
 #ifdef __cplusplus

@@ -50,7 +50,7 @@ void recur_train_config_default(recur_train_config *c)
     c->epochs = 1.0;
     c->val_frac = 0.05;
     c->eval_every = 200;
-    c->sample_every = 0;
+    c->sample_every = 1000;
     c->sample_len = 200;
     c->save_every = 0;
     c->seed = 1;

@@ -35,6 +35,9 @@ import math
 import os
 import sys
 
+# The sibling modules (st.py, to_torch.py) are imported from this directory;
+# no __pycache__ is written into the source tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402  (tools/st.py)
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# cli_readme_api.sh - the README's "C API in ten lines" is real: install the
+# library into a temporary prefix, compile the README's code block against
+# the installed header and librecur.a, and run it on a freshly trained model.
+# Also checks that librecur.a exports nothing but recur_* symbols.
+# usage: cli_readme_api.sh RECUR_BINARY SOURCE_DIR EXAMPLES_DIR
+set -euo pipefail
+recur=$1
+src=$2
+build=$(cd "$3/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { if "$@"; then pass=$((pass + 1)); else echo "FAIL: $*" >&2; fail=$((fail + 1)); fi; }
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+check test -f "$tmp/prefix/include/recur.h"
+lib=$(find "$tmp/prefix" -name librecur.a | head -n 1)
+check test -n "$lib"
+pc=$(find "$tmp/prefix" -name recur.pc | head -n 1)
+check test -n "$pc"
+others=$(nm -g --defined-only "$lib" | awk 'NF == 3 && $3 !~ /^recur_/ {print $3}')
+check test -z "$others"
+[ -z "$others" ] || echo "non-recur_ symbols exported: $others" >&2
+
+# The code block that follows the README's "C API in ten lines" heading.
+awk '/^## The C API in ten lines/ {on = 1} on && /^```c$/ {code = 1; next} code && /^```$/ {exit} code {print}' \
+    "$src/README.md" >"$tmp/prog.c"
+check test -s "$tmp/prog.c"
+libs=$(sed -n 's/^Libs: -L${libdir} -lrecur //p' "$pc")
+# shellcheck disable=SC2086
+check cc -std=c11 -Wall -o "$tmp/prog" "$tmp/prog.c" -I"$tmp/prefix/include" "$lib" $libs
+
+head -c 20000 "$src/data/tinyshakespeare.txt" >"$tmp/t.txt"
+"$recur" train "$tmp/t.txt" --hidden 16 --layers 1 --steps 5 --seq 16 --batch 4 \
+    --out "$tmp/shakespeare.safetensors" --quiet
+out=$(cd "$tmp" && ./prog)
+check test "${#out}" -ge 150
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
