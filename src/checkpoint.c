@@ -180,9 +180,10 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         const param_view *v = &m->views[i];
         const st_tensor *t = st_find(f, v->name);
         if (!t) {
-            recur_model_free(m);
-            return set_error(err, RECUR_EFORMAT, "checkpoint lacks tensor \"%s\" (a %s with %d layers, hidden %d)",
-                             v->name, cell->name, m->L, m->H);
+            set_error(err, RECUR_EFORMAT, "checkpoint lacks tensor \"%s\" (a %s with %d layers, hidden %d)",
+                      v->name, cell->name, m->L, m->H);
+            recur_model_free(m); // after the message: v and m are read by it
+            return RECUR_EFORMAT;
         }
         int want_nd = v->cols ? 2 : 1;
         if (t->dtype != ST_F32 || t->ndim != want_nd || t->shape[0] != (uint64_t)v->rows ||
@@ -197,9 +198,9 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
                 k += (size_t)snprintf(got + k, sizeof got - k, d ? ", %llu" : "%llu",
                                       (unsigned long long)t->shape[d]);
             snprintf(got + k, sizeof got - k, "]");
-            recur_model_free(m);
-            return set_error(err, RECUR_EFORMAT, "tensor \"%s\" is %s, expected %s", v->name, got,
-                             want);
+            set_error(err, RECUR_EFORMAT, "tensor \"%s\" is %s, expected %s", v->name, got, want);
+            recur_model_free(m); // after the message: v points into m
+            return RECUR_EFORMAT;
         }
         st_copy_f32(t, m->w + v->off, v->n, NULL);
     }

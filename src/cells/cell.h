@@ -10,7 +10,7 @@
  * Keeping px and ph apart (instead of summing them) is what lets GRU put
  * b_hn inside r * (W_hn h + b_hn), as PyTorch does. Gate blocks are in
  * PyTorch's order (LSTM i,f,g,o; GRU r,z,n). Adding a cell = one new file
- * defining a cell_def, plus one line in cells.c.
+ * defining a cell_def, plus its line in cells.c.
  */
 #ifndef RECUR_CELL_H
 #define RECUR_CELL_H
@@ -40,8 +40,6 @@ typedef struct cell_def {
                      const float *c_prev, const float *h, const float *c, const float *cache,
                      float *dpx, float *dph, float *dh_prev);
 } cell_def;
-
-extern const cell_def cell_rnn, cell_lstm, cell_gru;
 
 /* The cell for an id, or NULL. */
 const cell_def *cell_get(recur_cell id);

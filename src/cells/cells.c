@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+// One line per cell: its definition lives in its own file.
+extern const cell_def cell_rnn, cell_lstm, cell_gru;
 static const cell_def *const cells[] = {&cell_rnn, &cell_lstm, &cell_gru};
 
 const cell_def *cell_get(recur_cell id)
