@@ -106,6 +106,8 @@ typedef struct recur_model_config {
     int layers;    /* stacked recurrent layers */
     int embed;     /* 0: one-hot input (a column gather of W_ih); >0: learned embedding of E */
     float dropout; /* between layers, training only (as nn.LSTM's dropout) */
+    int outputs;   /* head outputs: 0 = the vocabulary size (a language model); else classes or tags */
+    int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
 } recur_model_config;
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */

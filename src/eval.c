@@ -66,7 +66,7 @@ int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip
             model_forward(m, ws, in, NULL);
             ws_carry_state(m, ws);
             int counted = 0;
-            total += softmax_xent(ws->logits, tgt, EVAL_WINDOW, m->V, 0, &counted);
+            total += softmax_xent(ws->logits, tgt, EVAL_WINDOW, m->O, 0, &counted);
             chars += counted;
             n = 0;
         }

@@ -42,18 +42,20 @@ static uint64_t relu_pattern(const recur_model *m, const workspace *ws)
 static double loss_at(recur_model *m, workspace *ws, const int32_t *ids, const int32_t *tgt,
                       float *const *h0, float *const *c0, uint64_t seed, uint64_t *pattern)
 {
+    // ws->cond was filled once by gradcheck_model and is never changed.
     rng r;
     rng_seed(&r, seed);
     m->version++;
     set_state(m, ws, h0, c0);
     model_forward(m, ws, ids, m->cfg.dropout > 0 ? &r : NULL);
     int counted;
-    double s = softmax_xent(ws->logits, tgt, ws->T * ws->B, m->V, 0, &counted);
+    double s = softmax_xent(ws->logits, tgt, ws->T * ws->B, m->O, 0, &counted);
     *pattern = m->cfg.relu ? relu_pattern(m, ws) : 0;
     return s / counted;
 }
 
-int gradcheck_model(recur_model *m, const int32_t *ids, const int32_t *tgt, int T, int B,
+int gradcheck_model(recur_model *m, const int32_t *ids, const int32_t *tgt, const int32_t *cond,
+                    int T, int B,
                     float *const *h0, float *const *c0, int per_tensor, int corrupt,
                     uint64_t seed, recur_gradcheck_row *rows, int *nrows, recur_error *err)
 {
@@ -65,6 +67,7 @@ int gradcheck_model(recur_model *m, const int32_t *ids, const int32_t *tgt, int 
         ws_free(m, ws);
         return set_error(err, RECUR_ENOMEM, "out of memory");
     }
+    if (cond) memcpy(ws->cond, cond, sizeof(int32_t) * (size_t)T * B);
     // Analytic.
     rng r;
     rng_seed(&r, seed);
@@ -72,7 +75,7 @@ int gradcheck_model(recur_model *m, const int32_t *ids, const int32_t *tgt, int 
     set_state(m, ws, h0, c0);
     model_forward(m, ws, ids, m->cfg.dropout > 0 ? &r : NULL);
     uint64_t base = m->cfg.relu ? relu_pattern(m, ws) : 0, pp, pm;
-    softmax_xent(ws->logits, tgt, T * B, m->V, 1, NULL);
+    softmax_xent(ws->logits, tgt, T * B, m->O, 1, NULL);
     model_backward(m, ws, g);
 
     rng pick;
@@ -130,13 +133,15 @@ int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B,
     int N = T * B, L = m->L;
     size_t BH = (size_t)B * m->H;
     int32_t *ids = calloc((size_t)N, sizeof(int32_t)), *tgt = calloc((size_t)N, sizeof(int32_t));
+    int32_t *cond = calloc((size_t)N, sizeof(int32_t));
     float **h0 = calloc((size_t)L, sizeof(float *)), **c0 = calloc((size_t)L, sizeof(float *));
-    if (!ids || !tgt || !h0 || !c0) rc = set_error(err, RECUR_ENOMEM, "out of memory");
+    if (!ids || !tgt || !cond || !h0 || !c0) rc = set_error(err, RECUR_ENOMEM, "out of memory");
     rng r;
     rng_seed(&r, seed ^ 0xabcdefu);
     for (int n = 0; !rc && n < N; n++) {
         ids[n] = (int32_t)(rng_next(&r) % (uint64_t)vocab_size);
-        tgt[n] = (int32_t)(rng_next(&r) % (uint64_t)vocab_size);
+        tgt[n] = (int32_t)(rng_next(&r) % (uint64_t)m->O);
+        if (m->Cc) cond[n] = (int32_t)(rng_next(&r) % (uint64_t)m->Cc);
     }
     // A non-zero initial state, so the carried-state paths are checked too.
     for (int l = 0; !rc && l < L; l++) {
@@ -151,7 +156,9 @@ int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B,
             c0[l][i] = 0.5f * (2.0f * rng_uniform(&r) - 1.0f);
         }
     }
-    if (!rc) rc = gradcheck_model(m, ids, tgt, T, B, h0, c0, 40, -1, seed, rows, nrows, err);
+    if (!rc)
+        rc = gradcheck_model(m, ids, tgt, m->Cc ? cond : NULL, T, B, h0, c0, 40, -1, seed, rows,
+                             nrows, err);
     for (int l = 0; h0 && c0 && l < L; l++) {
         free(h0[l]);
         free(c0[l]);
@@ -160,6 +167,7 @@ int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B,
     free(c0);
     free(ids);
     free(tgt);
+    free(cond);
     recur_model_free(m);
     return rc;
 }

@@ -45,6 +45,8 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
     if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
         return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
     if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
+    if (cfg->outputs < 0 || cfg->outputs > 1000000 || cfg->cond < 0 || cfg->cond > 1000000)
+        return set_error(err, RECUR_EINVAL, "outputs and cond must be 0..1000000");
 
     recur_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, RECUR_ENOMEM, "out of memory");
@@ -55,6 +57,8 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
     m->L = cfg->layers;
     m->E = cfg->embed;
     m->G = cell->gates;
+    m->O = cfg->outputs ? cfg->outputs : vocab->n;
+    m->Cc = cfg->cond;
     m->best_val = NAN;
     m->version = 1;
     int rc = vocab_clone(vocab, &m->vocab, err);
@@ -80,7 +84,7 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
     }
     for (int l = 0; l < m->L; l++) {
         layer_off *lo = &m->lay[l];
-        lo->in = l == 0 ? (m->E ? m->E : m->V) : m->H;
+        lo->in = l == 0 ? (m->E ? m->E : m->V) + m->Cc : m->H;
         lo->w_ih = off;
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
         add_view(m, name, GH, lo->in, &off);
@@ -95,9 +99,9 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
         add_view(m, name, GH, 0, &off);
     }
     m->head_w = off;
-    add_view(m, "head.weight", m->V, m->H, &off);
+    add_view(m, "head.weight", m->O, m->H, &off);
     m->head_b = off;
-    add_view(m, "head.bias", m->V, 0, &off);
+    add_view(m, "head.bias", m->O, 0, &off);
     m->nw = off;
     m->w = xcalloc(off, sizeof(float));
     if (!m->w) {
@@ -207,7 +211,7 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     ws->T = T;
     ws->B = B;
     ws->threads = threads < 1 ? 1 : threads;
-    int L = m->L, H = m->H, GH = m->G * m->H, V = m->V, fail = 0;
+    int L = m->L, H = m->H, GH = m->G * m->H, O = m->O, fail = 0;
     size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
     int maxin = H;
     for (int l = 0; l < L; l++)
@@ -238,12 +242,13 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->dc0[l] = falloc(BH, &fail);
     }
     if (!fail) {
-        ws->wt_head = falloc((size_t)H * V, &fail);
+        ws->wt_head = falloc((size_t)H * O, &fail);
         ws->ids = calloc(N, sizeof(int32_t));
-        if (!ws->ids) fail = 1;
+        ws->cond = calloc(N, sizeof(int32_t));
+        if (!ws->ids || !ws->cond) fail = 1;
         ws->px = falloc(N * GH, &fail);
         ws->ph = falloc((size_t)B * GH, &fail);
-        ws->logits = falloc(N * V, &fail);
+        ws->logits = falloc(N * O, &fail);
         ws->dpx = falloc(N * GH, &fail);
         ws->dph = falloc(N * GH, &fail);
         ws->dh_seq = falloc(N * maxin, &fail);
@@ -272,6 +277,7 @@ void ws_free(const recur_model *m, workspace *ws)
     free(ws->xptr);
     free(ws->wt_head);
     free(ws->ids);
+    free(ws->cond);
     free(ws->px);
     free(ws->ph);
     free(ws->logits);
@@ -312,15 +318,25 @@ static void ws_pack(const recur_model *m, workspace *ws)
         transpose(ws->wt_ih[l], m->w + m->lay[l].w_ih, GH, m->lay[l].in);
         transpose(ws->wt_hh[l], m->w + m->lay[l].w_hh, GH, m->H);
     }
-    transpose(ws->wt_head, m->w + m->head_w, m->V, m->H);
+    transpose(ws->wt_head, m->w + m->head_w, m->O, m->H);
     ws->packed = m->version;
 }
 
 /* ---------------------------------------------------------------- forward */
 
+// px[n] += W^T[base + id[n]] (a column of W) for every row n.
+static void gather_add(float *px, const float *wt, const int32_t *id, int base, int N, int GH)
+{
+    for (int n = 0; n < N; n++) {
+        const float *col = wt + (size_t)(base + id[n]) * GH;
+        float *p = px + (size_t)n * GH;
+        for (int j = 0; j < GH; j++) p[j] += col[j];
+    }
+}
+
 void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, V = m->V, L = m->L;
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, O = m->O, L = m->L;
     const int N = T * B, th = ws->threads;
     const cell_def *cell = m->cell;
     ws_pack(m, ws);
@@ -352,16 +368,15 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
         ws->xptr[l] = x;
 
         // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
-        // row gather of W_ih^T (a column of W_ih), never a product.
+        // row gather of W_ih^T (a column of W_ih), never a product; so is the
+        // conditioning class, whose columns follow the input's.
         for (int n = 0; n < N; n++) memcpy(ws->px + (size_t)n * GH, b_ih, sizeof(float) * GH);
+        int xin = l == 0 ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
         if (x)
-            gemm_nn(N, GH, lo->in, x, lo->in, ws->wt_ih[l], GH, ws->px, GH, 1, th);
+            gemm_nn(N, GH, xin, x, xin, ws->wt_ih[l], GH, ws->px, GH, 1, th);
         else
-            for (int n = 0; n < N; n++) {
-                const float *col = ws->wt_ih[l] + (size_t)ids[n] * GH;
-                float *p = ws->px + (size_t)n * GH;
-                for (int j = 0; j < GH; j++) p[j] += col[j];
-            }
+            gather_add(ws->px, ws->wt_ih[l], ids, 0, N, GH);
+        if (l == 0 && m->Cc) gather_add(ws->px, ws->wt_ih[l], ws->cond, xin, N, GH);
 
         // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell.
         for (int t = 0; t < T; t++) {
@@ -379,11 +394,22 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
     // (4) The head on every position: logits = W_hy h + b_y.
     const float *top = ws->hs[L - 1] + (size_t)B * H;
     for (int n = 0; n < N; n++)
-        memcpy(ws->logits + (size_t)n * V, m->w + m->head_b, sizeof(float) * V);
-    gemm_nn(N, V, H, top, H, ws->wt_head, V, ws->logits, V, 1, th);
+        memcpy(ws->logits + (size_t)n * O, m->w + m->head_b, sizeof(float) * O);
+    gemm_nn(N, O, H, top, H, ws->wt_head, O, ws->logits, O, 1, th);
 }
 
 /* ---------------------------------------------------------------- backward */
+
+// dW[:, base + id[n]] += d[n] for every row n: W is [GH, ld], row-major.
+static void scatter_add(float *gw, int ld, const float *d, const int32_t *id, int base, int N,
+                        int GH)
+{
+    for (int n = 0; n < N; n++) {
+        const float *dn = d + (size_t)n * GH;
+        size_t col = (size_t)(base + id[n]);
+        for (int j = 0; j < GH; j++) gw[(size_t)j * ld + col] += dn[j];
+    }
+}
 
 static void add_colsum(float *dst, const float *src, int rows, int cols)
 {
@@ -393,7 +419,7 @@ static void add_colsum(float *dst, const float *src, int rows, int cols)
 
 void model_backward(const recur_model *m, workspace *ws, float *g)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, V = m->V, L = m->L;
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, O = m->O, L = m->L;
     const int N = T * B, th = ws->threads;
     const size_t BH = (size_t)B * H;
     const cell_def *cell = m->cell;
@@ -401,9 +427,9 @@ void model_backward(const recur_model *m, workspace *ws, float *g)
 
     // (1) Head: dW_hy += dlogits^T h, db_y += sum dlogits, dh = dlogits W_hy.
     const float *top = ws->hs[L - 1] + BH;
-    gemm_tn(V, H, N, dlogits, V, top, H, g + m->head_w, H, 1, th);
-    add_colsum(g + m->head_b, dlogits, N, V);
-    gemm_nn(N, H, V, dlogits, V, m->w + m->head_w, H, ws->dh_seq, H, 0, th);
+    gemm_tn(O, H, N, dlogits, O, top, H, g + m->head_w, H, 1, th);
+    add_colsum(g + m->head_b, dlogits, N, O);
+    gemm_nn(N, H, O, dlogits, O, m->w + m->head_w, H, ws->dh_seq, H, 0, th);
 
     for (int l = L - 1; l >= 0; l--) {
         const layer_off *lo = &m->lay[l];
@@ -432,20 +458,18 @@ void model_backward(const recur_model *m, workspace *ws, float *g)
         add_colsum(g + lo->b_hh, ws->dph, N, GH);
         add_colsum(g + lo->b_ih, ws->dpx, N, GH);
         const float *x = ws->xptr[l];
+        const int xin = l == 0 ? lo->in - m->Cc : lo->in;
+        // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
+        // transpose of the gather.
+        if (l == 0 && m->Cc) scatter_add(g + lo->w_ih, lo->in, ws->dpx, ws->cond, xin, N, GH);
         if (!x) {
-            // One-hot input: dW_ih[:, id] += dpx (the transpose of the gather).
-            float *gw = g + lo->w_ih;
-            for (int n = 0; n < N; n++) {
-                const float *d = ws->dpx + (size_t)n * GH;
-                int id = ws->ids[n];
-                for (int j = 0; j < GH; j++) gw[(size_t)j * V + id] += d[j];
-            }
+            scatter_add(g + lo->w_ih, lo->in, ws->dpx, ws->ids, 0, N, GH);
             continue;
         }
-        gemm_tn(GH, lo->in, N, ws->dpx, GH, x, lo->in, g + lo->w_ih, lo->in, 1, th);
+        gemm_tn(GH, xin, N, ws->dpx, GH, x, xin, g + lo->w_ih, lo->in, 1, th);
 
         // (4) The gradient of the layer's input, dx = dpx W_ih.
-        gemm_nn(N, lo->in, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, ws->dx_seq, lo->in, 0, th);
+        gemm_nn(N, xin, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, ws->dx_seq, xin, 0, th);
         if (l > 0) {
             // It becomes the gradient at the outputs of the layer below (through dropout).
             const float *mask = ws->mask[l];

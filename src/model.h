@@ -21,7 +21,7 @@ typedef struct param_view {
 
 typedef struct layer_off {
     size_t w_ih, w_hh, b_ih, b_hh;  /* offsets of W_ih [G*H, in], W_hh [G*H, H], b [G*H] */
-    int in;                         /* input width: V (one-hot), E, or H */
+    int in;                         /* input width: V (one-hot) or E, plus Cc; or H */
 } layer_off;
 
 struct recur_model {
@@ -29,6 +29,8 @@ struct recur_model {
     const cell_def *cell;
     recur_vocab *vocab;
     int V, H, L, E, G;
+    int O;                 /* head outputs: V for a language model, else classes/tags */
+    int Cc;                /* conditioning classes: layer 0's input gets onehot(class) appended */
     float *w;              /* all parameters, nw floats */
     size_t nw;
     param_view *views;     /* table of named tensors over w */
@@ -63,8 +65,9 @@ typedef struct workspace {
     float **wt_ih, **wt_hh;/* [L] W_ih^T [in, G*H] and W_hh^T [H, G*H] */
     float *wt_head;        /* W_head^T [H, V] */
     int32_t *ids;          /* [T*B] the window's inputs */
+    int32_t *cond;         /* [T*B] conditioning class per position (models with Cc > 0) */
     float *px, *ph;        /* [T*B*G*H] input projections; [B*G*H] one step's recurrent one */
-    float *logits;         /* [T*B*V]; softmax_xent turns it into dlogits */
+    float *logits;         /* [T*B*O]; softmax_xent turns it into dlogits */
     float *dpx, *dph;      /* [T*B*G*H] */
     float *dh_seq, *dx_seq;/* [T*B*max(H,in)] gradients at layer outputs / inputs */
     float *dh, *dhp;       /* [B*H] */
@@ -78,8 +81,9 @@ void ws_zero_state(const recur_model *m, workspace *ws);
 /* Copies each layer's final state (slot T) into slot 0: carry to the next window. */
 void ws_carry_state(const recur_model *m, workspace *ws);
 
-/* Forward over ids[T*B] (time-major: t*B + b) from the states in slot 0.
- * Fills ws->logits [T*B, V]. drop (training with dropout only) draws masks. */
+/* Forward over ids[T*B] (time-major: t*B + b) from the states in slot 0;
+ * for a conditioned model (Cc > 0) ws->cond[T*B] must hold each position's
+ * class. Fills ws->logits [T*B, O]. drop (training with dropout) draws masks. */
 void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop);
 /* Backward from ws->logits holding dL/dlogits; accumulates into g (same
  * layout as m->w) and leaves dL/dh0, dL/dc0 in ws->dh0, ws->dc0. */

@@ -247,7 +247,7 @@ static int validate(recur_trainer *t, double *loss, recur_error *err)
         if (rc) return rc;
         model_forward(t->m, ws, t->in, NULL);
         ws_carry_state(t->m, ws);
-        total += softmax_xent(ws->logits, t->tgt, N, t->m->V, 0, &counted);
+        total += softmax_xent(ws->logits, t->tgt, N, t->m->O, 0, &counted);
         count += counted;
     }
     *loss = count ? total / (double)count : NAN;
@@ -297,6 +297,8 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
         snprintf(lastv, sizeof lastv, "%.17g", t->last_val);
     snprintf(seq, sizeof seq, "%d", t->cfg.seq);
     snprintf(batch, sizeof batch, "%d", B);
+    char skips[16];
+    snprintf(skips, sizeof skips, "%d", t->skips);
     st_kv meta[] = {
         {"recur.state.step", step},   {"recur.state.window", window},
         {"recur.state.epoch", epoch}, {"recur.state.lr", lr},
@@ -304,8 +306,10 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
         {"recur.state.optim_t", ot},  {"recur.state.rng", rngs},
         {"recur.state.last_val", lastv}, {"recur.state.seq", seq},
         {"recur.state.batch", batch},
+        {"recur.state.skips", skips}, // only while a run of skipped steps is under way
     };
-    int rc = checkpoint_write(m, e, ne, meta, sizeof meta / sizeof meta[0], path, err);
+    size_t nmeta = sizeof meta / sizeof meta[0] - (t->skips ? 0 : 1);
+    int rc = checkpoint_write(m, e, ne, meta, nmeta, path, err);
     free(pos);
     return rc;
 }
@@ -337,7 +341,8 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
             rc = set_error(err, RECUR_EINVAL, "%s has a different vocabulary from this text", path);
             goto done;
         }
-    long seq, batch, step, window, epoch, ot;
+    long seq, batch, step, window, epoch, ot, skips;
+    if ((rc = meta_int(f, "recur.state.skips", 0, MAX_SKIPS - 1, 0, 0, &skips, err))) goto done;
     if ((rc = meta_int(f, "recur.state.seq", 1, 100000, 1, 0, &seq, err)) ||
         (rc = meta_int(f, "recur.state.batch", 1, 100000, 1, 0, &batch, err)) ||
         (rc = meta_int(f, "recur.state.step", 0, 0x7fffffffL, 1, 0, &step, err)) ||
@@ -411,6 +416,7 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
     t->tb.window = (size_t)window;
     t->tb.epoch = epoch;
     t->opt.t = ot;
+    t->skips = (int)skips;
     t->lr = strtof(lr, NULL);
     t->last_val = lv && strcmp(lv, "none") ? strtod(lv, NULL) : NAN;
     memcpy(t->drop.s, s, sizeof s);
@@ -453,6 +459,19 @@ static int progress_sample(recur_trainer *t, strbuf *out, recur_error *err)
     return rc;
 }
 
+// True when every weight is finite (an all-ones exponent is Inf or NaN):
+// one branch-free pass, about as costly as the gradient norm.
+static int weights_finite(const float *w, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &w[i], sizeof u);
+        bad |= (~u & 0x7f800000u) == 0;
+    }
+    return !bad;
+}
+
 int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err)
 {
     recur_model *m = t->m;
@@ -469,18 +488,25 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
     ev.kind = RECUR_EV_START;
     ev.train_chars = (long long)t->tb.chars_per_stream * c->batch;
     ev.val_chars = t->have_val ? (long long)t->vb.chars_per_stream * t->vb.B : 0;
+    int saved = 0; // the state as it is now is on disk in last_path
     if (emit(cb, user, &ev)) goto interrupted;
 
     double t0 = now_s(), rate = 0;
     int rc = RECUR_OK;
     while (t->step < t->total) {
+        // A stop asked for by the callback (Ctrl-C) takes effect at the end
+        // of the step: the step's validation, best model and periodic state
+        // are written first, exactly as an uninterrupted run writes them, so
+        // that a resumed run continues the same sequence.
+        int stop = 0;
+        saved = 0; // this iteration moves the data position, at least
         double ts = now_s();
         int new_epoch;
         if ((rc = batcher_next(&t->tb, t->in, t->tgt, &new_epoch, err))) return rc;
         if (new_epoch) ws_zero_state(m, t->ws);
         memset(t->g, 0, m->nw * sizeof(float));
         model_forward(m, t->ws, t->in, m->cfg.dropout > 0 ? &t->drop : NULL);
-        double loss = softmax_xent(t->ws->logits, t->tgt, N, m->V, 1, NULL) / N;
+        double loss = softmax_xent(t->ws->logits, t->tgt, N, m->O, 1, NULL) / N;
         model_backward(m, t->ws, t->g);
         ws_carry_state(m, t->ws);
         double norm = grad_norm(t->g, m->nw);
@@ -495,10 +521,11 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
             ev.train_loss = loss;
             ev.grad_norm = norm;
             ev.lr = t->lr;
-            if (emit(cb, user, &ev)) goto interrupted;
+            stop = emit(cb, user, &ev);
             if (t->skips >= MAX_SKIPS)
                 return set_error(err, RECUR_ENUMERIC, "training diverged: loss or gradient not finite for %d steps in a row at step %lld (lower --lr or --clip)",
                                  MAX_SKIPS, t->step + 1);
+            if (stop) goto interrupted;
             continue;
         }
         t->skips = 0;
@@ -510,6 +537,12 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
         }
         optim_step(&t->opt, m->w, t->g, t->lr, c->momentum);
         m->version++;
+        // A finite gradient times a huge learning rate can still overflow a
+        // weight. Such a model must never reach a file: stop here, before
+        // anything of this step is saved.
+        if (!weights_finite(m->w, m->nw))
+            return set_error(err, RECUR_ENUMERIC, "training diverged: the update of step %lld made weights infinite or NaN (lower --lr or use --clip); nothing of this step was saved",
+                             t->step + 1);
         m->steps = ++t->step;
         if (c->lr_decay_every > 0 && t->step % c->lr_decay_every == 0) t->lr *= c->lr_decay;
 
@@ -524,50 +557,55 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
         ev.lr = t->lr;
         ev.chars_per_s = rate;
         ev.elapsed_s = now_s() - t0;
-        if (emit(cb, user, &ev)) goto interrupted;
+        stop |= emit(cb, user, &ev);
 
         int last = t->step == t->total;
         if (t->have_val && ((c->eval_every > 0 && t->step % c->eval_every == 0) || last)) {
             double vl;
             if ((rc = validate(t, &vl, err))) return rc;
             t->last_val = vl;
-            int better = isnan(m->best_val) || vl < m->best_val;
+            // A non-finite validation loss is never the best: such a model
+            // is not written to best_path.
+            int better = isfinite(vl) && (isnan(m->best_val) || vl < m->best_val);
             if (better) m->best_val = vl;
             ev.kind = RECUR_EV_EVAL;
             ev.val_loss = vl;
             ev.best_val = m->best_val;
-            if (emit(cb, user, &ev)) goto interrupted;
+            stop |= emit(cb, user, &ev);
             if (better && t->best_path) {
                 if ((rc = recur_model_save(m, t->best_path, err))) return rc;
                 ev.kind = RECUR_EV_SAVE;
                 ev.text = t->best_path;
-                if (emit(cb, user, &ev)) goto interrupted;
+                stop |= emit(cb, user, &ev);
             }
         }
         if (!t->have_val && last && t->best_path) {
             // No validation text: the best model is simply the last one.
             if ((rc = recur_model_save(m, t->best_path, err))) return rc;
         }
-        if (c->sample_every > 0 && t->step % c->sample_every == 0) {
+        // Progress samples use their own generator: skipping one when a stop
+        // is pending changes nothing else.
+        if (!stop && c->sample_every > 0 && t->step % c->sample_every == 0) {
             strbuf sb;
             sb_init(&sb);
             rc = progress_sample(t, &sb, err);
             ev.kind = RECUR_EV_SAMPLE;
             ev.text = sb.s ? sb.s : "";
-            int stop = rc ? 0 : emit(cb, user, &ev);
+            if (!rc) stop |= emit(cb, user, &ev);
             sb_free(&sb);
             ev.text = NULL;
             if (rc) return rc;
-            if (stop) goto interrupted;
         }
         if (t->last_path && ((c->save_every > 0 && t->step % c->save_every == 0) || last)) {
             if ((rc = recur_trainer_save_state(t, t->last_path, err))) return rc;
+            saved = 1;
         }
+        if (stop && !last) goto interrupted;
     }
     return RECUR_OK;
 
 interrupted:
-    if (t->last_path) {
+    if (t->last_path && !saved) {
         int rc2 = recur_trainer_save_state(t, t->last_path, err);
         if (rc2) return rc2;
     }

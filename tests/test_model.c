@@ -162,7 +162,7 @@ static void test_adam(void)
 }
 
 static void gradcheck_case(const char *label, recur_cell cell, int relu, int layers, int embed,
-                           float dropout)
+                           float dropout, int outputs, int cond)
 {
     recur_model_config cfg;
     recur_model_config_default(&cfg);
@@ -172,6 +172,8 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
     cfg.layers = layers;
     cfg.embed = embed;
     cfg.dropout = dropout;
+    cfg.outputs = outputs;
+    cfg.cond = cond;
     recur_gradcheck_row rows[64];
     int n = 0;
     recur_error err = {0};
@@ -204,7 +206,7 @@ static void test_gradcheck_catches_errors(void)
     recur_gradcheck_row rows[16];
     int n;
     for (int bad = 0; bad < m->nviews; bad++) {
-        gradcheck_model(m, ids, tgt, 3, 2, NULL, NULL, 30, bad, 5, rows, &n, NULL);
+        gradcheck_model(m, ids, tgt, NULL, 3, 2, NULL, NULL, 30, bad, 5, rows, &n, NULL);
         CHECK(rows[bad].max_rel > 1e-2, "a corrupted gradient of %s went unnoticed (%.3g)", rows[bad].name,
               rows[bad].max_rel);
     }
@@ -220,13 +222,16 @@ int main(void)
     test_ignored_targets();
     test_adam();
     printf("analytic vs numerical gradients:\n");
-    gradcheck_case("rnn tanh, 2 layers", RECUR_CELL_RNN, 0, 2, 0, 0);
-    gradcheck_case("rnn relu, 2 layers", RECUR_CELL_RNN, 1, 2, 0, 0);
-    gradcheck_case("rnn, 3 layers, embed, dropout", RECUR_CELL_RNN, 0, 3, 4, 0.3f);
-    gradcheck_case("lstm, 2 layers", RECUR_CELL_LSTM, 0, 2, 0, 0);
-    gradcheck_case("lstm, embed, dropout", RECUR_CELL_LSTM, 0, 2, 3, 0.25f);
-    gradcheck_case("gru, 2 layers", RECUR_CELL_GRU, 0, 2, 0, 0);
-    gradcheck_case("gru, 3 layers, embed", RECUR_CELL_GRU, 0, 3, 6, 0);
+    gradcheck_case("rnn tanh, 2 layers", RECUR_CELL_RNN, 0, 2, 0, 0, 0, 0);
+    gradcheck_case("rnn relu, 2 layers", RECUR_CELL_RNN, 1, 2, 0, 0, 0, 0);
+    gradcheck_case("rnn, 3 layers, embed, dropout", RECUR_CELL_RNN, 0, 3, 4, 0.3f, 0, 0);
+    gradcheck_case("lstm, 2 layers", RECUR_CELL_LSTM, 0, 2, 0, 0, 0, 0);
+    gradcheck_case("lstm, embed, dropout", RECUR_CELL_LSTM, 0, 2, 3, 0.25f, 0, 0);
+    gradcheck_case("gru, 2 layers", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 0);
+    gradcheck_case("gru, 3 layers, embed", RECUR_CELL_GRU, 0, 3, 6, 0, 0, 0);
+    gradcheck_case("lstm, 4 classes out (classifier)", RECUR_CELL_LSTM, 0, 2, 0, 0, 4, 0);
+    gradcheck_case("gru, conditioned on 3 classes", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 3);
+    gradcheck_case("rnn, embed + 2 classes in", RECUR_CELL_RNN, 0, 1, 4, 0, 0, 2);
     test_gradcheck_catches_errors();
     return check_exit();
 }
