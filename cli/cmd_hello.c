@@ -135,6 +135,9 @@ int cmd_gradcheck(int argc, char **argv)
         {"layers", OPT_INT, &mc.layers, 1, 8, "L", "stacked layers", 0},
         {"embed", OPT_INT, &mc.embed, 0, 256, "E", "embedding size (0: one-hot)", 0},
         {"dropout", OPT_FLOAT, &mc.dropout, 0, 0.9, "P", "dropout between layers (a fixed mask)", 0},
+        {"bidirectional", OPT_FLAG, &mc.bidirectional, 0, 0, 0, "two directions per layer (rows of random lengths)", 0},
+        {"outputs", OPT_INT, &mc.outputs, 0, 1000, "O", "head outputs (0: the vocabulary, a language model)", 0},
+        {"cond", OPT_INT, &mc.cond, 0, 1000, "C", "conditioning classes fed at every step", 0},
         {"vocab", OPT_INT, &vocab, 2, 1000, "V", "vocabulary size", 0},
         {"seq", OPT_INT, &T, 1, 1000, "T", "window length", 0},
         {"batch", OPT_INT, &B, 1, 1000, "B", "streams", 0},
@@ -159,7 +162,7 @@ int cmd_gradcheck(int argc, char **argv)
     if (mc.relu && mc.cell != RECUR_CELL_RNN)
         return usage_error("gradcheck", "--nonlinearity relu is only for --cell rnn");
 
-    recur_gradcheck_row rows[4 * 8 + 3];
+    recur_gradcheck_row rows[4 * 2 * 8 + 3];
     int n = 0;
     recur_error err = {0};
     if ((rc = recur_gradcheck(&mc, vocab, T, B, seed, rows, &n, &err))) return fail("gradcheck", &err);

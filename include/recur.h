@@ -108,6 +108,7 @@ typedef struct recur_model_config {
     float dropout; /* between layers, training only (as nn.LSTM's dropout) */
     int outputs;   /* head outputs: 0 = the vocabulary size (a language model); else classes or tags */
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
+    int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
 } recur_model_config;
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */

@@ -7,15 +7,20 @@
 
 #include "model.h"
 
-/* Compares the gradient of the mean loss on (ids, tgt) [T*B] (and cond, the
- * classes of a conditioned model, or NULL) from the given
- * initial states (h0/c0: [L][B*H], may be NULL for zeros) for up to
+/* A window to differentiate on: ids and cond [T*B]; tgt [T*B], or [B] when
+ * pool (one answer per row, as a classifier); lens [B] or NULL (all T). */
+typedef struct gc_window {
+    const int32_t *ids, *tgt, *cond, *lens;
+    int T, B, pool;
+} gc_window;
+
+/* Compares the gradient of the mean loss on the window from the given
+ * initial states (h0/c0: one [B*H] per unit, or NULL for zeros) for up to
  * per_tensor entries of each tensor. corrupt >= 0 adds 1% + 1e-3 to the
  * analytic gradient of tensor number `corrupt` first: the self-test that
  * proves the check can fail. Rows are in table order. */
-int gradcheck_model(recur_model *m, const int32_t *ids, const int32_t *tgt, const int32_t *cond,
-                    int T, int B,
-                    float *const *h0, float *const *c0, int per_tensor, int corrupt,
-                    uint64_t seed, recur_gradcheck_row *rows, int *nrows, recur_error *err);
+int gradcheck_model(recur_model *m, const gc_window *w, float *const *h0, float *const *c0,
+                    int per_tensor, int corrupt, uint64_t seed, recur_gradcheck_row *rows,
+                    int *nrows, recur_error *err);
 
 #endif

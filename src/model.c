@@ -66,15 +66,18 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
         free(m);
         return rc;
     }
-    m->views = calloc((size_t)(4 * m->L + 3), sizeof *m->views);
-    m->lay = calloc((size_t)m->L, sizeof *m->lay);
+    m->D = cfg->bidirectional ? 2 : 1;
+    m->U = m->L * m->D;
+    m->views = calloc((size_t)(4 * m->U + 3), sizeof *m->views);
+    m->lay = calloc((size_t)m->U, sizeof *m->lay);
     if (!m->views || !m->lay) {
         recur_model_free(m);
         return set_error(err, RECUR_ENOMEM, "out of memory");
     }
 
-    // The table, in PyTorch's registration order: embed, rnn (per layer:
-    // weight_ih, weight_hh, bias_ih, bias_hh), head.
+    // The table, in PyTorch's registration order: embed, rnn (per layer and
+    // direction: weight_ih, weight_hh, bias_ih, bias_hh; "_reverse" for the
+    // second direction), head.
     size_t off = 0;
     char name[48];
     int GH = m->G * m->H;
@@ -82,24 +85,20 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
         m->embed = off;
         add_view(m, "embed.weight", m->V, m->E, &off);
     }
-    for (int l = 0; l < m->L; l++) {
-        layer_off *lo = &m->lay[l];
-        lo->in = l == 0 ? (m->E ? m->E : m->V) + m->Cc : m->H;
-        lo->w_ih = off;
-        snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
-        add_view(m, name, GH, lo->in, &off);
-        lo->w_hh = off;
-        snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
-        add_view(m, name, GH, m->H, &off);
-        lo->b_ih = off;
-        snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
-        add_view(m, name, GH, 0, &off);
-        lo->b_hh = off;
-        snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
-        add_view(m, name, GH, 0, &off);
+    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    for (int u = 0; u < m->U; u++) {
+        int l = u / m->D, d = u % m->D;
+        layer_off *lo = &m->lay[u];
+        lo->in = l == 0 ? (m->E ? m->E : m->V) + m->Cc : m->D * m->H;
+        size_t *offs[4] = {&lo->w_ih, &lo->w_hh, &lo->b_ih, &lo->b_hh};
+        for (int k = 0; k < 4; k++) {
+            *offs[k] = off;
+            snprintf(name, sizeof name, "rnn.%s_l%d%s", kinds[k], l, d ? "_reverse" : "");
+            add_view(m, name, GH, k == 0 ? lo->in : (k == 1 ? m->H : 0), &off);
+        }
     }
     m->head_w = off;
-    add_view(m, "head.weight", m->O, m->H, &off);
+    add_view(m, "head.weight", m->O, m->D * m->H, &off);
     m->head_b = off;
     add_view(m, "head.bias", m->O, 0, &off);
     m->nw = off;
@@ -211,55 +210,69 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     ws->T = T;
     ws->B = B;
     ws->threads = threads < 1 ? 1 : threads;
-    int L = m->L, H = m->H, GH = m->G * m->H, O = m->O, fail = 0;
-    size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
-    int maxin = H;
-    for (int l = 0; l < L; l++)
-        if (m->lay[l].in > maxin && !(l == 0 && !m->E)) maxin = m->lay[l].in;
-    ws->hs = palloc(L, &fail);
-    ws->cs = palloc(L, &fail);
-    ws->cache = palloc(L, &fail);
+    const int L = m->L, U = m->U, D = m->D, H = m->H, GH = m->G * m->H, O = m->O;
+    const size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
+    int fail = 0, maxin = D * H;
+    for (int u = 0; u < U; u++)
+        if (m->lay[u].in > maxin) maxin = m->lay[u].in;
+    ws->hs = palloc(U, &fail);
+    ws->cs = palloc(U, &fail);
+    ws->cache = palloc(U, &fail);
+    ws->wt_ih = palloc(U, &fail);
+    ws->wt_hh = palloc(U, &fail);
+    ws->dh0 = palloc(U, &fail);
+    ws->dc0 = palloc(U, &fail);
     ws->xin = palloc(L, &fail);
     ws->mask = palloc(L, &fail);
-    ws->wt_ih = palloc(L, &fail);
-    ws->wt_hh = palloc(L, &fail);
-    ws->dh0 = palloc(L, &fail);
-    ws->dc0 = palloc(L, &fail);
+    ws->cat = palloc(L, &fail);
     ws->xptr = calloc((size_t)L, sizeof(float *));
     if (!ws->xptr) fail = 1;
+    for (int u = 0; u < U && !fail; u++) {
+        ws->hs[u] = falloc((N + B) * H, &fail);
+        if (m->cell->has_c) ws->cs[u] = falloc((N + B) * H, &fail);
+        if (m->cell->cache) ws->cache[u] = falloc(N * H * m->cell->cache, &fail);
+        ws->wt_ih[u] = falloc((size_t)m->lay[u].in * GH, &fail);
+        ws->wt_hh[u] = falloc((size_t)H * GH, &fail);
+        ws->dh0[u] = falloc(BH, &fail);
+        ws->dc0[u] = falloc(BH, &fail);
+    }
     for (int l = 0; l < L && !fail; l++) {
-        ws->hs[l] = falloc((N + B) * H, &fail);
-        if (m->cell->has_c) ws->cs[l] = falloc((N + B) * H, &fail);
-        if (m->cell->cache) ws->cache[l] = falloc(N * H * m->cell->cache, &fail);
         if (l == 0 && m->E) ws->xin[l] = falloc(N * m->E, &fail);
         if (l > 0 && m->cfg.dropout > 0) {
-            ws->xin[l] = falloc(N * H, &fail);
-            ws->mask[l] = falloc(N * H, &fail);
+            ws->xin[l] = falloc(N * D * H, &fail);
+            ws->mask[l] = falloc(N * D * H, &fail);
         }
-        ws->wt_ih[l] = falloc((size_t)m->lay[l].in * GH, &fail);
-        ws->wt_hh[l] = falloc((size_t)H * GH, &fail);
-        ws->dh0[l] = falloc(BH, &fail);
-        ws->dc0[l] = falloc(BH, &fail);
+        if (D == 2) ws->cat[l] = falloc(N * 2 * H, &fail);
     }
     if (!fail) {
-        ws->wt_head = falloc((size_t)H * O, &fail);
+        ws->wt_head = falloc((size_t)D * H * O, &fail);
         ws->ids = calloc(N, sizeof(int32_t));
         ws->cond = calloc(N, sizeof(int32_t));
-        if (!ws->ids || !ws->cond) fail = 1;
+        ws->lens = calloc((size_t)B, sizeof(int32_t));
+        ws->rev = calloc(N, sizeof(int32_t));
+        ws->ids_r = calloc(N, sizeof(int32_t));
+        ws->cond_r = calloc(N, sizeof(int32_t));
+        if (!ws->ids || !ws->cond || !ws->lens || !ws->rev || !ws->ids_r || !ws->cond_r) fail = 1;
         ws->px = falloc(N * GH, &fail);
         ws->ph = falloc((size_t)B * GH, &fail);
         ws->logits = falloc(N * O, &fail);
+        ws->pooled = falloc((size_t)B * D * H, &fail);
         ws->dpx = falloc(N * GH, &fail);
         ws->dph = falloc(N * GH, &fail);
         ws->dh_seq = falloc(N * maxin, &fail);
         ws->dx_seq = falloc(N * maxin, &fail);
         ws->dh = falloc(BH, &fail);
         ws->dhp = falloc(BH, &fail);
+        if (D == 2) {
+            ws->xr = falloc(N * maxin, &fail);
+            ws->dxr = falloc(N * maxin, &fail);
+        }
     }
     if (fail) {
         ws_free(m, ws);
         return set_error(err, RECUR_ENOMEM, "out of memory for a %dx%d window workspace", T, B);
     }
+    for (int b = 0; b < B; b++) ws->lens[b] = T;
     *out = ws;
     return RECUR_OK;
 }
@@ -267,44 +280,40 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 void ws_free(const recur_model *m, workspace *ws)
 {
     if (!ws) return;
-    float **lists[] = {ws->hs, ws->cs, ws->cache, ws->xin, ws->mask, ws->wt_ih, ws->wt_hh,
-                       ws->dh0, ws->dc0};
-    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
-        if (!lists[k]) continue;
-        for (int l = 0; l < m->L; l++) free(lists[k][l]);
-        free(lists[k]);
+    float **per_unit[] = {ws->hs, ws->cs, ws->cache, ws->wt_ih, ws->wt_hh, ws->dh0, ws->dc0};
+    float **per_layer[] = {ws->xin, ws->mask, ws->cat};
+    for (size_t k = 0; k < sizeof per_unit / sizeof per_unit[0]; k++) {
+        if (!per_unit[k]) continue;
+        for (int u = 0; u < m->U; u++) free(per_unit[k][u]);
+        free(per_unit[k]);
     }
-    free(ws->xptr);
-    free(ws->wt_head);
-    free(ws->ids);
-    free(ws->cond);
-    free(ws->px);
-    free(ws->ph);
-    free(ws->logits);
-    free(ws->dpx);
-    free(ws->dph);
-    free(ws->dh_seq);
-    free(ws->dx_seq);
-    free(ws->dh);
-    free(ws->dhp);
+    for (size_t k = 0; k < sizeof per_layer / sizeof per_layer[0]; k++) {
+        if (!per_layer[k]) continue;
+        for (int l = 0; l < m->L; l++) free(per_layer[k][l]);
+        free(per_layer[k]);
+    }
+    void *flat[] = {ws->xptr, ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
+                    ws->cond_r, ws->px, ws->ph, ws->logits, ws->pooled, ws->dpx, ws->dph,
+                    ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr};
+    for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) free(flat[k]);
     free(ws);
 }
 
 void ws_zero_state(const recur_model *m, workspace *ws)
 {
     size_t BH = (size_t)ws->B * m->H;
-    for (int l = 0; l < m->L; l++) {
-        memset(ws->hs[l], 0, BH * sizeof(float));
-        if (ws->cs[l]) memset(ws->cs[l], 0, BH * sizeof(float));
+    for (int u = 0; u < m->U; u++) {
+        memset(ws->hs[u], 0, BH * sizeof(float));
+        if (ws->cs[u]) memset(ws->cs[u], 0, BH * sizeof(float));
     }
 }
 
 void ws_carry_state(const recur_model *m, workspace *ws)
 {
     size_t BH = (size_t)ws->B * m->H, last = (size_t)ws->T * BH;
-    for (int l = 0; l < m->L; l++) {
-        memmove(ws->hs[l], ws->hs[l] + last, BH * sizeof(float));
-        if (ws->cs[l]) memmove(ws->cs[l], ws->cs[l] + last, BH * sizeof(float));
+    for (int u = 0; u < m->U; u++) {
+        memmove(ws->hs[u], ws->hs[u] + last, BH * sizeof(float));
+        if (ws->cs[u]) memmove(ws->cs[u], ws->cs[u] + last, BH * sizeof(float));
     }
 }
 
@@ -314,11 +323,11 @@ static void ws_pack(const recur_model *m, workspace *ws)
 {
     if (ws->packed == m->version) return;
     int GH = m->G * m->H;
-    for (int l = 0; l < m->L; l++) {
-        transpose(ws->wt_ih[l], m->w + m->lay[l].w_ih, GH, m->lay[l].in);
-        transpose(ws->wt_hh[l], m->w + m->lay[l].w_hh, GH, m->H);
+    for (int u = 0; u < m->U; u++) {
+        transpose(ws->wt_ih[u], m->w + m->lay[u].w_ih, GH, m->lay[u].in);
+        transpose(ws->wt_hh[u], m->w + m->lay[u].w_hh, GH, m->H);
     }
-    transpose(ws->wt_head, m->w + m->head_w, m->O, m->H);
+    transpose(ws->wt_head, m->w + m->head_w, m->O, m->D * m->H);
     ws->packed = m->version;
 }
 
@@ -334,31 +343,89 @@ static void gather_add(float *px, const float *wt, const int32_t *id, int base, 
     }
 }
 
+// A reverse unit reads each row backwards from its last real step: its step
+// t of row b is the sequence's step lens[b]-1-t (padding, past the end, stays
+// where it is and comes after the real steps, so it never reaches them).
+static void make_reverse_order(workspace *ws)
+{
+    const int T = ws->T, B = ws->B;
+    for (int b = 0; b < B; b++) {
+        int len = ws->lens[b] < 1 ? 1 : (ws->lens[b] > T ? T : ws->lens[b]);
+        for (int t = 0; t < T; t++) ws->rev[t * B + b] = (t < len ? len - 1 - t : t) * B + b;
+    }
+}
+
+// One unit over the window: x [N, xin] (NULL: one-hot ids), its ids and
+// classes, in the unit's own time order. Leaves h_1..h_T in ws->hs[u].
+static void unit_forward(const recur_model *m, workspace *ws, int u, const float *x,
+                         const int32_t *ids, const int32_t *cond)
+{
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, N = T * B, th = ws->threads;
+    const cell_def *cell = m->cell;
+    const layer_off *lo = &m->lay[u];
+    const int first = u < m->D; // a unit of layer 0
+    const float *b_ih = m->w + lo->b_ih, *b_hh = m->w + lo->b_hh;
+
+    // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
+    // row gather of W_ih^T (a column of W_ih), never a product; so is the
+    // conditioning class, whose columns follow the input's.
+    for (int n = 0; n < N; n++) memcpy(ws->px + (size_t)n * GH, b_ih, sizeof(float) * GH);
+    int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
+    if (x)
+        gemm_nn(N, GH, xin, x, xin, ws->wt_ih[u], GH, ws->px, GH, 1, th);
+    else
+        gather_add(ws->px, ws->wt_ih[u], ids, 0, N, GH);
+    if (first && m->Cc) gather_add(ws->px, ws->wt_ih[u], cond, xin, N, GH);
+
+    // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell.
+    for (int t = 0; t < T; t++) {
+        const float *hp = ws->hs[u] + (size_t)t * B * H;
+        for (int b = 0; b < B; b++) memcpy(ws->ph + (size_t)b * GH, b_hh, sizeof(float) * GH);
+        gemm_nn(B, GH, H, hp, H, ws->wt_hh[u], GH, ws->ph, GH, 1, th);
+        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * B * H : NULL;
+        float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * B * H : NULL;
+        float *cache = cell->cache ? ws->cache[u] + (size_t)t * B * H * cell->cache : NULL;
+        cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
+                      ws->hs[u] + (size_t)(t + 1) * B * H, c, cache);
+    }
+}
+
+// The output of layer l in sequence order: [N, D*H].
+static const float *layer_output(const recur_model *m, const workspace *ws, int l)
+{
+    return m->D == 1 ? ws->hs[l] + (size_t)ws->B * m->H : ws->cat[l];
+}
+
 void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, O = m->O, L = m->L;
-    const int N = T * B, th = ws->threads;
-    const cell_def *cell = m->cell;
+    const int T = ws->T, B = ws->B, H = m->H, O = m->O, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H, th = ws->threads;
     ws_pack(m, ws);
     memcpy(ws->ids, ids, sizeof(int32_t) * (size_t)N);
+    if (D == 2) {
+        make_reverse_order(ws);
+        for (int n = 0; n < N; n++) {
+            ws->ids_r[n] = ids[ws->rev[n]];
+            ws->cond_r[n] = ws->cond[ws->rev[n]];
+        }
+    }
 
     for (int l = 0; l < L; l++) {
-        const layer_off *lo = &m->lay[l];
-        const float *b_ih = m->w + lo->b_ih, *b_hh = m->w + lo->b_hh;
-
-        // (1) The layer's input.
+        // (1) The layer's input: embedding rows, one-hot ids (NULL), or the
+        // layer below's output, through dropout when training.
         const float *x = NULL;
+        int xin = l == 0 ? m->lay[0].in - m->Cc : DH;
         if (l == 0 && m->E) {
             for (int n = 0; n < N; n++)
                 memcpy(ws->xin[0] + (size_t)n * m->E, m->w + m->embed + (size_t)ids[n] * m->E,
                        sizeof(float) * (size_t)m->E);
             x = ws->xin[0];
         } else if (l > 0) {
-            x = ws->hs[l - 1] + (size_t)B * H; // outputs h_1..h_T of the layer below
+            x = layer_output(m, ws, l - 1);
             if (drop && ws->mask[l]) {
                 // Inverted dropout on the layer below's outputs, as nn.LSTM's dropout.
                 float p = m->cfg.dropout, keep = 1.0f / (1.0f - p);
-                for (size_t i = 0; i < (size_t)N * H; i++) {
+                for (size_t i = 0; i < (size_t)N * DH; i++) {
                     ws->mask[l][i] = rng_uniform(drop) < p ? 0.0f : keep;
                     ws->xin[l][i] = x[i] * ws->mask[l][i];
                 }
@@ -367,38 +434,50 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
         }
         ws->xptr[l] = x;
 
-        // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
-        // row gather of W_ih^T (a column of W_ih), never a product; so is the
-        // conditioning class, whose columns follow the input's.
-        for (int n = 0; n < N; n++) memcpy(ws->px + (size_t)n * GH, b_ih, sizeof(float) * GH);
-        int xin = l == 0 ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
+        unit_forward(m, ws, l * D, x, ids, ws->cond);
+        if (D == 1) continue;
+        // The reverse unit reads the same input, reordered.
         if (x)
-            gemm_nn(N, GH, xin, x, xin, ws->wt_ih[l], GH, ws->px, GH, 1, th);
-        else
-            gather_add(ws->px, ws->wt_ih[l], ids, 0, N, GH);
-        if (l == 0 && m->Cc) gather_add(ws->px, ws->wt_ih[l], ws->cond, xin, N, GH);
-
-        // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell.
-        for (int t = 0; t < T; t++) {
-            const float *hp = ws->hs[l] + (size_t)t * B * H;
-            for (int b = 0; b < B; b++) memcpy(ws->ph + (size_t)b * GH, b_hh, sizeof(float) * GH);
-            gemm_nn(B, GH, H, hp, H, ws->wt_hh[l], GH, ws->ph, GH, 1, th);
-            const float *cp = cell->has_c ? ws->cs[l] + (size_t)t * B * H : NULL;
-            float *c = cell->has_c ? ws->cs[l] + (size_t)(t + 1) * B * H : NULL;
-            float *cache = cell->cache ? ws->cache[l] + (size_t)t * B * H * cell->cache : NULL;
-            cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
-                          ws->hs[l] + (size_t)(t + 1) * B * H, c, cache);
+            for (int n = 0; n < N; n++)
+                memcpy(ws->xr + (size_t)n * xin, x + (size_t)ws->rev[n] * xin, sizeof(float) * xin);
+        unit_forward(m, ws, l * D + 1, x ? ws->xr : NULL, ws->ids_r, ws->cond_r);
+        // Both directions side by side, in sequence order.
+        const float *hf = ws->hs[l * D] + (size_t)B * H, *hb = ws->hs[l * D + 1] + (size_t)B * H;
+        for (int n = 0; n < N; n++) {
+            memcpy(ws->cat[l] + (size_t)n * DH, hf + (size_t)n * H, sizeof(float) * H);
+            memcpy(ws->cat[l] + (size_t)ws->rev[n] * DH + H, hb + (size_t)n * H, sizeof(float) * H);
         }
     }
 
-    // (4) The head on every position: logits = W_hy h + b_y.
-    const float *top = ws->hs[L - 1] + (size_t)B * H;
-    for (int n = 0; n < N; n++)
+    // (4) The head: logits = W_hy h + b_y, on every position, or (pool) on
+    // one feature row per stream: the forward state after the last real step
+    // and the reverse state after reading the whole row (its position 0).
+    const float *top = layer_output(m, ws, L - 1);
+    int rows = N;
+    if (ws->pool) {
+        const float *hf = ws->hs[(L - 1) * D] + (size_t)B * H;
+        for (int b = 0; b < B; b++) {
+            int last = ws->lens[b] - 1;
+            memcpy(ws->pooled + (size_t)b * DH, hf + ((size_t)last * B + b) * H, sizeof(float) * H);
+            if (D == 2)
+                memcpy(ws->pooled + (size_t)b * DH + H,
+                       ws->hs[(L - 1) * D + 1] + ((size_t)(last + 1) * B + b) * H, sizeof(float) * H);
+        }
+        top = ws->pooled;
+        rows = B;
+    }
+    for (int n = 0; n < rows; n++)
         memcpy(ws->logits + (size_t)n * O, m->w + m->head_b, sizeof(float) * O);
-    gemm_nn(N, O, H, top, H, ws->wt_head, O, ws->logits, O, 1, th);
+    gemm_nn(rows, O, DH, top, DH, ws->wt_head, O, ws->logits, O, 1, th);
 }
 
 /* ---------------------------------------------------------------- backward */
+
+static void add_colsum(float *dst, const float *src, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[j] += src[(size_t)i * cols + j];
+}
 
 // dW[:, base + id[n]] += d[n] for every row n: W is [GH, ld], row-major.
 static void scatter_add(float *gw, int ld, const float *d, const int32_t *id, int base, int N,
@@ -411,71 +490,116 @@ static void scatter_add(float *gw, int ld, const float *d, const int32_t *id, in
     }
 }
 
-static void add_colsum(float *dst, const float *src, int rows, int cols)
+// One unit backwards over the window, from dout [N, H] (the gradient at its
+// outputs, in its own time order). Accumulates the unit's weight gradients
+// into g; writes dx [N, xin] = dL/dx (unless x is one-hot) and dh0/dc0.
+static void unit_backward(const recur_model *m, workspace *ws, int u, const float *dout,
+                          const float *x, const int32_t *ids, const int32_t *cond, float *g,
+                          float *dx)
 {
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) dst[j] += src[(size_t)i * cols + j];
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, N = T * B, th = ws->threads;
+    const size_t BH = (size_t)B * H;
+    const cell_def *cell = m->cell;
+    const layer_off *lo = &m->lay[u];
+    float *dc = ws->dc0[u], *dnext = ws->dh0[u];
+    // Truncated BPTT: nothing flows back from beyond the window.
+    memset(dnext, 0, BH * sizeof(float));
+    memset(dc, 0, BH * sizeof(float));
+
+    // (2) The sweep back through time. Only dh_{t-1} = dph_t W_hh is sequential.
+    for (int t = T - 1; t >= 0; t--) {
+        const float *dnow = dout + (size_t)t * BH;
+        for (size_t i = 0; i < BH; i++) ws->dh[i] = dnow[i] + dnext[i];
+        const float *hp = ws->hs[u] + (size_t)t * BH, *h = hp + BH;
+        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
+        const float *c = cp ? cp + BH : NULL;
+        const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
+        cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
+        memcpy(dnext, ws->dhp, BH * sizeof(float));
+        gemm_nn(B, H, GH, dph, GH, m->w + lo->w_hh, H, dnext, H, 1, th);
+    }
+    // dnext and dc now hold dL/dh_0 and dL/dc_0 of this unit.
+
+    // (3) Weight gradients as one product each over all T*B rows.
+    gemm_tn(GH, H, N, ws->dph, GH, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+    add_colsum(g + lo->b_hh, ws->dph, N, GH);
+    add_colsum(g + lo->b_ih, ws->dpx, N, GH);
+    const int first = u < m->D;
+    const int xin = first ? lo->in - m->Cc : lo->in;
+    // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
+    // transpose of the gather.
+    if (first && m->Cc) scatter_add(g + lo->w_ih, lo->in, ws->dpx, cond, xin, N, GH);
+    if (!x) {
+        scatter_add(g + lo->w_ih, lo->in, ws->dpx, ids, 0, N, GH);
+        return;
+    }
+    gemm_tn(GH, xin, N, ws->dpx, GH, x, xin, g + lo->w_ih, lo->in, 1, th);
+    // (4) The gradient of the unit's input, dx = dpx W_ih.
+    gemm_nn(N, xin, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
 }
 
 void model_backward(const recur_model *m, workspace *ws, float *g)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, O = m->O, L = m->L;
-    const int N = T * B, th = ws->threads;
-    const size_t BH = (size_t)B * H;
-    const cell_def *cell = m->cell;
+    const int T = ws->T, B = ws->B, H = m->H, O = m->O, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H, th = ws->threads;
     const float *dlogits = ws->logits;
 
-    // (1) Head: dW_hy += dlogits^T h, db_y += sum dlogits, dh = dlogits W_hy.
-    const float *top = ws->hs[L - 1] + BH;
-    gemm_tn(O, H, N, dlogits, O, top, H, g + m->head_w, H, 1, th);
-    add_colsum(g + m->head_b, dlogits, N, O);
-    gemm_nn(N, H, O, dlogits, O, m->w + m->head_w, H, ws->dh_seq, H, 0, th);
+    // (1) Head: dW_hy += dlogits^T h, db_y += sum dlogits, dh = dlogits W_hy,
+    // into dh_seq [N, D*H] in sequence order (pooled: only at the rows' ends).
+    if (ws->pool) {
+        gemm_tn(O, DH, B, dlogits, O, ws->pooled, DH, g + m->head_w, DH, 1, th);
+        add_colsum(g + m->head_b, dlogits, B, O);
+        gemm_nn(B, DH, O, dlogits, O, m->w + m->head_w, DH, ws->dx_seq, DH, 0, th);
+        memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
+        for (int b = 0; b < B; b++) {
+            // The reverse half was read at the reverse unit's last step, which
+            // is the row's position 0 in sequence order.
+            int last = ws->lens[b] - 1;
+            memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dx_seq + (size_t)b * DH, sizeof(float) * H);
+            if (D == 2)
+                memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dx_seq + (size_t)b * DH + H, sizeof(float) * H);
+        }
+    } else {
+        const float *top = layer_output(m, ws, L - 1);
+        gemm_tn(O, DH, N, dlogits, O, top, DH, g + m->head_w, DH, 1, th);
+        add_colsum(g + m->head_b, dlogits, N, O);
+        gemm_nn(N, DH, O, dlogits, O, m->w + m->head_w, DH, ws->dh_seq, DH, 0, th);
+    }
 
     for (int l = L - 1; l >= 0; l--) {
-        const layer_off *lo = &m->lay[l];
-        float *dc = ws->dc0[l], *dnext = ws->dh0[l];
-        // Truncated BPTT: nothing flows back from beyond the window.
-        memset(dnext, 0, BH * sizeof(float));
-        memset(dc, 0, BH * sizeof(float));
-
-        // (2) The sweep back through time. Only dh_{t-1} = dph_t W_hh is sequential.
-        for (int t = T - 1; t >= 0; t--) {
-            const float *dout = ws->dh_seq + (size_t)t * BH;
-            for (size_t i = 0; i < BH; i++) ws->dh[i] = dout[i] + dnext[i];
-            const float *hp = ws->hs[l] + (size_t)t * BH, *h = hp + BH;
-            const float *cp = cell->has_c ? ws->cs[l] + (size_t)t * BH : NULL;
-            const float *c = cp ? cp + BH : NULL;
-            const float *cache = cell->cache ? ws->cache[l] + (size_t)t * BH * cell->cache : NULL;
-            float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
-            cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
-            memcpy(dnext, ws->dhp, BH * sizeof(float));
-            gemm_nn(B, H, GH, dph, GH, m->w + lo->w_hh, H, dnext, H, 1, th);
-        }
-        // dnext and dc now hold dL/dh_0 and dL/dc_0 of this layer.
-
-        // (3) Weight gradients as one product each over all T*B rows.
-        gemm_tn(GH, H, N, ws->dph, GH, ws->hs[l], H, g + lo->w_hh, H, 1, th);
-        add_colsum(g + lo->b_hh, ws->dph, N, GH);
-        add_colsum(g + lo->b_ih, ws->dpx, N, GH);
         const float *x = ws->xptr[l];
-        const int xin = l == 0 ? lo->in - m->Cc : lo->in;
-        // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
-        // transpose of the gather.
-        if (l == 0 && m->Cc) scatter_add(g + lo->w_ih, lo->in, ws->dpx, ws->cond, xin, N, GH);
-        if (!x) {
-            scatter_add(g + lo->w_ih, lo->in, ws->dpx, ws->ids, 0, N, GH);
-            continue;
+        const int xin = l == 0 ? m->lay[0].in - m->Cc : DH;
+        if (D == 1) {
+            unit_backward(m, ws, l, ws->dh_seq, x, ws->ids, ws->cond, g, ws->dx_seq);
+        } else {
+            // Split dh_seq [N, 2H] into the forward half (dh_seq, now [N, H])
+            // and the reverse half in the reverse unit's time order (dx_seq).
+            for (int n = 0; n < N; n++)
+                memcpy(ws->dx_seq + (size_t)n * H, ws->dh_seq + (size_t)ws->rev[n] * DH + H, sizeof(float) * H);
+            for (int n = 0; n < N; n++) // in place: row n moves down to n*H <= n*2H
+                memmove(ws->dh_seq + (size_t)n * H, ws->dh_seq + (size_t)n * DH, sizeof(float) * H);
+            // Reverse unit first: it needs its input in its own order again
+            // (xr now holds the top layer's), and its dx (reverse order) goes
+            // to dxr, then back into sequence order in xr's place.
+            if (x)
+                for (int n = 0; n < N; n++)
+                    memcpy(ws->xr + (size_t)n * xin, x + (size_t)ws->rev[n] * xin, sizeof(float) * xin);
+            unit_backward(m, ws, l * D + 1, ws->dx_seq, x ? ws->xr : NULL, ws->ids_r, ws->cond_r, g,
+                          ws->dxr);
+            if (x)
+                for (int n = 0; n < N; n++)
+                    memcpy(ws->xr + (size_t)ws->rev[n] * xin, ws->dxr + (size_t)n * xin, sizeof(float) * xin);
+            unit_backward(m, ws, l * D, ws->dh_seq, x, ws->ids, ws->cond, g, ws->dx_seq);
+            if (x)
+                for (size_t i = 0; i < (size_t)N * xin; i++) ws->dx_seq[i] += ws->xr[i];
         }
-        gemm_tn(GH, xin, N, ws->dpx, GH, x, xin, g + lo->w_ih, lo->in, 1, th);
-
-        // (4) The gradient of the layer's input, dx = dpx W_ih.
-        gemm_nn(N, xin, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, ws->dx_seq, xin, 0, th);
+        if (!x) continue; // one-hot input: its gradient was scattered into W_ih
         if (l > 0) {
-            // It becomes the gradient at the outputs of the layer below (through dropout).
-            const float *mask = ws->mask[l];
-            for (size_t i = 0; i < (size_t)N * H; i++)
-                ws->dh_seq[i] = (mask && ws->xptr[l] == ws->xin[l]) ? ws->dx_seq[i] * mask[i]
-                                                                    : ws->dx_seq[i];
+            // dx becomes the gradient at the outputs of the layer below (through dropout).
+            const float *mask = ws->xptr[l] == ws->xin[l] ? ws->mask[l] : NULL;
+            for (size_t i = 0; i < (size_t)N * DH; i++)
+                ws->dh_seq[i] = mask ? ws->dx_seq[i] * mask[i] : ws->dx_seq[i];
         } else {
             // Embedding: scatter the rows back to the ids that were looked up.
             for (int n = 0; n < N; n++) {

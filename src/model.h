@@ -30,12 +30,14 @@ struct recur_model {
     recur_vocab *vocab;
     int V, H, L, E, G;
     int O;                 /* head outputs: V for a language model, else classes/tags */
+    int D;                 /* directions: 1, or 2 when bidirectional */
+    int U;                 /* recurrent units (layer, direction): L * D, indexed l*D + d */
     int Cc;                /* conditioning classes: layer 0's input gets onehot(class) appended */
     float *w;              /* all parameters, nw floats */
     size_t nw;
     param_view *views;     /* table of named tensors over w */
     int nviews;
-    layer_off *lay;        /* [L] */
+    layer_off *lay;        /* [U] */
     size_t embed, head_w, head_b;
     long long steps;       /* optimizer steps taken (saved in checkpoints) */
     double best_val;       /* best validation loss so far (NaN if none) */
@@ -57,12 +59,21 @@ typedef struct workspace {
     int T, B, threads;
     int training;          /* dropout on */
     unsigned long packed;  /* model version the transposed weights belong to (0: none) */
-    float **hs, **cs;      /* [L] (T+1)*B*H; slot 0 = initial state, slot t+1 = h_t */
-    float **cache;         /* [L] T*B*H*cell->cache */
+    float **hs, **cs;      /* [U] (T+1)*B*H; slot 0 = initial state, slot t+1 = h_t (in the
+                              unit's own time order: a reverse unit's t runs backwards) */
+    float **cache;         /* [U] T*B*H*cell->cache */
     float **xin;           /* [L] layer inputs (embedding rows, dropped-out outputs) or NULL */
-    const float **xptr;    /* [L] what each layer actually reads (xin or hs of the layer below) */
+    const float **xptr;    /* [L] what each layer actually reads (xin or the layer below's output) */
     float **mask;          /* [L] dropout masks for layer inputs l > 0 (scaled 1/(1-p)) */
-    float **wt_ih, **wt_hh;/* [L] W_ih^T [in, G*H] and W_hh^T [H, G*H] */
+    float **cat;           /* [L] bidirectional only: the layer's output [T*B, 2H], in sequence order */
+    float **wt_ih, **wt_hh;/* [U] W_ih^T [in, G*H] and W_hh^T [H, G*H] */
+    int32_t *lens;         /* [B] real length of each row (<= T); a reverse unit starts at its end.
+                              Defaults to T; sequences are padded at the end. */
+    int pool;              /* many-to-one: the head reads one feature row per stream (below) */
+    float *pooled;         /* [B, D*H] pool: forward state at lens-1, reverse state at position 0 */
+    int32_t *rev;          /* [T*B] reverse order: row n of a reverse unit is sequence row rev[n] */
+    float *xr, *dxr;       /* [T*B*max in] a layer's input in reverse order, and its gradient */
+    int32_t *ids_r, *cond_r; /* [T*B] ids and classes in reverse order */
     float *wt_head;        /* W_head^T [H, V] */
     int32_t *ids;          /* [T*B] the window's inputs */
     int32_t *cond;         /* [T*B] conditioning class per position (models with Cc > 0) */
@@ -71,19 +82,20 @@ typedef struct workspace {
     float *dpx, *dph;      /* [T*B*G*H] */
     float *dh_seq, *dx_seq;/* [T*B*max(H,in)] gradients at layer outputs / inputs */
     float *dh, *dhp;       /* [B*H] */
-    float **dh0, **dc0;    /* [L] [B*H] gradients of the initial states (after backward) */
+    float **dh0, **dc0;    /* [U] [B*H] gradients of the initial states (after backward) */
 } workspace;
 
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);
 void ws_free(const recur_model *m, workspace *ws);
-/* Sets every layer's initial state (slot 0) to zero. */
+/* Sets every unit's initial state (slot 0) to zero. */
 void ws_zero_state(const recur_model *m, workspace *ws);
-/* Copies each layer's final state (slot T) into slot 0: carry to the next window. */
+/* Copies each unit's final state (slot T) into slot 0: carry to the next window. */
 void ws_carry_state(const recur_model *m, workspace *ws);
 
 /* Forward over ids[T*B] (time-major: t*B + b) from the states in slot 0;
  * for a conditioned model (Cc > 0) ws->cond[T*B] must hold each position's
- * class. Fills ws->logits [T*B, O]. drop (training with dropout) draws masks. */
+ * class; ws->lens the rows' lengths (bidirectional or pooled). Fills
+ * ws->logits: [T*B, O], or [B, O] when ws->pool. drop draws dropout masks. */
 void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop);
 /* Backward from ws->logits holding dL/dlogits; accumulates into g (same
  * layout as m->w) and leaves dL/dh0, dL/dc0 in ws->dh0, ws->dc0. */

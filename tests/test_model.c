@@ -162,7 +162,7 @@ static void test_adam(void)
 }
 
 static void gradcheck_case(const char *label, recur_cell cell, int relu, int layers, int embed,
-                           float dropout, int outputs, int cond)
+                           float dropout, int outputs, int cond, int bidir)
 {
     recur_model_config cfg;
     recur_model_config_default(&cfg);
@@ -174,6 +174,7 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
     cfg.dropout = dropout;
     cfg.outputs = outputs;
     cfg.cond = cond;
+    cfg.bidirectional = bidir;
     recur_gradcheck_row rows[64];
     int n = 0;
     recur_error err = {0};
@@ -188,6 +189,36 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
         checked += rows[i].checked;
     }
     printf("  gradcheck %-28s %2d tensors, %4d entries, worst rel %.2e\n", label, n, checked, worst);
+}
+
+// Many-to-one: one target per row, read from the pooled final states.
+static void test_pooled(recur_cell cell, int bidir)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.hidden = 5;
+    cfg.layers = 2;
+    cfg.outputs = 3;
+    cfg.bidirectional = bidir;
+    recur_vocab *v = NULL;
+    const uint32_t chars[6] = {'a', 'b', 'c', 'd', 'e', 'f'};
+    recur_model *m = NULL;
+    CHECK(vocab_from_chars(chars, 6, 0, &v, NULL) == 0, "vocab");
+    CHECK(recur_model_new(&cfg, v, 9, &m, NULL) == 0, "model");
+    const int32_t ids[12] = {0, 1, 2, 3, 4, 5, 0, 2, 4, 1, 3, 5}, tgt[3] = {2, 0, 1}, lens[3] = {4, 1, 3};
+    recur_gradcheck_row rows[32];
+    int n = 0;
+    gradcheck_model(m, &(gc_window){ids, tgt, NULL, lens, 4, 3, 1}, NULL, NULL, 40, -1, 4, rows, &n, NULL);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(rows[i].max_rel < 1e-2, "pooled %s: %.3g", rows[i].name, rows[i].max_rel);
+        worst = fmax(worst, rows[i].max_rel);
+    }
+    printf("  gradcheck pooled %s%s, lengths 4/1/3  %2d tensors, worst rel %.2e\n", bidir ? "bi-" : "",
+           recur_cell_name(cell), n, worst);
+    recur_model_free(m);
+    recur_vocab_free(v);
 }
 
 // The check must be able to fail: corrupt one tensor's analytic gradient.
@@ -206,7 +237,7 @@ static void test_gradcheck_catches_errors(void)
     recur_gradcheck_row rows[16];
     int n;
     for (int bad = 0; bad < m->nviews; bad++) {
-        gradcheck_model(m, ids, tgt, NULL, 3, 2, NULL, NULL, 30, bad, 5, rows, &n, NULL);
+        gradcheck_model(m, &(gc_window){ids, tgt, NULL, NULL, 3, 2, 0}, NULL, NULL, 30, bad, 5, rows, &n, NULL);
         CHECK(rows[bad].max_rel > 1e-2, "a corrupted gradient of %s went unnoticed (%.3g)", rows[bad].name,
               rows[bad].max_rel);
     }
@@ -222,16 +253,22 @@ int main(void)
     test_ignored_targets();
     test_adam();
     printf("analytic vs numerical gradients:\n");
-    gradcheck_case("rnn tanh, 2 layers", RECUR_CELL_RNN, 0, 2, 0, 0, 0, 0);
-    gradcheck_case("rnn relu, 2 layers", RECUR_CELL_RNN, 1, 2, 0, 0, 0, 0);
-    gradcheck_case("rnn, 3 layers, embed, dropout", RECUR_CELL_RNN, 0, 3, 4, 0.3f, 0, 0);
-    gradcheck_case("lstm, 2 layers", RECUR_CELL_LSTM, 0, 2, 0, 0, 0, 0);
-    gradcheck_case("lstm, embed, dropout", RECUR_CELL_LSTM, 0, 2, 3, 0.25f, 0, 0);
-    gradcheck_case("gru, 2 layers", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 0);
-    gradcheck_case("gru, 3 layers, embed", RECUR_CELL_GRU, 0, 3, 6, 0, 0, 0);
-    gradcheck_case("lstm, 4 classes out (classifier)", RECUR_CELL_LSTM, 0, 2, 0, 0, 4, 0);
-    gradcheck_case("gru, conditioned on 3 classes", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 3);
-    gradcheck_case("rnn, embed + 2 classes in", RECUR_CELL_RNN, 0, 1, 4, 0, 0, 2);
+    gradcheck_case("rnn tanh, 2 layers", RECUR_CELL_RNN, 0, 2, 0, 0, 0, 0, 0);
+    gradcheck_case("rnn relu, 2 layers", RECUR_CELL_RNN, 1, 2, 0, 0, 0, 0, 0);
+    gradcheck_case("rnn, 3 layers, embed, dropout", RECUR_CELL_RNN, 0, 3, 4, 0.3f, 0, 0, 0);
+    gradcheck_case("lstm, 2 layers", RECUR_CELL_LSTM, 0, 2, 0, 0, 0, 0, 0);
+    gradcheck_case("lstm, embed, dropout", RECUR_CELL_LSTM, 0, 2, 3, 0.25f, 0, 0, 0);
+    gradcheck_case("gru, 2 layers", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 0, 0);
+    gradcheck_case("gru, 3 layers, embed", RECUR_CELL_GRU, 0, 3, 6, 0, 0, 0, 0);
+    gradcheck_case("lstm, 4 classes out (classifier)", RECUR_CELL_LSTM, 0, 2, 0, 0, 4, 0, 0);
+    gradcheck_case("gru, conditioned on 3 classes", RECUR_CELL_GRU, 0, 2, 0, 0, 0, 3, 0);
+    gradcheck_case("rnn, embed + 2 classes in", RECUR_CELL_RNN, 0, 1, 4, 0, 0, 2, 0);
+    gradcheck_case("bi-lstm, 2 layers, ragged rows", RECUR_CELL_LSTM, 0, 2, 0, 0, 5, 0, 1);
+    gradcheck_case("bi-gru, embed, dropout", RECUR_CELL_GRU, 0, 2, 3, 0.2f, 4, 0, 1);
+    gradcheck_case("bi-rnn relu, 1 layer", RECUR_CELL_RNN, 1, 1, 0, 0, 3, 0, 1);
+    gradcheck_case("bi-rnn tanh, 3 layers", RECUR_CELL_RNN, 0, 3, 0, 0, 3, 0, 1);
+    test_pooled(RECUR_CELL_LSTM, 1);
+    test_pooled(RECUR_CELL_GRU, 0);
     test_gradcheck_catches_errors();
     return check_exit();
 }
