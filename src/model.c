@@ -222,6 +222,8 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     ws->wt_hh = palloc(U, &fail);
     ws->dh0 = palloc(U, &fail);
     ws->dc0 = palloc(U, &fail);
+    ws->dhf = palloc(U, &fail);
+    ws->dcf = palloc(U, &fail);
     ws->xin = palloc(L, &fail);
     ws->mask = palloc(L, &fail);
     ws->cat = palloc(L, &fail);
@@ -235,6 +237,8 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->wt_hh[u] = falloc((size_t)H * GH, &fail);
         ws->dh0[u] = falloc(BH, &fail);
         ws->dc0[u] = falloc(BH, &fail);
+        ws->dhf[u] = falloc(BH, &fail);
+        ws->dcf[u] = falloc(BH, &fail);
     }
     for (int l = 0; l < L && !fail; l++) {
         if (l == 0 && m->E) ws->xin[l] = falloc(N * m->E, &fail);
@@ -280,7 +284,8 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 void ws_free(const recur_model *m, workspace *ws)
 {
     if (!ws) return;
-    float **per_unit[] = {ws->hs, ws->cs, ws->cache, ws->wt_ih, ws->wt_hh, ws->dh0, ws->dc0};
+    float **per_unit[] = {ws->hs,  ws->cs,  ws->cache, ws->wt_ih, ws->wt_hh,
+                          ws->dh0, ws->dc0, ws->dhf,   ws->dcf};
     float **per_layer[] = {ws->xin, ws->mask, ws->cat};
     for (size_t k = 0; k < sizeof per_unit / sizeof per_unit[0]; k++) {
         if (!per_unit[k]) continue;
@@ -396,10 +401,10 @@ static const float *layer_output(const recur_model *m, const workspace *ws, int 
     return m->D == 1 ? ws->hs[l] + (size_t)ws->B * m->H : ws->cat[l];
 }
 
-void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
+void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
 {
-    const int T = ws->T, B = ws->B, H = m->H, O = m->O, L = m->L, D = m->D;
-    const int N = T * B, DH = D * H, th = ws->threads;
+    const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H;
     ws_pack(m, ws);
     memcpy(ws->ids, ids, sizeof(int32_t) * (size_t)N);
     if (D == 2) {
@@ -448,27 +453,52 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
             memcpy(ws->cat[l] + (size_t)ws->rev[n] * DH + H, hb + (size_t)n * H, sizeof(float) * H);
         }
     }
+}
 
-    // (4) The head: logits = W_hy h + b_y, on every position, or (pool) on
-    // one feature row per stream: the forward state after the last real step
-    // and the reverse state after reading the whole row (its position 0).
-    const float *top = layer_output(m, ws, L - 1);
-    int rows = N;
-    if (ws->pool) {
-        const float *hf = ws->hs[(L - 1) * D] + (size_t)B * H;
-        for (int b = 0; b < B; b++) {
-            int last = ws->lens[b] - 1;
-            memcpy(ws->pooled + (size_t)b * DH, hf + ((size_t)last * B + b) * H, sizeof(float) * H);
-            if (D == 2)
-                memcpy(ws->pooled + (size_t)b * DH + H,
-                       ws->hs[(L - 1) * D + 1] + ((size_t)(last + 1) * B + b) * H, sizeof(float) * H);
-        }
-        top = ws->pooled;
-        rows = B;
-    }
+const float *model_top(const recur_model *m, const workspace *ws)
+{
+    return layer_output(m, ws, m->L - 1);
+}
+
+void model_forward_head(const recur_model *m, workspace *ws, const float *in, int rows)
+{
+    const int O = m->O, DH = m->D * m->H;
+    ws_pack(m, ws);
     for (int n = 0; n < rows; n++)
         memcpy(ws->logits + (size_t)n * O, m->w + m->head_b, sizeof(float) * O);
-    gemm_nn(rows, O, DH, top, DH, ws->wt_head, O, ws->logits, O, 1, th);
+    gemm_nn(rows, O, DH, in, DH, ws->wt_head, O, ws->logits, O, 1, ws->threads);
+}
+
+void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, float *c)
+{
+    const int B = ws->B, H = m->H;
+    for (int b = 0; b < B; b++) {
+        size_t at = ((size_t)ws->lens[b] * B + b) * H;
+        memcpy(h + (size_t)b * H, ws->hs[u] + at, sizeof(float) * H);
+        if (c && ws->cs[u]) memcpy(c + (size_t)b * H, ws->cs[u] + at, sizeof(float) * H);
+    }
+}
+
+void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
+{
+    const int B = ws->B, H = m->H, L = m->L, D = m->D, DH = D * H;
+    model_forward_stack(m, ws, ids, drop);
+    // The head: logits = W_hy h + b_y, on every position, or (pool) on one
+    // feature row per stream: the forward state after the last real step and
+    // the reverse state after reading the whole row (its position 0).
+    if (!ws->pool) {
+        model_forward_head(m, ws, model_top(m, ws), ws->T * B);
+        return;
+    }
+    const float *hf = ws->hs[(L - 1) * D] + (size_t)B * H;
+    for (int b = 0; b < B; b++) {
+        int last = ws->lens[b] - 1;
+        memcpy(ws->pooled + (size_t)b * DH, hf + ((size_t)last * B + b) * H, sizeof(float) * H);
+        if (D == 2)
+            memcpy(ws->pooled + (size_t)b * DH + H,
+                   ws->hs[(L - 1) * D + 1] + ((size_t)(last + 1) * B + b) * H, sizeof(float) * H);
+    }
+    model_forward_head(m, ws, ws->pooled, B);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -510,6 +540,14 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, const floa
     for (int t = T - 1; t >= 0; t--) {
         const float *dnow = dout + (size_t)t * BH;
         for (size_t i = 0; i < BH; i++) ws->dh[i] = dnow[i] + dnext[i];
+        if (ws->final_grad)
+            for (int b = 0; b < B; b++) {
+                if (ws->lens[b] - 1 != t) continue;
+                // What reads this row's final state (a decoder) sends its gradient here.
+                for (int k = 0; k < H; k++) ws->dh[(size_t)b * H + k] += ws->dhf[u][(size_t)b * H + k];
+                if (cell->has_c)
+                    for (int k = 0; k < H; k++) dc[(size_t)b * H + k] += ws->dcf[u][(size_t)b * H + k];
+            }
         const float *hp = ws->hs[u] + (size_t)t * BH, *h = hp + BH;
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         const float *c = cp ? cp + BH : NULL;
@@ -539,34 +577,43 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, const floa
     gemm_nn(N, xin, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
 }
 
+void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
+                         float *din)
+{
+    const int O = m->O, DH = m->D * m->H, th = ws->threads;
+    const float *dlogits = ws->logits;
+    // dW_hy += dlogits^T in, db_y += sum dlogits, din = dlogits W_hy
+    gemm_tn(O, DH, rows, dlogits, O, in, DH, g + m->head_w, DH, 1, th);
+    add_colsum(g + m->head_b, dlogits, rows, O);
+    if (din) gemm_nn(rows, DH, O, dlogits, O, m->w + m->head_w, DH, din, DH, 0, th);
+}
+
 void model_backward(const recur_model *m, workspace *ws, float *g)
 {
-    const int T = ws->T, B = ws->B, H = m->H, O = m->O, L = m->L, D = m->D;
-    const int N = T * B, DH = D * H, th = ws->threads;
-    const float *dlogits = ws->logits;
-
-    // (1) Head: dW_hy += dlogits^T h, db_y += sum dlogits, dh = dlogits W_hy,
-    // into dh_seq [N, D*H] in sequence order (pooled: only at the rows' ends).
-    if (ws->pool) {
-        gemm_tn(O, DH, B, dlogits, O, ws->pooled, DH, g + m->head_w, DH, 1, th);
-        add_colsum(g + m->head_b, dlogits, B, O);
-        gemm_nn(B, DH, O, dlogits, O, m->w + m->head_w, DH, ws->dx_seq, DH, 0, th);
-        memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
-        for (int b = 0; b < B; b++) {
-            // The reverse half was read at the reverse unit's last step, which
-            // is the row's position 0 in sequence order.
-            int last = ws->lens[b] - 1;
-            memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dx_seq + (size_t)b * DH, sizeof(float) * H);
-            if (D == 2)
-                memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dx_seq + (size_t)b * DH + H, sizeof(float) * H);
-        }
-    } else {
-        const float *top = layer_output(m, ws, L - 1);
-        gemm_tn(O, DH, N, dlogits, O, top, DH, g + m->head_w, DH, 1, th);
-        add_colsum(g + m->head_b, dlogits, N, O);
-        gemm_nn(N, DH, O, dlogits, O, m->w + m->head_w, DH, ws->dh_seq, DH, 0, th);
+    const int T = ws->T, B = ws->B, H = m->H, D = m->D, N = T * B, DH = D * H;
+    if (!ws->pool) {
+        model_backward_head(m, ws, model_top(m, ws), N, g, ws->dh_seq);
+        model_backward_stack(m, ws, g);
+        return;
     }
+    // Pooled: the gradient reaches the stack only at the rows' ends.
+    model_backward_head(m, ws, ws->pooled, B, g, ws->dx_seq);
+    memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
+    for (int b = 0; b < B; b++) {
+        // The reverse half was read at the reverse unit's last step, which
+        // is the row's position 0 in sequence order.
+        int last = ws->lens[b] - 1;
+        memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dx_seq + (size_t)b * DH, sizeof(float) * H);
+        if (D == 2)
+            memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dx_seq + (size_t)b * DH + H, sizeof(float) * H);
+    }
+    model_backward_stack(m, ws, g);
+}
 
+void model_backward_stack(const recur_model *m, workspace *ws, float *g)
+{
+    const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H;
     for (int l = L - 1; l >= 0; l--) {
         const float *x = ws->xptr[l];
         const int xin = l == 0 ? m->lay[0].in - m->Cc : DH;

@@ -83,6 +83,9 @@ typedef struct workspace {
     float *dh_seq, *dx_seq;/* [T*B*max(H,in)] gradients at layer outputs / inputs */
     float *dh, *dhp;       /* [B*H] */
     float **dh0, **dc0;    /* [U] [B*H] gradients of the initial states (after backward) */
+    float **dhf, **dcf;    /* [U] [B*H] extra gradient on each row's state after its last real
+                              step (an encoder's final state feeds a decoder); used if final_grad */
+    int final_grad;
 } workspace;
 
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);
@@ -100,6 +103,23 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
 /* Backward from ws->logits holding dL/dlogits; accumulates into g (same
  * layout as m->w) and leaves dL/dh0, dL/dc0 in ws->dh0, ws->dc0. */
 void model_backward(const recur_model *m, workspace *ws, float *g);
+
+/* The same passes in pieces, for models that put something between the
+ * recurrent stack and the head (seq2seq attention):
+ *   model_forward_stack   the layers only; model_top then gives the top
+ *                         layer's output [T*B, D*H] in sequence order
+ *   model_forward_head    logits [rows, O] = W_hy in + b_y
+ *   model_backward_head   head gradients into g; din = dlogits W_hy (may be NULL)
+ *   model_backward_stack  the layers, from ws->dh_seq [T*B, D*H] (sequence order)
+ *                         plus ws->dhf/dcf when ws->final_grad */
+void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop);
+const float *model_top(const recur_model *m, const workspace *ws);
+void model_forward_head(const recur_model *m, workspace *ws, const float *in, int rows);
+void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
+                         float *din);
+void model_backward_stack(const recur_model *m, workspace *ws, float *g);
+/* Each row's state after its last real step (slot lens[b]) of unit u: h, c [B*H] (c may be NULL). */
+void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, float *c);
 
 /* Softmax cross-entropy over N rows of V logits, in place: logits become
  * dL/dlogits of the mean loss over rows whose target is >= 0 (rows with a
