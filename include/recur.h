@@ -106,7 +106,8 @@ typedef struct recur_model_config {
     int layers;    /* stacked recurrent layers */
     int embed;     /* 0: one-hot input (a column gather of W_ih); >0: learned embedding of E */
     float dropout; /* between layers, training only (as nn.LSTM's dropout) */
-    int outputs;   /* head outputs: 0 = the vocabulary size (a language model); else classes or tags */
+    int outputs;   /* head outputs: 0 = the vocabulary size (a language model); else classes
+                      or tags; -1 = no head (an encoder whose states something else reads) */
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
     int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
 } recur_model_config;

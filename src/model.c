@@ -45,8 +45,8 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
     if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
         return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
     if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
-    if (cfg->outputs < 0 || cfg->outputs > 1000000 || cfg->cond < 0 || cfg->cond > 1000000)
-        return set_error(err, RECUR_EINVAL, "outputs and cond must be 0..1000000");
+    if (cfg->outputs < -1 || cfg->outputs > 1000000 || cfg->cond < 0 || cfg->cond > 1000000)
+        return set_error(err, RECUR_EINVAL, "outputs must be -1..1000000 and cond 0..1000000");
 
     recur_model *m = calloc(1, sizeof *m);
     if (!m) return set_error(err, RECUR_ENOMEM, "out of memory");
@@ -57,7 +57,7 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
     m->L = cfg->layers;
     m->E = cfg->embed;
     m->G = cell->gates;
-    m->O = cfg->outputs ? cfg->outputs : vocab->n;
+    m->O = cfg->outputs == 0 ? vocab->n : (cfg->outputs < 0 ? 0 : cfg->outputs); // 0: no head
     m->Cc = cfg->cond;
     m->best_val = NAN;
     m->version = 1;
@@ -97,10 +97,12 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
             add_view(m, name, GH, k == 0 ? lo->in : (k == 1 ? m->H : 0), &off);
         }
     }
-    m->head_w = off;
-    add_view(m, "head.weight", m->O, m->D * m->H, &off);
-    m->head_b = off;
-    add_view(m, "head.bias", m->O, 0, &off);
+    m->head_w = m->head_b = off;
+    if (m->O) {
+        add_view(m, "head.weight", m->O, m->D * m->H, &off);
+        m->head_b = off;
+        add_view(m, "head.bias", m->O, 0, &off);
+    }
     m->nw = off;
     m->w = xcalloc(off, sizeof(float));
     if (!m->w) {
@@ -483,6 +485,7 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
 {
     const int B = ws->B, H = m->H, L = m->L, D = m->D, DH = D * H;
     model_forward_stack(m, ws, ids, drop);
+    if (!m->O) return; // headless: the caller reads the states
     // The head: logits = W_hy h + b_y, on every position, or (pool) on one
     // feature row per stream: the forward state after the last real step and
     // the reverse state after reading the whole row (its position 0).
