@@ -8,12 +8,15 @@
  */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
@@ -151,15 +154,63 @@ static int check_output(const char *path, recur_error *err)
         snprintf(dir, sizeof dir, "/");
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(dir, &st) != 0) {
         snprintf(err->msg, sizeof err->msg, "cannot write %.200s: directory %.200s does not exist", path, dir);
         return 1;
     }
-    if (access(dir, W_OK) != 0) {
-        snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err->msg, sizeof err->msg, "cannot write %.200s: %.200s is not a directory", path, dir);
         return 1;
     }
+    // The proof is creating the very temporary file the first save will
+    // create (root passes access() where it cannot write, e.g. in /proc):
+    // an unwritable output must fail now, not after hours of training.
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) // stale, from a killed process with our PID
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err->msg, sizeof err->msg, "cannot write %.200s: %s", path, strerror(errno));
+        return 1;
+    }
+    close(fd);
+    unlink(tmp);
     return 0;
+}
+
+// Removes PATH.tmp.PID files that a recur killed while writing PATH (kill -9,
+// a crash, a power cut) left behind: those whose PID is no running process,
+// or is ours (a killed process had it before us; we have written nothing
+// yet). A PID that is alive is left alone: it may be writing right now.
+static void sweep_stale_tmp(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096], full[8192];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name, *digits = n + bl + 5;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
+        if (*digits < '0' || *digits > '9') continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (*end || errno || pid <= 0 || (pid_t)pid != pid) continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        unlink(full);
+    }
+    closedir(d);
 }
 
 static const char train_usage[] =
@@ -168,10 +219,16 @@ static const char train_usage[] =
     "truncated backpropagation through time: B parallel streams over the text, windows of T\n"
     "characters, the hidden state carried from one window to the next. The best model on the\n"
     "validation text is saved to --out; the latest resumable state (weights, optimizer, data\n"
-    "position, RNG) to --last, from which --resume continues the run exactly.";
+    "position, RNG) to --last, from which --resume continues the run exactly.\n"
+    "With --by-class, DATA is a directory of <Label>.txt files and the model generates text\n"
+    "for a given class ('recur train --by-class --help').";
 
 int cmd_train(int argc, char **argv)
 {
+    // A directory of classes (or labelled lines) trains a generator by class.
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--by-class") == 0) return cmd_train_by_class(argc, argv);
+
     const char *out = "model.safetensors", *last = NULL, *cell = "rnn", *nonlin = "tanh";
     const char *optim = "adam", *clip_mode = "norm", *val_path = NULL, *resume = NULL, *log_path = NULL;
     int bytes = 0, quiet = 0;
@@ -254,6 +311,8 @@ int cmd_train(int argc, char **argv)
         free(last_owned);
         return fail("train", &err);
     }
+    sweep_stale_tmp(out);
+    sweep_stale_tmp(last);
 
     recur_text text = {0}, val = {0};
     recur_model *m = NULL;
@@ -352,6 +411,9 @@ int cmd_train(int argc, char **argv)
         if (!isnan(info.best_val))
             fprintf(stderr, "done: %lld steps; best validation loss %.4f nats/char (%.4f bits/char); model saved to %s; state to %s\n",
                     info.steps, info.best_val, info.best_val / log(2.0), out, last);
+        else if (val_path || tc.val_frac > 0)
+            fprintf(stderr, "done: %lld steps; no validation loss was finite, so no model was saved to %s; state saved to %s\n",
+                    info.steps, out, last);
         else
             fprintf(stderr, "done: %lld steps; model saved to %s; state to %s\n", info.steps, out, last);
     }

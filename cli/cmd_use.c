@@ -17,11 +17,44 @@ static const char sample_usage[] =
     "characters drawn one at a time. --temperature 0 is greedy (always the most likely\n"
     "character); --top-k and --top-p restrict the draw to the most likely characters.";
 
+// Draws up to length characters to stdout, stopping after stop (if given);
+// ends the output with a newline unless it ends with one (last: what was
+// printed before, e.g. the prime's last byte).
+static int generate(recur_sampler *s, long long length, const char *stop, char last,
+                    recur_error *err)
+{
+    int tty = isatty(1);
+    size_t slen = stop ? strlen(stop) : 0, have = 0;
+    char tail[256];
+    for (long long i = 0; i < length; i++) {
+        char c[4];
+        int n;
+        int rc = recur_sampler_next(s, c, &n, err);
+        if (rc) return rc;
+        fwrite(c, 1, (size_t)n, stdout);
+        last = c[n - 1];
+        if (tty) fflush(stdout);
+        if (slen && slen < sizeof tail) {
+            // Keep the last slen bytes to notice the stop string.
+            for (int k = 0; k < n; k++) {
+                if (have == slen) {
+                    memmove(tail, tail + 1, slen - 1);
+                    have--;
+                }
+                tail[have++] = c[k];
+            }
+            if (have == slen && memcmp(tail, stop, slen) == 0) break;
+        }
+    }
+    if (last != '\n') fputc('\n', stdout);
+    return RECUR_OK;
+}
+
 int cmd_sample(int argc, char **argv)
 {
-    const char *prime = NULL, *stop = NULL;
+    const char *prime = NULL, *stop = NULL, *cls = NULL;
     long long length = 500;
-    int no_echo = 0;
+    int no_echo = 0, count = 1;
     recur_sample_config sc;
     recur_sample_config_default(&sc);
     opt o[] = {
@@ -33,6 +66,8 @@ int cmd_sample(int argc, char **argv)
         {"stop", OPT_STR, &stop, 0, 0, "STR", "stop after generating STR", 0},
         {"seed", OPT_U64, &sc.seed, 0, 0, "S", "random seed", 0},
         {"no-echo", OPT_FLAG, &no_echo, 0, 0, 0, "do not print the prime text", 0},
+        {"class", OPT_STR, &cls, 0, 0, "LABEL", "the class to write for (models trained with --by-class)", 0},
+        {"count", OPT_INT, &count, 1, 1000000, "N", "texts to write for the class (--class only)", 0},
     };
     const char *pos[1];
     int npos, rc = args_parse("sample", sample_usage, argc, argv, 2, o, (int)(sizeof o / sizeof o[0]), pos, 1, &npos);
@@ -45,47 +80,59 @@ int cmd_sample(int argc, char **argv)
     recur_sampler *s = NULL;
     int status = 1;
     if ((rc = recur_model_load(pos[0], &m, &err))) goto done;
-    if ((rc = recur_sampler_new(m, &sc, &s, &err))) goto done;
-    const recur_vocab *v = recur_model_vocab(m);
-    if (!prime) {
-        if (recur_vocab_id(v, '\n') >= 0) {
-            prime = "\n";
-            no_echo = 1; // the default newline is a start marker, not output
-        } else {
-            static char first[5];
-            memset(first, 0, sizeof first);
-            recur_vocab_char_utf8(v, 0, first);
-            prime = first;
-        }
-    }
-    if (!*prime) {
-        snprintf(err.msg, sizeof err.msg, "--prime needs at least one character");
+    recur_task task = recur_model_task(m);
+    if (task == RECUR_TASK_CLASSIFY || task == RECUR_TASK_TAG) {
+        snprintf(err.msg, sizeof err.msg, "%s is a %s model; use 'recur %s predict'", pos[0], recur_task_name(task),
+                 task == RECUR_TASK_TAG ? "tag" : "classify");
         goto done;
     }
-    if ((rc = recur_sampler_prime(s, prime, strlen(prime), &err))) goto done;
-    if (!no_echo) fputs(prime, stdout);
-    int tty = isatty(1);
-    size_t slen = stop ? strlen(stop) : 0, have = 0;
-    char tail[256];
-    for (long long i = 0; i < length; i++) {
-        char c[4];
-        int n;
-        if ((rc = recur_sampler_next(s, c, &n, &err))) goto done;
-        fwrite(c, 1, (size_t)n, stdout);
-        if (tty) fflush(stdout);
-        if (stop && slen < sizeof tail) {
-            // Keep the last slen bytes to notice the stop string.
-            for (int k = 0; k < n; k++) {
-                if (have == slen) {
-                    memmove(tail, tail + 1, slen - 1);
-                    have--;
-                }
-                tail[have++] = c[k];
-            }
-            if (have == slen && memcmp(tail, stop, slen) == 0) break;
+    if ((rc = recur_sampler_new(m, &sc, &s, &err))) goto done;
+    if (task == RECUR_TASK_CONDLM) {
+        // Each text was learned as "\n" + text + "\n": start after a newline,
+        // stop at the next, once per --count.
+        int id = cls ? recur_model_label_id(m, cls) : -1;
+        if (id < 0) {
+            size_t k = (size_t)snprintf(err.msg, sizeof err.msg, "%s %s; the classes are:",
+                                        cls ? "unknown class" : "this model writes by class: give --class LABEL",
+                                        cls ? cls : "");
+            for (int i = 0; i < recur_model_label_count(m) && k < sizeof err.msg - 40; i++)
+                k += (size_t)snprintf(err.msg + k, sizeof err.msg - k, " %s", recur_model_label(m, i));
+            goto done;
         }
+        if ((rc = recur_sampler_set_class(s, id, &err))) goto done;
+        const char *p = prime ? prime : "";
+        for (int i = 0; i < count; i++) {
+            recur_sampler_reset(s);
+            if ((rc = recur_sampler_prime(s, "\n", 1, &err)) || (rc = recur_sampler_prime(s, p, strlen(p), &err)))
+                goto done;
+            if (!no_echo) fputs(p, stdout);
+            if ((rc = generate(s, length, stop ? stop : "\n", 0, &err))) goto done;
+        }
+    } else {
+        if (cls) {
+            snprintf(err.msg, sizeof err.msg, "--class is for models trained with --by-class; %s is a language model", pos[0]);
+            goto done;
+        }
+        const recur_vocab *v = recur_model_vocab(m);
+        static char first[5];
+        if (!prime) {
+            if (recur_vocab_id(v, '\n') >= 0) {
+                prime = "\n";
+                no_echo = 1; // the default newline is a start marker, not output
+            } else {
+                memset(first, 0, sizeof first);
+                recur_vocab_char_utf8(v, 0, first);
+                prime = first;
+            }
+        }
+        if (!*prime) {
+            snprintf(err.msg, sizeof err.msg, "--prime needs at least one character");
+            goto done;
+        }
+        if ((rc = recur_sampler_prime(s, prime, strlen(prime), &err))) goto done;
+        if (!no_echo) fputs(prime, stdout);
+        if ((rc = generate(s, length, stop, no_echo ? 0 : prime[strlen(prime) - 1], &err))) goto done;
     }
-    if (!stop || !slen || tail[have - 1] != '\n') fputc('\n', stdout);
     if (fflush(stdout) != 0) {
         snprintf(err.msg, sizeof err.msg, "cannot write to standard output");
         goto done;

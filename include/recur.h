@@ -184,6 +184,11 @@ RECUR_API int recur_sampler_prime(recur_sampler *s, const char *text, size_t len
  * gets the length. There must be something to predict from: it is
  * RECUR_EINVAL to call this before any character was primed. */
 RECUR_API int recur_sampler_next(recur_sampler *s, char out[4], int *out_len, recur_error *err);
+/* For a model trained with recur_condlm_train: the class (a label id) the
+ * next characters are generated for. Default 0. */
+RECUR_API int recur_sampler_set_class(recur_sampler *s, int label, recur_error *err);
+/* Back to the zero state and nothing primed (the class is kept). */
+RECUR_API void recur_sampler_reset(recur_sampler *s);
 /* The probability the model gave to the character last returned by next(). */
 RECUR_API float recur_sampler_last_prob(const recur_sampler *s);
 
@@ -267,6 +272,91 @@ RECUR_API int recur_trainer_save_state(recur_trainer *t, const char *path, recur
 RECUR_API long long recur_trainer_step(const recur_trainer *t);
 RECUR_API long long recur_trainer_total_steps(const recur_trainer *t);
 
+/* ---------------------------------------------------------------- applications */
+
+/* What a model was trained for. A language model predicts the next
+ * character; the others are the applications of docs/applications.md. */
+typedef enum recur_task {
+    RECUR_TASK_LM = 0,       /* many-to-many, the next character (recur train) */
+    RECUR_TASK_CLASSIFY = 1, /* many-to-one: a label per text (recur classify) */
+    RECUR_TASK_TAG = 2,      /* many-to-many: a tag per token (recur tag) */
+    RECUR_TASK_CONDLM = 3,   /* one-to-many: text generated for a class (recur train --by-class) */
+} recur_task;
+
+RECUR_API recur_task recur_model_task(const recur_model *m);
+RECUR_API const char *recur_task_name(recur_task t);
+/* The model's labels: classes (classify, condlm) or tags (tag); 0 for a
+ * language model. recur_model_label_id is -1 for an unknown name. */
+RECUR_API int recur_model_label_count(const recur_model *m);
+RECUR_API const char *recur_model_label(const recur_model *m, int i);
+RECUR_API int recur_model_label_id(const recur_model *m, const char *name);
+
+/* Training an application (classify, tag, condlm): the model's shape plus
+ * the training settings; recur_app_config_default fills what works on the
+ * bundled data in minutes on two cores. */
+typedef struct recur_app_config {
+    recur_model_config model;
+    int batch;
+    double epochs;       /* used when steps == 0 */
+    long long steps;
+    recur_optim optim;
+    float lr, lr_decay;  /* lr is multiplied by lr_decay after every epoch */
+    float clip;          /* global gradient norm (0: off) */
+    uint64_t seed;
+    int threads;
+    double val_frac;     /* held out for validation (stratified for classes) */
+    int eval_every;      /* steps between validation passes (0: every epoch) */
+    int column;          /* tag: the tag column of a CoNLL file (0: the second) */
+} recur_app_config;
+
+RECUR_API void recur_app_config_default(recur_app_config *c, recur_task task);
+
+/* What training or evaluating an application measured. */
+typedef struct recur_report {
+    size_t ntrain, nval;          /* examples (sentences, for tagging) */
+    size_t duplicates, ambiguous; /* repeated (label, text) pairs removed; texts with several labels */
+    long long correct, total;     /* validation answers right / given (tokens, for tagging) */
+    double accuracy, val_loss;    /* val_loss in nats per answer (per character for condlm) */
+    char *table;                  /* a text report: confusion matrix, per-label precision/recall */
+    char *json;                   /* the same as one JSON object */
+} recur_report;
+
+RECUR_API void recur_report_free(recur_report *r);
+
+/* Many-to-one. data: a directory of <Label>.txt files (one example per line)
+ * or a label<TAB>text file. Deduplicates, holds out a stratified split,
+ * trains (best validation accuracy kept), writes out_path (if not NULL) and
+ * returns the model in *model (caller frees) and the validation report. */
+RECUR_API int recur_classify_train(const char *data, const recur_app_config *cfg,
+                                   const char *out_path, recur_train_callback cb, void *user,
+                                   recur_model **model, recur_report *report, recur_error *err);
+/* probs[recur_model_label_count(m)]: the model's probability of each label
+ * for text. Characters it never saw are read as one unknown character. */
+RECUR_API int recur_classify(const recur_model *m, const char *text, size_t len, float *probs,
+                             recur_error *err);
+
+/* Many-to-many. train, dev: CoNLL-style files (token TAB tag ..., a blank
+ * line between sentences); dev may be NULL (then val_frac of the training
+ * sentences). The model reads each sentence's characters (tokens joined by
+ * spaces) and predicts a tag at the last character of every token. */
+RECUR_API int recur_tag_train(const char *train, const char *dev, const recur_app_config *cfg,
+                              const char *out_path, recur_train_callback cb, void *user,
+                              recur_model **model, recur_report *report, recur_error *err);
+/* Per-token accuracy on a CoNLL file (tags outside the model's tag set count as misses). */
+RECUR_API int recur_tag_eval(const recur_model *m, const char *path, int column, int threads,
+                             recur_report *report, recur_error *err);
+/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). */
+RECUR_API int recur_tag(const recur_model *m, const char *const *tokens, const size_t *lens, int n,
+                        int *tags, recur_error *err);
+
+/* One-to-many: a character model of the texts of each class (data as for
+ * recur_classify_train) that takes the class as an input at every step;
+ * sample it with recur_sampler_set_class. Each text is learned as
+ * "\n" + text -> text + "\n", so a sample starts after "\n" and ends at one. */
+RECUR_API int recur_condlm_train(const char *data, const recur_app_config *cfg,
+                                 const char *out_path, recur_train_callback cb, void *user,
+                                 recur_model **model, recur_report *report, recur_error *err);
+
 /* ---------------------------------------------------------------- gradient check */
 
 typedef struct recur_gradcheck_row {
@@ -281,6 +371,148 @@ typedef struct recur_gradcheck_row {
  * tensor. rows must hold room for 4*layers+3 rows; *nrows gets the count. */
 RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
                     recur_gradcheck_row *rows, int *nrows, recur_error *err);
+
+/* ---------------------------------------------------------------- sequence-to-sequence */
+
+/* An encoder-decoder over characters (docs/applications.md): an encoder RNN
+ * reads the source, its final state (every layer) starts a decoder RNN that
+ * writes the target one character at a time, optionally reading the encoder's
+ * outputs through Luong "general" attention. Trained with teacher forcing;
+ * decoded greedily or with a beam. The target vocabulary reserves U+0002
+ * (start) and U+0003 (end), and every source ends with U+0003; data holding
+ * either character is rejected. Checkpoints: docs/format.md. */
+typedef struct recur_seq2seq recur_seq2seq;
+
+/* One (source, target) pair of UTF-8 strings (not NUL-terminated). */
+typedef struct recur_pair {
+    const char *src, *tgt;
+    size_t src_len, tgt_len;
+} recur_pair;
+
+/* Pairs read from a file of source<TAB>target lines (a trailing \r dropped,
+ * blank lines skipped; either side may be empty). A line without exactly
+ * one TAB, invalid UTF-8 or a NUL byte is RECUR_EFORMAT naming the line. */
+typedef struct recur_pairs {
+    const recur_pair *pairs;
+    size_t n;
+    void *impl_; /* private */
+} recur_pairs;
+
+RECUR_API int recur_pairs_read(const char *path, recur_pairs *out, recur_error *err);
+/* n generated pairs of a task with one right answer: "reverse" (a string of
+ * lo..hi characters from alphabet -> the same string reversed; alphabet NULL
+ * means "abcdefgh") or "add" (two numbers of lo..hi digits "a+b" -> their
+ * sum in decimal; alphabet unused). The same seed gives the same pairs. */
+RECUR_API int recur_pairs_generate(const char *task, const char *alphabet, int lo, int hi, size_t n,
+                         uint64_t seed, recur_pairs *out, recur_error *err);
+RECUR_API void recur_pairs_free(recur_pairs *p);
+
+typedef struct recur_seq2seq_config {
+    recur_cell cell;   /* of both the encoder and the decoder */
+    int hidden;        /* H of both (the encoder's final state is the decoder's first) */
+    int layers;        /* L of both */
+    int embed;         /* 0: one-hot input; >0: learned embeddings of E (source and target) */
+    float dropout;     /* between stacked layers, training only */
+    int attention;     /* 1: Luong general attention over the encoder's top-layer outputs */
+} recur_seq2seq_config;
+
+/* lstm, H=128, 1 layer, one-hot input, no dropout, no attention. */
+RECUR_API void recur_seq2seq_config_default(recur_seq2seq_config *cfg);
+
+/* A new model whose vocabularies are the characters of the pairs' sources
+ * and targets (plus the reserved ones), initialised as PyTorch does from seed. */
+RECUR_API int recur_seq2seq_new(const recur_seq2seq_config *cfg, const recur_pair *pairs, size_t n,
+                      uint64_t seed, recur_seq2seq **out, recur_error *err);
+RECUR_API void recur_seq2seq_free(recur_seq2seq *m);
+/* Loads a seq2seq checkpoint; the file is untrusted: any inconsistency is
+ * RECUR_EFORMAT naming the tensor or metadata key. */
+RECUR_API int recur_seq2seq_load(const char *path, recur_seq2seq **out, recur_error *err);
+/* Writes the model atomically (temp file, fsync, rename). */
+RECUR_API int recur_seq2seq_save(const recur_seq2seq *m, const char *path, recur_error *err);
+
+typedef struct recur_seq2seq_info {
+    recur_seq2seq_config cfg;
+    int src_vocab, tgt_vocab; /* sizes, reserved characters included */
+    size_t params;            /* trainable floats: encoder + decoder + attention */
+    long long steps;          /* training steps recorded */
+    double best_val;          /* validation loss of this model, nats/char (NaN if none) */
+    double best_exact;        /* its validation exact-match fraction (NaN if none) */
+} recur_seq2seq_info;
+
+RECUR_API void recur_seq2seq_get_info(const recur_seq2seq *m, recur_seq2seq_info *info);
+
+/* How to decode. */
+typedef struct recur_seq2seq_decode {
+    int beam;           /* 1: greedy (the most likely character each step); K > 1: beam search */
+    float length_alpha; /* beam: finished hypotheses ranked by log P / len^alpha, len counting
+                           the end marker; 0 = raw log-probability (favours short outputs),
+                           1 = mean log-probability per character (default) */
+    int max_len;        /* output characters at most; 0 = 2 * source characters + 10 */
+} recur_seq2seq_decode;
+
+RECUR_API void recur_seq2seq_decode_default(recur_seq2seq_decode *opt);
+
+/* Translates src[0..len) (UTF-8) into out (UTF-8, NUL-terminated; *out_len
+ * gets its length without the NUL). opt NULL: the defaults (greedy). A
+ * source character outside the model's source vocabulary is RECUR_EVOCAB
+ * naming it. If out (cap bytes) is too small the call is RECUR_EINVAL and
+ * *out_len is the length needed; 4 * max_len + 1 bytes always suffice.
+ * Thread-safe on a shared model (the call owns its buffers). */
+RECUR_API int recur_seq2seq_predict(const recur_seq2seq *m, const char *src, size_t len,
+                          const recur_seq2seq_decode *opt, char *out, size_t cap, size_t *out_len,
+                          recur_error *err);
+
+typedef struct recur_seq2seq_eval_result {
+    size_t pairs;       /* pairs evaluated */
+    size_t exact;       /* decoded exactly right */
+    double exact_frac;  /* exact / pairs */
+    double char_acc;    /* target characters right at their position, over target characters */
+    double loss;        /* teacher-forced nats per target character, end marker included */
+} recur_seq2seq_eval_result;
+
+/* Decodes every source of pairs[0..n) with opt and compares with its target.
+ * A target character the model cannot write counts as a miss; a source
+ * character outside the vocabulary is RECUR_EVOCAB naming the pair. */
+RECUR_API int recur_seq2seq_eval(const recur_seq2seq *m, const recur_pair *pairs, size_t n,
+                       const recur_seq2seq_decode *opt, int threads,
+                       recur_seq2seq_eval_result *res, recur_error *err);
+
+typedef struct recur_seq2seq_event {
+    recur_event_kind kind; /* START, STEP, EVAL, SAVE or SKIP (as for recur_trainer) */
+    long long step, total_steps;
+    double epoch;
+    double train_loss;     /* nats per target character, this step */
+    double val_loss;       /* teacher-forced, last validation (NaN before the first or without) */
+    double val_exact;      /* exact-match fraction of the validation pairs, greedy (NaN likewise) */
+    double best_exact;     /* of the saved model */
+    double lr, grad_norm;  /* grad_norm: global, before clipping */
+    double pairs_per_s, elapsed_s;
+    long long train_pairs, val_pairs;
+    const char *text;      /* SAVE: the path written */
+} recur_seq2seq_event;
+
+/* Return non-zero to stop after the current step (run returns RECUR_EINTERRUPT). */
+typedef int (*recur_seq2seq_callback)(const recur_seq2seq_event *ev, void *user);
+
+typedef struct recur_seq2seq_trainer recur_seq2seq_trainer;
+
+/* A trainer for m (which must outlive it) on copies of the pairs. Uses from
+ * cfg: batch (pairs per step), optim, lr, lr_decay(_every), momentum, clip
+ * and clip_mode (norm: the global norm over encoder, decoder and attention),
+ * steps or epochs, val_frac, eval_every, seed, threads. With val NULL the
+ * last val_frac of the shuffled train pairs is held out, minus any whose
+ * source also occurs in training (so validation is honest). */
+RECUR_API int recur_seq2seq_trainer_new(recur_seq2seq *m, const recur_train_config *cfg,
+                              const recur_pair *train, size_t ntrain, const recur_pair *val,
+                              size_t nval, recur_seq2seq_trainer **out, recur_error *err);
+RECUR_API void recur_seq2seq_trainer_free(recur_seq2seq_trainer *t);
+/* Where the best model (highest validation exact match, then lowest loss; the
+ * last one without validation) is written. NULL: nowhere. */
+RECUR_API int recur_seq2seq_trainer_set_output(recur_seq2seq_trainer *t, const char *best_path,
+                                     recur_error *err);
+RECUR_API int recur_seq2seq_trainer_run(recur_seq2seq_trainer *t, recur_seq2seq_callback cb, void *user,
+                              recur_error *err);
+RECUR_API long long recur_seq2seq_trainer_total_steps(const recur_seq2seq_trainer *t);
 
 #ifdef __cplusplus
 }

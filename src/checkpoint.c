@@ -48,7 +48,7 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         snprintf(best, sizeof best, "%.17g", m->best_val);
     vocab_to_json(m->vocab, &vocab);
 
-    st_kv meta[16 + 8];
+    st_kv meta[24 + 8];
     size_t nm = 0;
     meta[nm++] = (st_kv){"format", "pt"};
     meta[nm++] = (st_kv){"recur.version", RECUR_VERSION};
@@ -62,14 +62,28 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
     meta[nm++] = (st_kv){"recur.vocab", vocab.s ? vocab.s : "[]"};
     meta[nm++] = (st_kv){"recur.vocab_bytes", m->vocab->bytes ? "1" : "0"};
     meta[nm++] = (st_kv){"recur.steps", steps};
+    strbuf labels;
+    sb_init(&labels);
+    if (m->task != RECUR_TASK_LM) {
+        meta[nm++] = (st_kv){"recur.task", recur_task_name(m->task)};
+        sb_putc(&labels, '[');
+        for (int i = 0; i < m->nlabels; i++) {
+            if (i) sb_putc(&labels, ',');
+            sb_json_string(&labels, m->labels[i], strlen(m->labels[i]));
+        }
+        sb_putc(&labels, ']');
+        meta[nm++] = (st_kv){"recur.labels", labels.s ? labels.s : "[]"};
+    }
+    if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
     for (size_t i = 0; i < nextra_meta && nm < sizeof meta / sizeof meta[0]; i++)
         meta[nm++] = extra_meta[i];
 
-    int rc = vocab.oom ? set_error(err, RECUR_ENOMEM, "out of memory")
-                       : st_write(path, e, n, meta, nm, err);
+    int rc = vocab.oom || labels.oom ? set_error(err, RECUR_ENOMEM, "out of memory")
+                                     : st_write(path, e, n, meta, nm, err);
     sb_free(&vocab);
+    sb_free(&labels);
     free(e);
     return rc;
 }
@@ -160,15 +174,49 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.embed=%ld but %s",
                          embed_meta, emb ? "embed.weight says otherwise" : "there is no tensor \"embed.weight\"");
 
+    // The application: its labels decide the head (classify, tag) or the
+    // conditioning input (condlm).
+    const char *task_name = st_meta(f, "recur.task");
+    int task = RECUR_TASK_LM;
+    if (task_name) {
+        for (task = 0; task < 4 && strcmp(recur_task_name((recur_task)task), task_name); task++) {}
+        if (task == 4)
+            return set_error(err, RECUR_EFORMAT, "checkpoint has unknown task \"%.40s\" (expected lm, classify, tag or condlm)", task_name);
+    }
+    char **labels = NULL;
+    int nlabels = 0;
+    const char *lj = st_meta(f, "recur.labels");
+    if (task != RECUR_TASK_LM) {
+        if (!lj) return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model lacks recur.labels", task_name);
+        if ((rc = labels_from_json(lj, &labels, &nlabels, err))) return rc;
+        if (nlabels < 1) {
+            labels_free(labels, nlabels);
+            return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model has no labels", task_name);
+        }
+        if (task == RECUR_TASK_CONDLM)
+            cfg.cond = nlabels;
+        else
+            cfg.outputs = nlabels;
+    }
+    const char *bi = st_meta(f, "recur.bidirectional");
+    cfg.bidirectional = bi && strcmp(bi, "1") == 0;
+
     const char *vj = st_meta(f, "recur.vocab");
-    if (!vj) return set_error(err, RECUR_EFORMAT, "checkpoint metadata lacks recur.vocab");
     const char *vb = st_meta(f, "recur.vocab_bytes");
     recur_vocab *vocab = NULL;
-    if ((rc = vocab_from_json(vj, vb && strcmp(vb, "1") == 0, &vocab, err))) return rc;
-
+    if (!vj)
+        rc = set_error(err, RECUR_EFORMAT, "checkpoint metadata lacks recur.vocab");
+    else
+        rc = vocab_from_json(vj, vb && strcmp(vb, "1") == 0, &vocab, err);
     recur_model *m = NULL;
-    rc = model_alloc(&cfg, vocab, &m, err);
+    if (!rc) rc = model_alloc(&cfg, vocab, &m, err);
+    if (!rc) rc = model_set_labels(m, (recur_task)task, (const char *const *)labels, nlabels, err);
     recur_vocab_free(vocab);
+    labels_free(labels, nlabels);
+    if (rc && m) {
+        recur_model_free(m);
+        m = NULL;
+    }
     if (rc == RECUR_EINVAL) rc = RECUR_EFORMAT; // a bad configuration here is a bad file
     if (rc) {
         if (err) err->code = rc;
@@ -228,6 +276,43 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
     }
     m->version++;
     *out = m;
+    return RECUR_OK;
+}
+
+int checkpoint_read_tensor(const st_file *f, const char *name, int rows, int cols, float *dst,
+                           recur_error *err)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t) return set_error(err, RECUR_EFORMAT, "checkpoint lacks tensor \"%.100s\"", name);
+    int want_nd = cols ? 2 : 1;
+    if (t->dtype != ST_F32 || t->ndim != want_nd || t->shape[0] != (uint64_t)rows ||
+        (cols && t->shape[1] != (uint64_t)cols)) {
+        char want[48], got[96] = "";
+        if (cols)
+            snprintf(want, sizeof want, "F32 [%d, %d]", rows, cols);
+        else
+            snprintf(want, sizeof want, "F32 [%d]", rows);
+        size_t k = (size_t)snprintf(got, sizeof got, "%s [", st_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim && k < sizeof got - 24; d++)
+            k += (size_t)snprintf(got + k, sizeof got - k, d ? ", %llu" : "%llu",
+                                  (unsigned long long)t->shape[d]);
+        snprintf(got + k, sizeof got - k, "]");
+        return set_error(err, RECUR_EFORMAT, "tensor \"%.100s\" is %s, expected %s", name, got, want);
+    }
+    return st_copy_f32(t, dst, (size_t)rows * (size_t)(cols ? cols : 1), err);
+}
+
+int checkpoint_read_views(const st_file *f, const char *prefix, recur_model *m,
+                          recur_error *err)
+{
+    char name[128];
+    for (int i = 0; i < m->nviews; i++) {
+        const param_view *v = &m->views[i];
+        snprintf(name, sizeof name, "%s%s", prefix, v->name);
+        int rc = checkpoint_read_tensor(f, name, v->rows, v->cols, m->w + v->off, err);
+        if (rc) return rc;
+    }
+    m->version++;
     return RECUR_OK;
 }
 

@@ -12,10 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Every value and key costs a node (64 bytes) plus an allocation, over 30
+// times the one or two bytes of input it may take: a 100 MB header of
+// [0,0,...] would ask for gigabytes. So a document may hold at most this
+// many values and keys together, comfortably above the largest legitimate
+// one (a vocabulary of every Unicode scalar value: 1,112,064 strings).
+#define JSON_MAX_NODES 2000000u
+
 typedef struct jparser {
     const unsigned char *s;
     size_t len, pos;
     int max_depth;
+    size_t nodes; /* values and keys parsed so far */
     recur_error *err;
 } jparser;
 
@@ -413,6 +421,10 @@ static int parse_object(jparser *p, json_value *v, int depth)
         }
         size_t key_at = p->pos, klen;
         char *key;
+        if (++p->nodes > JSON_MAX_NODES) {
+            rc = jerr(p, p->pos, "more than %u values and keys", JSON_MAX_NODES);
+            break;
+        }
         if ((rc = parse_string(p, &key, &klen))) break;
         if ((rc = grow(p, v, &cap, 1))) {
             free(key);
@@ -481,6 +493,8 @@ static int parse_literal(jparser *p, const char *word)
 static int parse_value(jparser *p, json_value *v, int depth)
 {
     if (p->pos >= p->len) return jerr(p, p->pos, "unexpected end of input");
+    if (++p->nodes > JSON_MAX_NODES)
+        return jerr(p, p->pos, "more than %u values and keys", JSON_MAX_NODES);
     unsigned char c = p->s[p->pos];
     if (c == '{' || c == '[') {
         if (depth >= p->max_depth) return jerr(p, p->pos, "nesting deeper than %d", p->max_depth);
@@ -510,7 +524,7 @@ static int parse_value(jparser *p, json_value *v, int depth)
 int json_parse(const char *s, size_t len, int max_depth, json_value **out, recur_error *err)
 {
     *out = NULL;
-    jparser p = {(const unsigned char *)s, s ? len : 0, 0, max_depth, err};
+    jparser p = {(const unsigned char *)s, s ? len : 0, 0, max_depth, 0, err};
     skip_ws(&p);
     if (p.pos >= p.len) return jerr(&p, p.pos, "empty input");
     json_value *v = calloc(1, sizeof *v);

@@ -9,6 +9,9 @@
 #include "model.h"
 
 #include "gemm.h"
+#include "kern.h"
+#include "rec.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -164,6 +167,7 @@ void recur_model_free(recur_model *m)
     free(m->views);
     free(m->lay);
     free(m->train_meta);
+    labels_free(m->labels, m->nlabels);
     free(m);
 }
 
@@ -274,6 +278,7 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
             ws->dxr = falloc(N * maxin, &fail);
         }
     }
+    if (!fail && rec_new(m, ws)) fail = 1;
     if (fail) {
         ws_free(m, ws);
         return set_error(err, RECUR_ENOMEM, "out of memory for a %dx%d window workspace", T, B);
@@ -286,6 +291,7 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 void ws_free(const recur_model *m, workspace *ws)
 {
     if (!ws) return;
+    rec_free(m, ws);
     float **per_unit[] = {ws->hs,  ws->cs,  ws->cache, ws->wt_ih, ws->wt_hh,
                           ws->dh0, ws->dc0, ws->dhf,   ws->dcf};
     float **per_layer[] = {ws->xin, ws->mask, ws->cat};
@@ -367,11 +373,10 @@ static void make_reverse_order(workspace *ws)
 static void unit_forward(const recur_model *m, workspace *ws, int u, const float *x,
                          const int32_t *ids, const int32_t *cond)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, N = T * B, th = ws->threads;
-    const cell_def *cell = m->cell;
+    const int T = ws->T, B = ws->B, GH = m->G * m->H, N = T * B, th = ws->threads;
     const layer_off *lo = &m->lay[u];
     const int first = u < m->D; // a unit of layer 0
-    const float *b_ih = m->w + lo->b_ih, *b_hh = m->w + lo->b_hh;
+    const float *b_ih = m->w + lo->b_ih;
 
     // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
     // row gather of W_ih^T (a column of W_ih), never a product; so is the
@@ -384,17 +389,9 @@ static void unit_forward(const recur_model *m, workspace *ws, int u, const float
         gather_add(ws->px, ws->wt_ih[u], ids, 0, N, GH);
     if (first && m->Cc) gather_add(ws->px, ws->wt_ih[u], cond, xin, N, GH);
 
-    // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell.
-    for (int t = 0; t < T; t++) {
-        const float *hp = ws->hs[u] + (size_t)t * B * H;
-        for (int b = 0; b < B; b++) memcpy(ws->ph + (size_t)b * GH, b_hh, sizeof(float) * GH);
-        gemm_nn(B, GH, H, hp, H, ws->wt_hh[u], GH, ws->ph, GH, 1, th);
-        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * B * H : NULL;
-        float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * B * H : NULL;
-        float *cache = cell->cache ? ws->cache[u] + (size_t)t * B * H * cell->cache : NULL;
-        cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
-                      ws->hs[u] + (size_t)(t + 1) * B * H, c, cache);
-    }
+    // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell, for t = 1..T
+    // (rec.c: on the workspace's threads, one barrier per step).
+    rec_forward(m, ws, u);
 }
 
 // The output of layer l in sequence order: [N, D*H].
@@ -405,6 +402,7 @@ static const float *layer_output(const recur_model *m, const workspace *ws, int 
 
 void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
 {
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
     const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
     const int N = T * B, DH = D * H;
     ws_pack(m, ws);
@@ -455,6 +453,7 @@ void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids
             memcpy(ws->cat[l] + (size_t)ws->rev[n] * DH + H, hb + (size_t)n * H, sizeof(float) * H);
         }
     }
+    rec_leave(prev);
 }
 
 const float *model_top(const recur_model *m, const workspace *ws)
@@ -464,11 +463,13 @@ const float *model_top(const recur_model *m, const workspace *ws)
 
 void model_forward_head(const recur_model *m, workspace *ws, const float *in, int rows)
 {
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
     const int O = m->O, DH = m->D * m->H;
     ws_pack(m, ws);
     for (int n = 0; n < rows; n++)
         memcpy(ws->logits + (size_t)n * O, m->w + m->head_b, sizeof(float) * O);
     gemm_nn(rows, O, DH, in, DH, ws->wt_head, O, ws->logits, O, 1, ws->threads);
+    rec_leave(prev);
 }
 
 void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, float *c)
@@ -531,36 +532,10 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, const floa
                           float *dx)
 {
     const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, N = T * B, th = ws->threads;
-    const size_t BH = (size_t)B * H;
-    const cell_def *cell = m->cell;
     const layer_off *lo = &m->lay[u];
-    float *dc = ws->dc0[u], *dnext = ws->dh0[u];
-    // Truncated BPTT: nothing flows back from beyond the window.
-    memset(dnext, 0, BH * sizeof(float));
-    memset(dc, 0, BH * sizeof(float));
-
-    // (2) The sweep back through time. Only dh_{t-1} = dph_t W_hh is sequential.
-    for (int t = T - 1; t >= 0; t--) {
-        const float *dnow = dout + (size_t)t * BH;
-        for (size_t i = 0; i < BH; i++) ws->dh[i] = dnow[i] + dnext[i];
-        if (ws->final_grad)
-            for (int b = 0; b < B; b++) {
-                if (ws->lens[b] - 1 != t) continue;
-                // What reads this row's final state (a decoder) sends its gradient here.
-                for (int k = 0; k < H; k++) ws->dh[(size_t)b * H + k] += ws->dhf[u][(size_t)b * H + k];
-                if (cell->has_c)
-                    for (int k = 0; k < H; k++) dc[(size_t)b * H + k] += ws->dcf[u][(size_t)b * H + k];
-            }
-        const float *hp = ws->hs[u] + (size_t)t * BH, *h = hp + BH;
-        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
-        const float *c = cp ? cp + BH : NULL;
-        const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
-        float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
-        cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
-        memcpy(dnext, ws->dhp, BH * sizeof(float));
-        gemm_nn(B, H, GH, dph, GH, m->w + lo->w_hh, H, dnext, H, 1, th);
-    }
-    // dnext and dc now hold dL/dh_0 and dL/dc_0 of this unit.
+    // (2) The sweep back through time (rec.c). Only dh_{t-1} = dph_t W_hh is
+    // sequential; it leaves dL/dh_0 and dL/dc_0 of this unit in ws->dh0, ws->dc0.
+    rec_backward(m, ws, u, dout);
 
     // (3) Weight gradients as one product each over all T*B rows.
     gemm_tn(GH, H, N, ws->dph, GH, ws->hs[u], H, g + lo->w_hh, H, 1, th);
@@ -583,12 +558,14 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, const floa
 void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
                          float *din)
 {
+    pool *prev = rec_enter(ws);
     const int O = m->O, DH = m->D * m->H, th = ws->threads;
     const float *dlogits = ws->logits;
     // dW_hy += dlogits^T in, db_y += sum dlogits, din = dlogits W_hy
     gemm_tn(O, DH, rows, dlogits, O, in, DH, g + m->head_w, DH, 1, th);
     add_colsum(g + m->head_b, dlogits, rows, O);
     if (din) gemm_nn(rows, DH, O, dlogits, O, m->w + m->head_w, DH, din, DH, 0, th);
+    rec_leave(prev);
 }
 
 void model_backward(const recur_model *m, workspace *ws, float *g)
@@ -615,6 +592,7 @@ void model_backward(const recur_model *m, workspace *ws, float *g)
 
 void model_backward_stack(const recur_model *m, workspace *ws, float *g)
 {
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
     const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
     const int N = T * B, DH = D * H;
     for (int l = L - 1; l >= 0; l--) {
@@ -659,6 +637,7 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
             }
         }
     }
+    rec_leave(prev);
 }
 
 /* ---------------------------------------------------------------- loss */
@@ -689,4 +668,95 @@ double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_gr
     }
     if (count) *count = counted;
     return total;
+}
+
+/* ---------------------------------------------------------------- labels */
+
+void labels_free(char **labels, int n)
+{
+    for (int i = 0; labels && i < n; i++) free(labels[i]);
+    free(labels);
+}
+
+int model_set_labels(recur_model *m, recur_task task, const char *const *labels, int n,
+                     recur_error *err)
+{
+    int want = task == RECUR_TASK_CONDLM ? m->Cc : (task == RECUR_TASK_LM ? 0 : m->O);
+    if (n != want)
+        return set_error(err, RECUR_EINVAL, "a %s model needs %d labels, got %d", recur_task_name(task), want, n);
+    char **copy = n ? calloc((size_t)n, sizeof *copy) : NULL;
+    if (n && !copy) return set_error(err, RECUR_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (!(copy[i] = strdup(labels[i]))) {
+            labels_free(copy, i);
+            return set_error(err, RECUR_ENOMEM, "out of memory");
+        }
+    labels_free(m->labels, m->nlabels);
+    m->labels = copy;
+    m->nlabels = n;
+    m->task = task;
+    return RECUR_OK;
+}
+
+int labels_from_json(const char *json, char ***out, int *n, recur_error *err)
+{
+    json_value *v = NULL;
+    int rc = json_parse(json, strlen(json), 2, &v, err);
+    if (rc) return rc;
+    *out = NULL;
+    *n = 0;
+    if (v->type != J_ARR || v->n > 1000000) {
+        json_free(v);
+        return set_error(err, RECUR_EFORMAT, "recur.labels must be a JSON array of strings");
+    }
+    char **l = v->n ? calloc(v->n, sizeof *l) : NULL;
+    if (v->n && !l) {
+        json_free(v);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const json_value *e = &v->items[i];
+        if (e->type != J_STR || e->len == 0 || strlen(e->str) != e->len) {
+            labels_free(l, (int)i);
+            json_free(v);
+            return set_error(err, RECUR_EFORMAT, "recur.labels entry %zu is not a non-empty string", i);
+        }
+        if (!(l[i] = strdup(e->str))) {
+            labels_free(l, (int)i);
+            json_free(v);
+            return set_error(err, RECUR_ENOMEM, "out of memory");
+        }
+    }
+    *out = l;
+    *n = (int)v->n;
+    json_free(v);
+    return RECUR_OK;
+}
+
+const char *recur_task_name(recur_task t)
+{
+    static const char *const names[] = {"lm", "classify", "tag", "condlm"};
+    return (unsigned)t < 4 ? names[t] : "?";
+}
+
+recur_task recur_model_task(const recur_model *m)
+{
+    return m->task;
+}
+
+int recur_model_label_count(const recur_model *m)
+{
+    return m->nlabels;
+}
+
+const char *recur_model_label(const recur_model *m, int i)
+{
+    return i >= 0 && i < m->nlabels ? m->labels[i] : NULL;
+}
+
+int recur_model_label_id(const recur_model *m, const char *name)
+{
+    for (int i = 0; name && i < m->nlabels; i++)
+        if (strcmp(m->labels[i], name) == 0) return i;
+    return -1;
 }

@@ -42,6 +42,9 @@ struct recur_model {
     long long steps;       /* optimizer steps taken (saved in checkpoints) */
     double best_val;       /* best validation loss so far (NaN if none) */
     char *train_meta;      /* training settings as JSON text, saved as recur.train (may be NULL) */
+    recur_task task;
+    char **labels;         /* [nlabels] classes or tags (see recur_model_label), owned */
+    int nlabels;
     unsigned long version; /* bumped whenever w changes, so workspaces re-pack */
 };
 
@@ -49,12 +52,22 @@ struct recur_model {
  * (copied); parameters are zero until model_init. */
 int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_model **out,
                 recur_error *err);
+/* Gives the model its task and labels (copied). Classify and tag need
+ * nlabels == O; condlm needs nlabels == Cc. */
+int model_set_labels(recur_model *m, recur_task task, const char *const *labels, int n,
+                     recur_error *err);
+/* Labels from the JSON array of strings stored as recur.labels. */
+int labels_from_json(const char *json, char ***out, int *n, recur_error *err);
+void labels_free(char **labels, int n);
+
 /* PyTorch's default initialisation from r. */
 void model_init(recur_model *m, rng *r);
 const param_view *model_find_view(const recur_model *m, const char *name);
 
 /* Per-window buffers for one (T, B): activations saved for backward,
  * transposed weights, scratch. Sized once; no allocation per step. */
+typedef struct rec_state rec_state; /* rec.c: thread pool, packed W_hh */
+
 typedef struct workspace {
     int T, B, threads;
     int training;          /* dropout on */
@@ -86,6 +99,7 @@ typedef struct workspace {
     float **dhf, **dcf;    /* [U] [B*H] extra gradient on each row's state after its last real
                               step (an encoder's final state feeds a decoder); used if final_grad */
     int final_grad;
+    rec_state *rec;        /* the fast recurrence's state (rec.h) */
 } workspace;
 
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);

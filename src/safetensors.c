@@ -750,6 +750,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, recur_erro
 
     // O_EXCL: never write through a file (or link) someone else put there.
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        // The name carries our PID, so what is there was left by a killed
+        // process that had the same PID (common in containers, where PIDs
+        // restart at 1): remove that stale file (or link) and try once more.
+        unlink(tmp);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
     if (fd < 0) {
         int e = errno;
         free(tmp);

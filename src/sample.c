@@ -70,6 +70,21 @@ void recur_sampler_free(recur_sampler *s)
     free(s);
 }
 
+int recur_sampler_set_class(recur_sampler *s, int label, recur_error *err)
+{
+    if (s->m->Cc == 0) return set_error(err, RECUR_EINVAL, "this model is not conditioned on a class");
+    if (label < 0 || label >= s->m->Cc)
+        return set_error(err, RECUR_EINVAL, "class %d is out of range 0..%d", label, s->m->Cc - 1);
+    s->ws->cond[0] = label;
+    return RECUR_OK;
+}
+
+void recur_sampler_reset(recur_sampler *s)
+{
+    ws_zero_state(s->m, s->ws);
+    s->primed = 0;
+}
+
 static void feed(recur_sampler *s, int32_t id)
 {
     model_forward(s->m, s->ws, &id, NULL);

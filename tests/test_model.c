@@ -1,6 +1,6 @@
 /*
- * test_model.c - the math: GEMM kernels against their _ref twins (bit for
- * bit), the vanilla RNN's forward against values computed by hand from the
+ * test_model.c - the math: GEMM kernels against their _ref twins (within
+ * float rounding), the vanilla RNN's forward against values computed by hand from the
  * seed's equations, softmax cross-entropy, one optimizer step against its
  * formula, and analytic vs numerical gradients for every tensor of every
  * cell (plus proof that a wrong gradient fails the check).
@@ -19,36 +19,54 @@ static void fill(float *p, size_t n, rng *r)
     for (size_t i = 0; i < n; i++) p[i] = 2.0f * rng_uniform(r) - 1.0f;
 }
 
+// The kernels fuse each multiply-add (one rounding instead of two), so they
+// match the _ref twins within the error bound of a K-term float sum:
+// |got - ref| <= 2 (K+1) 2^-24 (|C0| + sum_k |a_ik b_kj|). tests/test_kernels.c
+// checks them further (every build and thread split gives the same bits).
+static int gemm_close(const float *got, const float *ref, const float *C0, int acc, int M, int N,
+                      int K, const float *A, long ars, long aks, const float *B)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double mag = acc ? fabs(C0[(size_t)i * N + j]) : 0.0;
+            for (int k = 0; k < K; k++) mag += fabs((double)A[i * ars + k * aks] * B[(size_t)k * N + j]);
+            double tol = 2.0 * (K + 1) * ldexp(1.0, -24) * mag;
+            if (fabs((double)got[(size_t)i * N + j] - ref[(size_t)i * N + j]) > tol) return 0;
+        }
+    return 1;
+}
+
 static void test_gemm(void)
 {
-    printf("gemm vs _ref (bit-exact):\n");
+    printf("gemm vs _ref (within the rounding bound of a K-term sum):\n");
     rng r;
     rng_seed(&r, 7);
     const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 64, 16}, {17, 130, 33}, {50, 512, 128}, {5, 3, 0}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         size_t na = (size_t)M * (K ? K : 1), nb = (size_t)(K ? K : 1) * N, nc = (size_t)M * N;
-        float *A = malloc(na * 4), *At = malloc(na * 4), *B = malloc(nb * 4);
+        float *A = malloc(na * 4), *At = malloc(na * 4), *B = malloc(nb * 4), *C0 = malloc(nc * 4);
         float *C1 = malloc(nc * 4), *C2 = malloc(nc * 4), *C3 = malloc(nc * 4);
         fill(A, na, &r);
         fill(B, nb, &r);
         transpose(At, A, M, K ? K : 1);
         for (int acc = 0; acc < 2; acc++) {
-            fill(C1, nc, &r);
-            memcpy(C2, C1, nc * 4);
-            memcpy(C3, C1, nc * 4);
+            fill(C0, nc, &r);
+            memcpy(C1, C0, nc * 4);
+            memcpy(C2, C0, nc * 4);
+            memcpy(C3, C0, nc * 4);
             gemm_nn_ref(M, N, K, A, K, B, N, C1, N, acc);
             gemm_nn(M, N, K, A, K, B, N, C2, N, acc, 1);
             gemm_nn(M, N, K, A, K, B, N, C3, N, acc, 2);
-            CHECK(memcmp(C1, C2, nc * 4) == 0, "gemm_nn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
-            CHECK(memcmp(C1, C3, nc * 4) == 0, "gemm_nn 2 threads %dx%dx%d differs", M, N, K);
-            fill(C1, nc, &r);
-            memcpy(C2, C1, nc * 4);
+            CHECK(gemm_close(C2, C1, C0, acc, M, N, K, A, K, 1, B), "gemm_nn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
+            CHECK(memcmp(C2, C3, nc * 4) == 0, "gemm_nn 2 threads %dx%dx%d differs", M, N, K);
+            memcpy(C1, C0, nc * 4);
+            memcpy(C2, C0, nc * 4);
             gemm_tn_ref(M, N, K, At, M, B, N, C1, N, acc);
             gemm_tn(M, N, K, At, M, B, N, C2, N, acc, 2);
-            CHECK(memcmp(C1, C2, nc * 4) == 0, "gemm_tn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
+            CHECK(gemm_close(C2, C1, C0, acc, M, N, K, At, 1, M, B), "gemm_tn %dx%dx%d acc=%d differs from ref", M, N, K, acc);
         }
-        free(A), free(At), free(B), free(C1), free(C2), free(C3);
+        free(A), free(At), free(B), free(C0), free(C1), free(C2), free(C3);
     }
 }
 

@@ -1,0 +1,184 @@
+/*
+ * sgemm_peak.c - the ceilings for fp32 matrix work on this machine
+ * (docs/benchmarks.md):
+ *   1. the AVX-512 FMA peak: N threads each running independent
+ *      vfmadd231ps chains on registers (no memory traffic), so
+ *      2 FLOPs x 16 lanes x FMAs per second;
+ *   2. OpenBLAS sgemm GFLOP/s at the shapes the models use (the recurrent
+ *      product [B,H]x[H,G*H], the window's input product [B*T,H]x[H,G*H],
+ *      the weight gradient [G*H,B*T]x[B*T,H]) and a large square.
+ * bench only: recur itself never links a BLAS.
+ *
+ *   cc -O2 -mavx512f -pthread bench/sgemm_peak.c -o build/sgemm_peak -lopenblas
+ *   OPENBLAS_CORETYPE=SkylakeX build/sgemm_peak --threads 2 [--json]
+ */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void openblas_set_num_threads(int);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- FMA peak */
+
+typedef struct fma_arg {
+    long iters;
+    float out;
+} fma_arg;
+
+static void *fma_loop(void *p)
+{
+    fma_arg *a = p;
+    // 12 independent chains, enough to cover the FMA latency on 2 pipes. They
+    // start from different values and pass through an empty asm each
+    // iteration, so the compiler can neither merge nor drop them.
+    __m512 c0 = _mm512_set1_ps(0.0f), c1 = _mm512_set1_ps(1.0f), c2 = _mm512_set1_ps(2.0f),
+           c3 = _mm512_set1_ps(3.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f),
+           c6 = _mm512_set1_ps(6.0f), c7 = _mm512_set1_ps(7.0f), c8 = _mm512_set1_ps(8.0f),
+           c9 = _mm512_set1_ps(9.0f), c10 = _mm512_set1_ps(10.0f), c11 = _mm512_set1_ps(11.0f);
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < a->iters; i++) {
+        c0 = _mm512_fmadd_ps(c0, x, y);
+        c1 = _mm512_fmadd_ps(c1, x, y);
+        c2 = _mm512_fmadd_ps(c2, x, y);
+        c3 = _mm512_fmadd_ps(c3, x, y);
+        c4 = _mm512_fmadd_ps(c4, x, y);
+        c5 = _mm512_fmadd_ps(c5, x, y);
+        c6 = _mm512_fmadd_ps(c6, x, y);
+        c7 = _mm512_fmadd_ps(c7, x, y);
+        c8 = _mm512_fmadd_ps(c8, x, y);
+        c9 = _mm512_fmadd_ps(c9, x, y);
+        c10 = _mm512_fmadd_ps(c10, x, y);
+        c11 = _mm512_fmadd_ps(c11, x, y);
+        __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5), "+v"(c6),
+                         "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    a->out = _mm512_reduce_add_ps(s);
+    return NULL;
+}
+
+static double fma_peak(int threads)
+{
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        pthread_t th[64];
+        fma_arg args[64];
+        long iters = 20000000;
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++) {
+            args[i].iters = iters;
+            pthread_create(&th[i], NULL, fma_loop, &args[i]);
+        }
+        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+        double dt = now_s() - t0;
+        double gf = (double)threads * iters * 12 * 16 * 2 / dt * 1e-9;
+        if (gf > best) best = gf;
+    }
+    return best;
+}
+
+/* ---------------------------------------------------------------- sgemm */
+
+static double sgemm_gflops(int transa, int M, int N, int K, double seconds)
+{
+    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+    float *C = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
+    memset(C, 0, sizeof(float) * (size_t)M * N);
+    double flop = 2.0 * M * N * K, best = 0;
+    // Median-free: the best of several timed batches (the ceiling is the point).
+    for (int rep = 0; rep < 5; rep++) {
+        long n = 0;
+        double t0 = now_s(), t;
+        do {
+            if (transa)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, M, B, N, 1.0f,
+                            C, N);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N,
+                            1.0f, C, N);
+            n++;
+            t = now_s() - t0;
+        } while (t < seconds / 5);
+        double gf = flop * n / t * 1e-9;
+        if (gf > best) best = gf;
+    }
+    free(A), free(B), free(C);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, json = 0;
+    double seconds = 1.0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "usage: sgemm_peak [--threads N] [--seconds S] [--json]\n");
+            return 2;
+        }
+    }
+    if (threads < 1 || threads > 64) threads = 1;
+    openblas_set_num_threads(threads);
+    double peak = fma_peak(threads);
+
+    // The table's shapes (docs/benchmarks.md): (H, B, T) x cells.
+    static const int shapes[][3] = {{128, 1, 25}, {128, 50, 50}, {512, 64, 100}, {1024, 128, 100}};
+    static const int gates[] = {1, 4, 3};
+    static const char *names[] = {"rnn", "lstm", "gru"};
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    if (json)
+        printf("{\"threads\":%d,\"fma_peak_gflops\":%.1f,\"openblas_coretype\":\"%s\",\"sgemm\":[", threads,
+               peak, coretype ? coretype : "");
+    else
+        printf("threads %d  AVX-512 FMA peak %.1f GFLOP/s  (OPENBLAS_CORETYPE=%s)\n"
+               "%-6s %-16s %-26s %10s\n",
+               threads, peak, coretype ? coretype : "", "cell", "shape (H,B,T)", "product (M x N x K)",
+               "GFLOP/s");
+    int first = 1;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int c = 0; c < 3; c++) {
+            int H = shapes[s][0], B = shapes[s][1], T = shapes[s][2], GH = gates[c] * H;
+            struct {
+                const char *what;
+                int ta, M, N, K;
+            } p[] = {{"recurrent", 0, B, GH, H}, {"input", 0, B * T, GH, H}, {"dW", 1, GH, H, B * T}};
+            for (int k = 0; k < 3; k++) {
+                double gf = sgemm_gflops(p[k].ta, p[k].M, p[k].N, p[k].K, seconds / 4);
+                if (json)
+                    printf("%s{\"cell\":\"%s\",\"H\":%d,\"B\":%d,\"T\":%d,\"product\":\"%s\",\"M\":%d,"
+                           "\"N\":%d,\"K\":%d,\"gflops\":%.1f}",
+                           first ? "" : ",", names[c], H, B, T, p[k].what, p[k].M, p[k].N, p[k].K, gf);
+                else
+                    printf("%-6s H%-4d B%-3d T%-4d  %-9s %5d x %5d x %5d %10.1f\n", names[c], H, B, T,
+                           p[k].what, p[k].M, p[k].N, p[k].K, gf);
+                first = 0;
+            }
+        }
+    double sq = sgemm_gflops(0, 2048, 2048, 2048, seconds * 2);
+    if (json)
+        printf("],\"square2048_gflops\":%.1f}\n", sq);
+    else
+        printf("square 2048 x 2048 x 2048 %28.1f\n", sq);
+    return 0;
+}

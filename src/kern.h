@@ -1,0 +1,70 @@
+/*
+ * kern.h - the inner loops, in two builds chosen at run time: AVX-512
+ * (kern_avx512.c, intrinsics) and portable C (kern_portable.c). Both are
+ * compiled from the same source (kern_body.h) for the pointwise work, and
+ * the matrix micro-kernel is in both a chain of fused multiply-adds over k in
+ * increasing order, so the two builds give the same bits: results do not
+ * depend on the instruction set or on the thread count, only on the inputs.
+ * The naive definitions they are tested against are gemm.c's _ref products
+ * and the cells' own forward/backward (src/cells/, libm).
+ *
+ * Activations (act_* below, and inside the cells) are polynomial: exp has a
+ * maximum relative error of 2 ulp (about 2.4e-7), sigmoid 3e-7 relative and
+ * tanh 3e-7 absolute near 0 and 2 ulp elsewhere; tests/test_kernels.c
+ * measures them against double precision on a dense sweep.
+ */
+#ifndef RECUR_KERN_H
+#define RECUR_KERN_H
+
+#include <stdint.h>
+
+#define MK_MR 6  /* rows of the micro-kernel's register tile */
+#define MK_NR 64 /* columns: four 16-float vectors */
+
+typedef void (*cell_fwd_fn)(int B, int H, int u0, int u1, int relu, const float *px,
+                            const float *ph, const float *h_prev, const float *c_prev, float *h,
+                            float *c, float *cache);
+typedef void (*cell_bwd_fn)(int B, int H, int u0, int u1, int relu, const float *dh, float *dc,
+                            const float *h_prev, const float *c_prev, const float *h,
+                            const float *c, const float *cache, float *dpx, float *dph,
+                            float *dh_prev);
+
+typedef struct kern {
+    const char *name; /* "avx512" or "portable" */
+
+    /* The micro-kernel: for r < mr (1..MK_MR) and j < nc (1..MK_NR),
+     *   acc = init == 0 ? 0 : init == 1 ? C[r*ldc + j] : bias[j]
+     *   for k < K: acc = fma(A[r*ars + k*aks], Bp[k*ldb + j], acc)
+     *   C[r*ldc + j] = acc
+     * Bp is a packed panel (ldb = MK_NR) or B itself; nothing past column nc
+     * is read or written. */
+    void (*mk)(int mr, int nc, int K, const float *A, long ars, long aks, const float *Bp,
+               long ldb, float *C, long ldc, int init, const float *bias);
+
+    /* A cell's pointwise step restricted to units [u0, u1) of every row, with
+     * cell_def's array layouts and meaning (indexed by recur_cell). For the
+     * backward, dph may equal dpx (RNN, LSTM: the two are the same). */
+    cell_fwd_fn cell_fwd[3];
+    cell_bwd_fn cell_bwd[3];
+
+    /* Softmax cross-entropy of rows [n0, n1) of z [*, V] (model.c's
+     * softmax_xent): returns the summed loss of rows with tgt >= 0; with
+     * want_grad, rows become (softmax - onehot) * scale (zero if tgt < 0). */
+    double (*xent)(float *z, const int32_t *tgt, int n0, int n1, int V, int want_grad,
+                   float scale);
+
+    /* y[i] = f(x[i]) for i < n: the activations the cells use (for tests). */
+    void (*act_exp)(float *y, const float *x, int n);
+    void (*act_sigmoid)(float *y, const float *x, int n);
+    void (*act_tanh)(float *y, const float *x, int n);
+} kern;
+
+/* The build for this CPU: AVX-512 when the CPU and OS support it, else
+ * portable. RECUR_KERNELS=portable in the environment forces the portable
+ * build (for tests and comparisons; never needed for speed). */
+const kern *kern_get(void);
+const kern *kern_portable(void);
+/* NULL when this CPU (or this compiler) cannot run it. */
+const kern *kern_avx512(void);
+
+#endif
