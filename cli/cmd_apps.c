@@ -84,12 +84,20 @@ static int app_finish(app_opts *a, const char *cmd)
 typedef struct app_progress {
     int quiet, tty, pool;
     const char *unit;
+    const struct app_opts *a; /* printed once the data has loaded */
+    const char *what, *data;
 } app_progress;
+
+static void print_config(const app_opts *a, const char *what, const char *data);
 
 static int app_event(const recur_train_event *e, void *user)
 {
     app_progress *p = user;
     if (p->quiet) return 0;
+    if (p->a) {
+        print_config(p->a, p->what, p->data);
+        p->a = NULL;
+    }
     if (e->kind == RECUR_EV_STEP && p->tty) {
         fprintf(stderr, "\r\033[Kstep %lld/%lld | epoch %.2f | loss %.4f", e->step, e->total_steps, e->epoch,
                 e->train_loss);
@@ -132,8 +140,7 @@ static int classify_train(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : 2;
     if (npos != 1) return usage_error("classify train", "expected the training DATA (a directory or a TSV file)");
     if ((rc = app_finish(&a, "classify train"))) return rc;
-    print_config(&a, "classify train", pos[0]);
-    app_progress p = {a.quiet, isatty(2), 1, "examples"};
+    app_progress p = {a.quiet, isatty(2), 1, "examples", &a, "classify train", pos[0]};
     recur_error err = {0};
     recur_model *m = NULL;
     recur_report r;
@@ -269,8 +276,7 @@ static int tag_train(int argc, char **argv)
     if (npos != 1) return usage_error("tag train", "expected the TRAIN file");
     if (a.c.column == 1) return usage_error("tag train", "--column 1 is the token itself");
     if ((rc = app_finish(&a, "tag train"))) return rc;
-    print_config(&a, "tag train", pos[0]);
-    app_progress p = {a.quiet, isatty(2), 0, "tokens"};
+    app_progress p = {a.quiet, isatty(2), 0, "tokens", &a, "tag train", pos[0]};
     recur_error err = {0};
     recur_model *m = NULL;
     recur_report r, t;
@@ -410,8 +416,7 @@ int cmd_train_by_class(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : 2;
     if (npos != 1) return usage_error("train", "expected the training DATA (a directory or a TSV file)");
     if ((rc = app_finish(&a, "train"))) return rc;
-    print_config(&a, "train --by-class", pos[0]);
-    app_progress p = {a.quiet, isatty(2), 0, "next characters"};
+    app_progress p = {a.quiet, isatty(2), 0, "next characters", &a, "train --by-class", pos[0]};
     recur_error err = {0};
     recur_model *m = NULL;
     recur_report r;
