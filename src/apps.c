@@ -66,8 +66,13 @@ static int encode(const recur_vocab *v, const char *text, size_t len, int32_t *i
     *n = 0;
     for (size_t pos = 0; pos < len;) {
         size_t at = pos;
-        int id = vocab_next_id(v, s, len, &pos, NULL);
+        uint32_t cp = 0;
+        int id = vocab_next_id(v, s, len, &pos, &cp);
         if (id == -2) return set_error(err, RECUR_EFORMAT, "invalid UTF-8 at byte offset %zu", at);
+        // A model made elsewhere may lack U+FFFD: then an unseen character is an error.
+        if (id < 0 && unk < 0)
+            return set_error(err, RECUR_EVOCAB, "character U+%04X at byte offset %zu is not in the model's vocabulary (which has no U+FFFD for unseen characters)",
+                             cp, at);
         ids[(*n)++] = id >= 0 ? id : unk;
     }
     return RECUR_OK;
@@ -322,6 +327,7 @@ static int tag_items(const recur_model *m, const tag_data *d, seq_item **items, 
     if (!*items || !*block) return set_error(err, RECUR_ENOMEM, "out of memory");
     int32_t *p = *block;
     int space = recur_vocab_id(m->vocab, ' ');
+    if (space < 0) return set_error(err, RECUR_EVOCAB, "the tagger's vocabulary has no space to join tokens with");
     for (size_t s = 0; s < d->nsent; s++) {
         int len = 0;
         size_t chars = 0;
@@ -498,6 +504,7 @@ int recur_tag(const recur_model *m, const char *const *tokens, const size_t *len
     workspace *ws = NULL;
     int rc = ids && last ? RECUR_OK : set_error(err, RECUR_ENOMEM, "out of memory"), len = 0;
     int space = recur_vocab_id(m->vocab, ' ');
+    if (!rc && space < 0) rc = set_error(err, RECUR_EVOCAB, "the tagger's vocabulary has no space to join tokens with");
     for (int i = 0; !rc && i < n; i++) {
         if (len) ids[len++] = space;
         int k = 0;

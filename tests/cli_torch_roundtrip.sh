@@ -7,7 +7,17 @@
 #      (PyTorch, float64) within 1e-5 relative;
 #  (b) a model trained by `recur train` gives the same loss in PyTorch;
 #  (c) `recur sample` runs on a from_torch checkpoint;
-#  (d) to_torch.py --save then from_torch.py --state gives back the same bytes.
+#  (d) to_torch.py --save then from_torch.py --state gives back the same bytes;
+#  (e) a bidirectional classifier trained by `recur classify train` on a tiny
+#      generated TSV loads strictly in PyTorch (tools/to_torch.py) and gives
+#      the same label probabilities as `recur classify predict` (to the 4
+#      decimals it prints: within 5e-5 + 1e-5), unseen characters included;
+#  (f) PyTorch-initialised application models (from_torch.py --random: a
+#      bidirectional classifier, a bidirectional tagger, a class-conditioned
+#      LM) load in recur (the classifier agreeing with PyTorch as in (e), the
+#      tagger tagging, the conditioned LM sampling by class), and go through
+#      to_torch.py --save | from_torch.py --state byte for byte;
+#      to_torch.py --text refuses a model that is not a language model.
 #
 # Needs Debian's python3 with torch; exits 77 (skip) without it.
 set -euo pipefail
@@ -120,6 +130,130 @@ else
     echo "FAIL to_torch.py --save | from_torch.py --state changed the checkpoint"
     fails=$((fails + 1))
 fi
+
+# (e) A bidirectional classifier trained by recur, in PyTorch.
+"$PY" - "$tmp/classes.tsv" <<'EOF'
+import random, sys
+rng = random.Random(11)
+alphabets = {"alpha": "abcde", "beta": "klmno", "gamma": "xyzéж"}
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    for i in range(150):
+        label = ["alpha", "beta", "gamma"][i % 3]
+        a = alphabets[label] + "aky"  # shared characters, so it is not trivial
+        f.write("%s\t%s\n" % (label, "".join(rng.choice(a) for _ in range(rng.randint(1, 9)))))
+EOF
+"$RECUR" classify train "$tmp/classes.tsv" --cell lstm --hidden 12 --layers 2 --embed 6 \
+    --steps 150 --batch 8 --threads 1 --out "$tmp/cls.safetensors" --quiet >/dev/null
+
+# compare_classify LABEL CKPT NLABELS TEXT...: recur classify predict's
+# probabilities (4 decimals) against to_torch.py --classify's (float64).
+compare_classify() {
+    local label=$1 ckpt=$2 k=$3
+    shift 3
+    local r t
+    if ! r=$("$RECUR" classify predict "$ckpt" "$@" --top-k "$k"); then
+        echo "FAIL $label: recur classify predict failed"
+        fails=$((fails + 1))
+        return
+    fi
+    if ! t=$("$PY" "$TOOLS/to_torch.py" "$ckpt" --classify "$@"); then
+        echo "FAIL $label: to_torch.py --classify failed"
+        fails=$((fails + 1))
+        return
+    fi
+    if "$PY" - "$r" "$t" "$TOL" <<'EOF'
+import json, sys
+recur = sys.argv[1].splitlines()
+torch = [json.loads(line) for line in sys.argv[2].splitlines()]
+tol = 0.5e-4 + float(sys.argv[3])  # the printed rounding, plus the tolerance
+worst, bad = 0.0, 0
+assert len(recur) == len(torch), (recur, torch)
+for line, t in zip(recur, torch):
+    f = line.split(" ")
+    got = dict(zip(f[0::2], map(float, f[1::2])))
+    assert set(got) == set(t["probs"]), (got, t)
+    for lab, p in t["probs"].items():
+        d = abs(got[lab] - p)
+        worst = max(worst, d)
+        if d > tol:
+            bad += 1
+            print("  %r %s: recur %.4f, torch %.8f" % (t["text"], lab, got[lab], p))
+print("  %d texts x %d labels, max |recur - torch| = %.2g (printed to 4 decimals)"
+      % (len(torch), len(got), worst))
+sys.exit(1 if bad else 0)
+EOF
+    then
+        echo "ok   $label: recur classify predict = to_torch.py --classify"
+    else
+        echo "FAIL $label: recur classify predict and to_torch.py --classify differ"
+        fails=$((fails + 1))
+    fi
+}
+
+desc=$("$PY" "$TOOLS/to_torch.py" "$tmp/cls.safetensors")
+case $desc in
+    *"bidirectional lstm"*"task classify (3 classes)"*"loaded strictly") echo "ok   $desc" ;;
+    *) echo "FAIL to_torch.py on a recur classifier: $desc"; fails=$((fails + 1)) ;;
+esac
+# Texts of each class, mixed ones, one character, and characters never seen
+# in training (read as U+FFFD by both).
+texts=(abcab klmno xzéжy a ж aklxzé "q?" "ab kl" bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb)
+compare_classify "recur-trained bidirectional lstm classifier" "$tmp/cls.safetensors" 3 "${texts[@]}"
+if "$PY" "$TOOLS/to_torch.py" "$tmp/cls.safetensors" --text "$TEXT" >/dev/null 2>"$tmp/err"; then
+    echo "FAIL to_torch.py --text accepted a classifier"
+    fails=$((fails + 1))
+elif grep -q "evaluates language models" "$tmp/err"; then
+    echo "ok   to_torch.py --text refuses a classifier: $(cat "$tmp/err")"
+else
+    echo "FAIL to_torch.py --text on a classifier: $(cat "$tmp/err")"
+    fails=$((fails + 1))
+fi
+
+# (f) PyTorch-initialised application models, in recur and back.
+# roundtrip NAME FROM_TORCH_STATE_ARGS...: to_torch.py --save | from_torch.py --state
+roundtrip() {
+    local name=$1
+    shift
+    "$PY" "$TOOLS/to_torch.py" "$tmp/$name.safetensors" --save "$tmp/$name.pt"
+    "$PY" "$TOOLS/from_torch.py" --state "$tmp/$name.pt" --vocab-text "$TEXT" "$@" \
+        --out "$tmp/$name.back.safetensors"
+    if cmp -s "$tmp/$name.safetensors" "$tmp/$name.back.safetensors"; then
+        echo "ok   $name: to_torch.py --save | from_torch.py --state gives identical bytes"
+    else
+        echo "FAIL $name: to_torch.py --save | from_torch.py --state changed the checkpoint"
+        fails=$((fails + 1))
+    fi
+}
+labels='["en","fr","ru","ja"]'
+"$PY" "$TOOLS/from_torch.py" --random --cell gru --hidden 10 --layers 2 --embed 5 --bidirectional \
+    --task classify --labels "$labels" --vocab-text "$TEXT" --seed 21 --out "$tmp/pt-cls.safetensors"
+compare_classify "PyTorch-initialised bidirectional gru classifier" "$tmp/pt-cls.safetensors" 4 \
+    "the quick" "жук 🙂" "x=y+1;" "\\"
+roundtrip pt-cls --task classify --labels "$labels"
+
+tags='["DET","NOUN","X"]'
+"$PY" "$TOOLS/from_torch.py" --random --cell lstm --hidden 8 --layers 2 --bidirectional \
+    --task tag --labels "$tags" --vocab-text "$TEXT" --seed 22 --out "$tmp/pt-tag.safetensors"
+out=$(echo "the lazy café" | "$RECUR" tag predict "$tmp/pt-tag.safetensors")
+if [ "$(echo "$out" | wc -w)" -eq 3 ]; then
+    echo "ok   recur tag predict on a from_torch tagger: $out"
+else
+    echo "FAIL recur tag predict on a from_torch tagger gave: $out"
+    fails=$((fails + 1))
+fi
+roundtrip pt-tag --task tag --labels "$tags"
+
+classes='["a","b"]'
+"$PY" "$TOOLS/from_torch.py" --random --cell gru --hidden 8 --task condlm --labels "$classes" \
+    --vocab-text "$TEXT" --seed 23 --out "$tmp/pt-cond.safetensors"
+out=$("$RECUR" sample "$tmp/pt-cond.safetensors" --class b --length 30 --seed 4)
+if [ -n "$out" ]; then
+    echo "ok   recur sample --class on a from_torch conditioned model"
+else
+    echo "FAIL recur sample --class on a from_torch conditioned model gave nothing"
+    fails=$((fails + 1))
+fi
+roundtrip pt-cond --task condlm --labels "$classes"
 
 if [ "$fails" -ne 0 ]; then
     echo "$fails comparison(s) failed"

@@ -218,6 +218,31 @@ static void test_condlm(void)
     recur_model_free(m);
 }
 
+// A classifier made elsewhere (no U+FFFD in its vocabulary) refuses an
+// unseen character instead of reading out of bounds.
+static void test_no_fallback_char(void)
+{
+    recur_vocab *v = NULL;
+    recur_model *m = NULL;
+    recur_error err = {0};
+    recur_model_config c;
+    recur_model_config_default(&c);
+    c.hidden = 4;
+    c.layers = 1;
+    c.outputs = 2;
+    c.bidirectional = 1;
+    const char *labels[2] = {"A", "B"};
+    CHECK(recur_vocab_from_text("abc", 3, 0, &v, &err) == 0, "%s", err.msg);
+    CHECK(recur_model_new(&c, v, 1, &m, &err) == 0, "%s", err.msg);
+    CHECK(model_set_labels(m, RECUR_TASK_CLASSIFY, labels, 2, &err) == 0, "%s", err.msg);
+    float p[2];
+    CHECK(recur_classify(m, "abca", 4, p, &err) == 0, "%s", err.msg);
+    CHECK(recur_classify(m, "abz", 3, p, &err) == RECUR_EVOCAB && strstr(err.msg, "U+007A"),
+          "unseen character without U+FFFD: %s", err.msg);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/recur_test_apps.XXXXXX");
@@ -226,6 +251,7 @@ int main(void)
     test_classify();
     test_tag();
     test_condlm();
+    test_no_fallback_char();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

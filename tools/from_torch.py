@@ -4,23 +4,34 @@
 Two ways to get the model:
 
   from_torch.py --state MODEL.pt --vocab-text FILE --out CKPT [--nonlinearity relu] [--bytes]
+                [--task TASK --labels JSON]
       MODEL.pt is a state_dict saved with torch.save (for instance by
       `to_torch.py CKPT --save MODEL.pt`), with the keys of the module
       {embed: nn.Embedding (optional), rnn: nn.RNN|nn.LSTM|nn.GRU, head: nn.Linear}.
-      The cell, hidden size, layers and embedding size are read from the
-      tensors' shapes (a state_dict cannot say tanh from relu: give
-      --nonlinearity relu for such an RNN). The vocabulary is that of FILE
-      (--vocab-text) or a JSON array (--vocab); its size must match the head.
+      The cell, hidden size, layers, embedding size, direction(s) (the
+      "_reverse" tensors of a bidirectional rnn) and the number of head
+      outputs and conditioning inputs are read from the tensors' shapes (a
+      state_dict cannot say tanh from relu: give --nonlinearity relu for such
+      an RNN). The vocabulary is that of FILE (--vocab-text) or a JSON array
+      (--vocab). A language model's head has one output per character; the
+      applications (docs/applications.md) need --task classify|tag|condlm and
+      their --labels: one per head output (classify, tag) or per conditioning
+      class (condlm: rnn.weight_ih_l0's columns after the characters' input).
+      An application's vocabulary holds U+FFFD, which recur reads an unseen
+      character as: --vocab-text adds it (and "\n" for condlm, as recur's
+      trainer does); a --vocab JSON must hold it.
 
   from_torch.py --random --cell gru --hidden 32 --layers 2 [--embed 8] --vocab-text FILE
-                --seed S --out CKPT
+                --seed S --out CKPT [--task TASK --labels JSON] [--bidirectional]
       A freshly initialised PyTorch model (PyTorch's default initialisation,
       from torch.manual_seed(S)) over the vocabulary of FILE.
 
 The checkpoint holds the state_dict's tensors as float32 under their PyTorch
 names, and __metadata__ {format: pt, recur.cell, recur.nonlinearity (rnn),
-recur.layers, recur.hidden, recur.embed, recur.vocab, recur.vocab_bytes}.
+recur.layers, recur.hidden, recur.embed, recur.vocab, recur.vocab_bytes, and
+for an application recur.task, recur.labels, recur.bidirectional}.
 """
+
 
 import argparse
 import json
@@ -32,13 +43,32 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
-from to_torch import (GATES, CharRNN, ToolError, metadata_for, module_args,  # noqa: E402
-                      vocab_of_text)
+from to_torch import (GATES, TASKS, UNKNOWN_CHAR, CharRNN, ToolError,  # noqa: E402
+                      metadata_for, module_args, vocab_of_text)
 
 import torch  # noqa: E402
 
 
 def vocabulary(args):
+    """The vocabulary from --vocab-text or --vocab, as a list of characters.
+    An application's (--task classify, tag, condlm) holds U+FFFD, which recur
+    reads every character it never saw as: --vocab-text adds it (and "\n"
+    for condlm, as `recur train --by-class` does), --vocab must hold it."""
+    vocab = plain_vocabulary(args)
+    if (args.task or "lm") == "lm":
+        return vocab
+    if args.bytes:
+        raise ToolError("--task %s reads UTF-8 text; --bytes is for language models" % args.task)
+    if args.vocab_text:
+        extra = {UNKNOWN_CHAR, "\n"} if args.task == "condlm" else {UNKNOWN_CHAR}
+        return sorted(set(vocab) | extra)
+    if UNKNOWN_CHAR not in vocab:
+        raise ToolError("--vocab of a %s model must hold U+FFFD (\"\\ufffd\"), which recur reads "
+                        "an unseen character as" % args.task)
+    return vocab
+
+
+def plain_vocabulary(args):
     """The vocabulary from --vocab-text or --vocab, as a list of characters."""
     if args.vocab_text:
         try:
@@ -66,6 +96,26 @@ def vocabulary(args):
     return vocab
 
 
+def task_labels(args):
+    """The task and labels from --task and --labels (a JSON array)."""
+    task = args.task or "lm"
+    if task == "lm":
+        if args.labels is not None:
+            raise ToolError("--labels is for --task classify, tag or condlm")
+        return task, []
+    if args.labels is None:
+        raise ToolError("--task %s needs --labels (a JSON array of the %s' names)"
+                        % (task, "tags" if task == "tag" else "classes"))
+    try:
+        labels = json.loads(args.labels)
+    except ValueError as e:
+        raise ToolError("--labels is not JSON: %s" % e)
+    if not isinstance(labels, list) or not labels or not all(
+            isinstance(x, str) and x for x in labels):
+        raise ToolError("--labels must be a non-empty JSON array of non-empty strings")
+    return task, labels
+
+
 def config_from_state(state, vocab, args):
     """The architecture of a state_dict, from its tensors' shapes."""
     def shape(name):
@@ -87,13 +137,32 @@ def config_from_state(state, vocab, args):
     while "rnn.weight_hh_l%d" % layers in state:
         layers += 1
     embed = shape("embed.weight")[1] if "embed.weight" in state else 0
-    V = shape("head.weight")[0]
-    if V != len(vocab):
-        raise ToolError("the head has %d outputs but the vocabulary has %d characters" % (V, len(vocab)))
+    bidirectional = "rnn.weight_hh_l0_reverse" in state
+    # Inputs of layer 0 beyond the characters' are a condlm model's classes.
+    cond = shape("rnn.weight_ih_l0")[1] - (embed if embed else len(vocab))
+    outputs = shape("head.weight")[0]
+    task, labels = task_labels(args)
+    if task in ("lm", "condlm") and outputs != len(vocab):
+        raise ToolError("the head has %d outputs but the vocabulary has %d characters%s"
+                        % (outputs, len(vocab), "" if args.task else
+                           " (a classifier or tagger needs --task and --labels)"))
+    if task in ("classify", "tag") and outputs != len(labels):
+        raise ToolError("the head has %d outputs but --labels has %d" % (outputs, len(labels)))
+    if cond < 0 or (task != "condlm" and cond != 0):
+        raise ToolError("rnn.weight_ih_l0 has %d input columns, expected %d (the %s)%s"
+                        % (shape("rnn.weight_ih_l0")[1], embed if embed else len(vocab),
+                           "embedding" if embed else "characters",
+                           " plus the classes of --task condlm" if cond > 0 else ""))
+    if task == "condlm" and cond != len(labels):
+        raise ToolError("rnn.weight_ih_l0 has %d class columns but --labels has %d"
+                        % (cond, len(labels)))
     if args.nonlinearity == "relu" and cell != "rnn":
         raise ToolError("--nonlinearity relu is only for the rnn cell")
-    return dict(cell=cell, vocab_size=V, hidden=hidden, layers=layers, embed=embed,
-                relu=args.nonlinearity == "relu", dropout=0.0, vocab=vocab, bytes=args.bytes)
+    return dict(cell=cell, vocab_size=len(vocab), hidden=hidden, layers=layers, embed=embed,
+                relu=args.nonlinearity == "relu", dropout=0.0, vocab=vocab, bytes=args.bytes,
+                task=task, labels=labels, bidirectional=bidirectional,
+                outputs=outputs if task in ("classify", "tag") else 0,
+                cond=cond if task == "condlm" else 0)
 
 
 def load_state(path):
@@ -136,6 +205,12 @@ def main(argv=None):
     ap.add_argument("--embed", type=int, default=0, metavar="E",
                     help="--random: embedding size (default 0: one-hot input)")
     ap.add_argument("--seed", type=int, default=0, metavar="S", help="--random: torch.manual_seed (default 0)")
+    ap.add_argument("--task", choices=TASKS,
+                    help="what the model is for (default lm); classify, tag and condlm need --labels")
+    ap.add_argument("--labels", metavar="JSON",
+                    help="the classes (classify, condlm) or tags (tag) as a JSON array, in id order")
+    ap.add_argument("--bidirectional", action="store_true",
+                    help="--random: two directions per layer (classify, tag)")
     args = ap.parse_args(argv)
     try:
         vocab = vocabulary(args)
@@ -148,12 +223,22 @@ def main(argv=None):
                 raise ToolError("--layers must be >= 1 and --embed >= 0")
             if args.nonlinearity == "relu" and args.cell != "rnn":
                 raise ToolError("--nonlinearity relu is only for the rnn cell")
+            task, labels = task_labels(args)
+            if args.bidirectional and task in ("lm", "condlm"):
+                raise ToolError("--bidirectional is for --task classify or tag (a language "
+                                "model reads left to right)")
             cfg = dict(cell=args.cell, vocab_size=len(vocab), hidden=args.hidden,
                        layers=args.layers, embed=args.embed, relu=args.nonlinearity == "relu",
-                       dropout=0.0, vocab=vocab, bytes=args.bytes)
+                       dropout=0.0, vocab=vocab, bytes=args.bytes, task=task, labels=labels,
+                       bidirectional=args.bidirectional,
+                       outputs=len(labels) if task in ("classify", "tag") else 0,
+                       cond=len(labels) if task == "condlm" else 0)
             torch.manual_seed(args.seed)
             state = CharRNN(**module_args(cfg)).state_dict()
         else:
+            if args.bidirectional:
+                raise ToolError("--bidirectional is for --random (a state_dict says it by its "
+                                "_reverse tensors)")
             state = load_state(args.state)
             cfg = config_from_state(state, vocab, args)
             # Strict load into the module: missing, unexpected or misshapen

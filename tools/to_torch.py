@@ -1,25 +1,36 @@
 #!/usr/bin/python3
 """to_torch.py - load a recur checkpoint into PyTorch.
 
-    to_torch.py CKPT [--text FILE] [--skip-unknown] [--save OUT.pt]
+    to_torch.py CKPT [--text FILE] [--skip-unknown] [--classify TEXT...] [--save OUT.pt]
 
 Reads CKPT (safetensors, with tools/st.py), builds the equivalent PyTorch
 module
 
     {embed: nn.Embedding (only if the checkpoint has embed.weight),
-     rnn:   nn.RNN | nn.LSTM | nn.GRU (batch_first=False),
-     head:  nn.Linear}
+     rnn:   nn.RNN | nn.LSTM | nn.GRU (batch_first=False; bidirectional=True
+            when recur.bidirectional is "1"; input_size = V or E, plus the
+            number of classes of a condlm model, whose one-hot class follows
+            the characters' input),
+     head:  nn.Linear(D*H, O)  (O = V for a language model, the number of
+            labels for classify and tag)}
 
 and loads the checkpoint's tensors into it with load_state_dict(strict=True)
 (tensors under optim. and train., the optimizer and trainer state of a
-resumable checkpoint, are ignored).
+resumable checkpoint, are ignored). Every task loads: lm, classify, tag and
+condlm (recur.task, recur.labels, recur.bidirectional; docs/applications.md).
 
 --text FILE computes the loss exactly as `recur eval` defines it: the state
 starts at zero and is carried through the whole file, the first character is
 only input, and the result is the mean loss in nats over the len-1
 predictions. It prints one JSON object {"chars","nats_per_char","bits_per_char"}.
 The computation runs in float64, so it is the reference recur's float32 result
-is compared with.
+is compared with. Only for language models (task lm).
+
+--classify TEXT... (classify models) prints, per TEXT, one JSON object
+{"text", "probs": {label: probability}} computed as `recur classify predict`
+does: the text's characters (one never seen in training read as U+FFFD), the
+head on [forward state after the last character, reverse state after reading
+the whole text] (nn.RNN's h_n of the top layer), softmax; in float64.
 
 --save OUT.pt writes the module's state_dict with torch.save.
 
@@ -47,6 +58,8 @@ import torch.nn.functional as F  # noqa: E402
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+TASKS = ("lm", "classify", "tag", "condlm")  # recur.task
+UNKNOWN_CHAR = "\ufffd"  # what the applications read a character they never saw as
 
 
 class ToolError(Exception):
@@ -57,32 +70,82 @@ class ToolError(Exception):
 
 class CharRNN(nn.Module):
     """recur's model as a PyTorch module: logits_t = head(rnn(x)_t), where x
-    is one-hot(V) of the ids or embed(ids). ids are time-major [T, B]."""
+    is one-hot(V) of the ids or embed(ids), followed by one-hot(cond) of the
+    class for a conditioned model. ids are time-major [T, B].
 
-    def __init__(self, cell, vocab_size, hidden, layers, embed=0, relu=False, dropout=0.0):
+    outputs: head outputs (0 = vocab_size, a language model; else classes or
+    tags). cond: conditioning classes (0: none). bidirectional: two
+    directions per layer, outputs side by side [forward, reverse]."""
+
+    def __init__(self, cell, vocab_size, hidden, layers, embed=0, relu=False, dropout=0.0,
+                 outputs=0, cond=0, bidirectional=False):
         super().__init__()
         if cell not in CELLS:
             raise ToolError("unknown cell %r (expected rnn, lstm or gru)" % cell)
         self.cell = cell
         self.vocab_size = vocab_size
+        self.cond = cond
+        self.outputs = outputs if outputs else vocab_size
+        self.directions = 2 if bidirectional else 1
         # Registered in this order so the state_dict's order is recur's too.
         self.embed = nn.Embedding(vocab_size, embed) if embed else None
-        in_size = embed if embed else vocab_size
+        in_size = (embed if embed else vocab_size) + cond
         kw = dict(num_layers=layers, dropout=dropout, batch_first=False)
+        if bidirectional:
+            kw["bidirectional"] = True
         if cell == "rnn":
             kw["nonlinearity"] = "relu" if relu else "tanh"
         self.rnn = CELLS[cell](in_size, hidden, **kw)
-        self.head = nn.Linear(hidden, vocab_size)
+        self.head = nn.Linear(self.directions * hidden, self.outputs)
 
-    def forward(self, ids, state=None):
-        """ids: LongTensor [T, B]; state: None (zeros), h0, or (h0, c0) for
-        LSTM. Returns (logits [T, B, V], final state)."""
+    def inputs(self, ids, cond=None):
+        """The rnn's input [T, B, in] for ids [T, B] (and classes cond, [T, B]
+        or [B], for a conditioned model)."""
+        dtype = self.head.weight.dtype
         if self.embed is not None:
             x = self.embed(ids)
         else:
-            x = F.one_hot(ids, self.vocab_size).to(self.head.weight.dtype)
-        out, state = self.rnn(x, state)
+            x = F.one_hot(ids, self.vocab_size).to(dtype)
+        if self.cond:
+            if cond is None:
+                raise ToolError("a conditioned model needs a class for every sequence")
+            cond = torch.as_tensor(cond, dtype=torch.long)
+            if cond.dim() == 1:
+                cond = cond.unsqueeze(0).expand(ids.shape[0], -1)
+            x = torch.cat([x, F.one_hot(cond, self.cond).to(dtype)], dim=2)
+        return x
+
+    def stack(self, ids, state=None, lens=None, cond=None):
+        """The recurrent stack over ids [T, B]. With lens ([B] real lengths,
+        rows padded at the end) the rows are packed (pack_padded_sequence,
+        enforce_sorted=False), so a reverse direction starts at each row's own
+        last character and the final state is each row's own (as recur's
+        ws->lens). Returns (top-layer outputs [T, B, D*H], zero at padding;
+        final state)."""
+        x = self.inputs(ids, cond)
+        if lens is None:
+            return self.rnn(x, state)
+        lens = torch.as_tensor(lens, dtype=torch.long).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lens, enforce_sorted=False)
+        out, state = self.rnn(packed, state)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=ids.shape[0])
+        return out, state
+
+    def forward(self, ids, state=None, lens=None, cond=None):
+        """ids: LongTensor [T, B]; state: None (zeros), h0, or (h0, c0) for
+        LSTM, [L*D, B, H]. Returns (logits [T, B, O], final state)."""
+        out, state = self.stack(ids, state, lens, cond)
         return self.head(out), state
+
+    def pooled(self, ids, state=None, lens=None, cond=None):
+        """Many-to-one: logits [B, O] of the head on each row's final states of
+        the top layer, [forward after its last character, reverse after reading
+        the whole row] (h_n[-2], h_n[-1]; h_n[-1] alone when unidirectional).
+        Returns (logits, final state)."""
+        _, state = self.stack(ids, state, lens, cond)
+        h = state[0] if self.cell == "lstm" else state
+        feat = torch.cat([h[-2], h[-1]], dim=1) if self.directions == 2 else h[-1]
+        return self.head(feat), state
 
 
 # ---------------------------------------------------------------- metadata
@@ -150,15 +213,34 @@ def config_from_checkpoint(tensors, meta):
             raise ToolError("tensor embed.weight must be 2-D [vocab, embed], got %s" % (list(shape),))
         embed = int(shape[1])
     dropout = float(meta.get("recur.dropout", "0") or 0)
+    # The application: its labels decide the head (classify, tag) or the
+    # conditioning input (condlm), as checkpoint.c reads them.
+    task = meta.get("recur.task", "lm")
+    if task not in TASKS:
+        raise ToolError("checkpoint has unknown task %r (expected %s)" % (task, ", ".join(TASKS)))
+    labels = []
+    if task != "lm":
+        try:
+            labels = json.loads(need("recur.labels"))
+        except ValueError as e:
+            raise ToolError("checkpoint metadata recur.labels is not JSON: %s" % e)
+        if not isinstance(labels, list) or not labels or not all(
+                isinstance(x, str) and x for x in labels):
+            raise ToolError("checkpoint metadata recur.labels must be a non-empty array of "
+                            "non-empty strings")
     return dict(cell=cell, vocab_size=len(vocab), hidden=integer("recur.hidden"),
                 layers=integer("recur.layers"), embed=embed, relu=nonlin == "relu",
-                dropout=dropout, vocab=vocab, bytes=byte_mode)
+                dropout=dropout, vocab=vocab, bytes=byte_mode, task=task, labels=labels,
+                outputs=len(labels) if task in ("classify", "tag") else 0,
+                cond=len(labels) if task == "condlm" else 0,
+                bidirectional=meta.get("recur.bidirectional", "0") == "1")
 
 
 def module_args(cfg):
     """The subset of a config dict that CharRNN takes."""
-    keys = ("cell", "vocab_size", "hidden", "layers", "embed", "relu", "dropout")
-    return {k: cfg[k] for k in keys}
+    keys = ("cell", "vocab_size", "hidden", "layers", "embed", "relu", "dropout", "outputs",
+            "cond", "bidirectional")
+    return {k: cfg.get(k, 0) for k in keys}
 
 
 def metadata_for(cfg):
@@ -174,6 +256,12 @@ def metadata_for(cfg):
     }
     if cfg["cell"] == "rnn":
         meta["recur.nonlinearity"] = "relu" if cfg.get("relu") else "tanh"
+    if cfg.get("task", "lm") != "lm":
+        meta["recur.task"] = cfg["task"]
+        meta["recur.labels"] = json.dumps(list(cfg["labels"]), ensure_ascii=False,
+                                          separators=(",", ":"))
+    if cfg.get("bidirectional"):
+        meta["recur.bidirectional"] = "1"
     return meta
 
 
@@ -241,6 +329,39 @@ def eval_ids(model, ids, chunk=4096):
     return len(y), total / len(y)
 
 
+def encode_app_text(text, cfg):
+    """The ids of a text (str) as the applications read it (src/apps.c): a
+    character outside the vocabulary is read as U+FFFD."""
+    index = {c: i for i, c in enumerate(cfg["vocab"])}
+    unk = index.get(UNKNOWN_CHAR)
+    ids = []
+    for pos, c in enumerate(text):
+        i = index.get(c, unk)
+        if i is None:
+            raise ToolError("character %r (U+%04X) at character offset %d is not in the model's "
+                            "vocabulary, which has no U+FFFD to read it as" % (c, ord(c), pos))
+        ids.append(i)
+    return ids
+
+
+@torch.no_grad()
+def classify_texts(model, cfg, texts):
+    """Label probabilities of each text, as `recur classify predict` computes
+    them, in float64; returns a list of lists (label order)."""
+    if cfg["task"] != "classify":
+        raise ToolError("--classify needs a classify model, this is a %s model" % cfg["task"])
+    m = copy.deepcopy(model).double().eval()
+    out = []
+    for text in texts:
+        ids = encode_app_text(text, cfg)
+        if not ids:
+            raise ToolError("empty text")
+        x = torch.tensor(ids, dtype=torch.long).unsqueeze(1)  # [T, 1]
+        logits, _ = m.pooled(x, lens=[len(ids)])
+        out.append(torch.softmax(logits[0], dim=0).tolist())
+    return out
+
+
 # ---------------------------------------------------------------- command line
 
 def main(argv=None):
@@ -248,17 +369,29 @@ def main(argv=None):
         prog="to_torch.py",
         description="Load a recur checkpoint into an equivalent PyTorch module "
                     "{embed, rnn, head}; optionally evaluate it on a text as `recur eval` "
-                    "does, and save its state_dict.")
+                    "does (language models), classify texts as `recur classify predict` "
+                    "does (classifiers), and save its state_dict.")
     ap.add_argument("ckpt", metavar="CKPT", help="recur checkpoint (.safetensors)")
     ap.add_argument("--text", metavar="FILE",
                     help="print {chars, nats_per_char, bits_per_char} on FILE as JSON, "
                          "like `recur eval CKPT FILE --json`")
     ap.add_argument("--skip-unknown", action="store_true",
                     help="with --text: skip characters outside the vocabulary")
+    ap.add_argument("--classify", metavar="TEXT", nargs="+",
+                    help="classify models: print {text, probs: {label: p}} per TEXT as JSON, "
+                         "like `recur classify predict CKPT TEXT... --top-k N`")
     ap.add_argument("--save", metavar="OUT.pt", help="torch.save the module's state_dict to OUT.pt")
     args = ap.parse_args(argv)
     try:
         model, cfg = load_checkpoint(args.ckpt)
+        if args.text and (cfg["task"] != "lm" or cfg["bidirectional"]):
+            raise ToolError("--text evaluates language models; %s is a %s%s model"
+                            % (args.ckpt, "bidirectional " if cfg["bidirectional"] else "",
+                               cfg["task"]))
+        if args.classify:
+            for text, probs in zip(args.classify, classify_texts(model, cfg, args.classify)):
+                print(json.dumps({"text": text, "probs": dict(zip(cfg["labels"], probs))},
+                                 ensure_ascii=False))
         if args.text:
             try:
                 with open(args.text, "rb") as f:
@@ -276,12 +409,18 @@ def main(argv=None):
             print(json.dumps(out))
         if args.save:
             torch.save(model.state_dict(), args.save)
-        if not args.text and not args.save:
+        if not args.text and not args.save and not args.classify:
             n = sum(p.numel() for p in model.parameters())
-            print("%s: %s, hidden %d, layers %d, %s, vocabulary %d, %d parameters: loaded strictly"
-                  % (args.ckpt, cfg["cell"], cfg["hidden"], cfg["layers"],
+            task = ""
+            if cfg["task"] != "lm":
+                task = ", task %s (%d %s)" % (cfg["task"], len(cfg["labels"]),
+                                              "tags" if cfg["task"] == "tag" else "classes")
+            print("%s: %s%s, hidden %d, layers %d, %s, vocabulary %d%s, %d parameters: "
+                  "loaded strictly"
+                  % (args.ckpt, "bidirectional " if cfg["bidirectional"] else "", cfg["cell"],
+                     cfg["hidden"], cfg["layers"],
                      "embedding %d" % cfg["embed"] if cfg["embed"] else "one-hot input",
-                     cfg["vocab_size"], n))
+                     cfg["vocab_size"], task, n))
     except ToolError as e:
         print("to_torch.py: error: %s" % e, file=sys.stderr)
         return 1
