@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_hello(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_seq2seq(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_train_by_class(int argc, char **argv);

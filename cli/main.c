@@ -21,6 +21,7 @@ static const command commands[] = {
     {"info", cmd_info, "describe a checkpoint"},
     {"hello", cmd_hello, "the founding example: an RNN with 3 units learns 'hello'"},
     {"gradcheck", cmd_gradcheck, "compare analytic and numerical gradients of a small model"},
+    {"seq2seq", cmd_seq2seq, "sequence-to-sequence: train, predict, eval, generate pairs"},
     {"classify", cmd_classify, "many-to-one: learn and predict the class of a text"},
     {"tag", cmd_tag, "many-to-many: learn and predict a tag for every token"},
     {"bench", cmd_bench, "measure training and sampling speed and memory (docs/benchmarks.md)"},

@@ -380,7 +380,9 @@ RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int
  * outputs through Luong "general" attention. Trained with teacher forcing;
  * decoded greedily or with a beam. The target vocabulary reserves U+0002
  * (start) and U+0003 (end), and every source ends with U+0003; data holding
- * either character is rejected. Checkpoints: docs/format.md. */
+ * either character is rejected. A source character never seen in training
+ * is read as U+FFFD (every source vocabulary holds it). Checkpoints:
+ * docs/format.md. */
 typedef struct recur_seq2seq recur_seq2seq;
 
 /* One (source, target) pair of UTF-8 strings (not NUL-terminated). */
@@ -453,10 +455,10 @@ typedef struct recur_seq2seq_decode {
 RECUR_API void recur_seq2seq_decode_default(recur_seq2seq_decode *opt);
 
 /* Translates src[0..len) (UTF-8) into out (UTF-8, NUL-terminated; *out_len
- * gets its length without the NUL). opt NULL: the defaults (greedy). A
- * source character outside the model's source vocabulary is RECUR_EVOCAB
- * naming it. If out (cap bytes) is too small the call is RECUR_EINVAL and
- * *out_len is the length needed; 4 * max_len + 1 bytes always suffice.
+ * gets its length without the NUL). opt NULL: the defaults (greedy).
+ * Invalid UTF-8 is RECUR_EINVAL. If the output and its NUL do not fit in
+ * cap bytes, the call is RECUR_EINVAL with *out_len still the output's
+ * length (so cap = *out_len + 1 works); 4 * max_len + 1 bytes always fit.
  * Thread-safe on a shared model (the call owns its buffers). */
 RECUR_API int recur_seq2seq_predict(const recur_seq2seq *m, const char *src, size_t len,
                           const recur_seq2seq_decode *opt, char *out, size_t cap, size_t *out_len,
@@ -471,8 +473,7 @@ typedef struct recur_seq2seq_eval_result {
 } recur_seq2seq_eval_result;
 
 /* Decodes every source of pairs[0..n) with opt and compares with its target.
- * A target character the model cannot write counts as a miss; a source
- * character outside the vocabulary is RECUR_EVOCAB naming the pair. */
+ * A target character the model cannot write makes that pair a miss. */
 RECUR_API int recur_seq2seq_eval(const recur_seq2seq *m, const recur_pair *pairs, size_t n,
                        const recur_seq2seq_decode *opt, int threads,
                        recur_seq2seq_eval_result *res, recur_error *err);

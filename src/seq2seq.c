@@ -10,6 +10,7 @@
 
 #include "checkpoint.h"
 #include "dataset.h"
+#include "rec.h"
 #include "safetensors.h"
 #include "text.h"
 
@@ -51,6 +52,7 @@ int s2s_alloc(const recur_seq2seq_config *cfg, const recur_vocab *src, const rec
     m->cfg = *cfg;
     m->best_val = m->best_exact = NAN;
     m->src_eos = src_eos;
+    m->src_unk = recur_vocab_id(src, S2S_UNK);
     m->bos = bos;
     m->eos = eos;
     recur_model_config mc;
@@ -183,7 +185,7 @@ static size_t longest_side(const recur_pair *pairs, size_t n)
 }
 
 // The code points of every source (side 0) or target (side 1), plus the
-// reserved markers, as a vocabulary. A bitmap over all of Unicode (136 KB)
+// reserved markers (and U+FFFD for sources), as a vocabulary. A bitmap over all of Unicode (136 KB)
 // keeps this one linear pass however many pairs there are.
 static int side_vocab(const recur_pair *pairs, size_t n, int side, recur_vocab **out,
                       recur_error *err)
@@ -199,7 +201,10 @@ static int side_vocab(const recur_pair *pairs, size_t n, int side, recur_vocab *
         for (size_t j = 0; j < k; j++) seen[cps[j] >> 3] |= (uint8_t)(1u << (cps[j] & 7));
     }
     seen[S2S_EOS >> 3] |= 1u << (S2S_EOS & 7);
-    if (side) seen[S2S_BOS >> 3] |= 1u << (S2S_BOS & 7);
+    if (side)
+        seen[S2S_BOS >> 3] |= 1u << (S2S_BOS & 7);
+    else
+        seen[S2S_UNK >> 3] |= 1u << (S2S_UNK & 7);
     for (uint32_t c = 0; !rc && c < NCP; c++) nc += (seen[c >> 3] >> (c & 7)) & 1;
     if (!rc && !(chars = xmalloc((size_t)nc, sizeof *chars)))
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
@@ -262,6 +267,7 @@ int s2s_encode(const recur_seq2seq *m, const recur_pair *pairs, size_t n, int st
             int len = (int)k;
             for (size_t j = 0; j < k; j++) {
                 int id = recur_vocab_id(v, cps[j]);
+                if (id < 0 && side == 0) id = m->src_unk; // read as U+FFFD
                 if (id < 0) {
                     if (side && !strict_tgt) {
                         len = -1; // no decoding can write this target
@@ -433,9 +439,11 @@ double s2s_forward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, rng 
         // o_t = tanh(W_c [c_t; d_t] + b_c), c_t = sum_i softmax_i(d_t . W_a e_i) e_i
         attn_dims dims = {S, T, B, m->He, m->Hd};
         const float *etop = model_top(enc, ews);
+        pool *prev = rec_enter(ews); // attention's products on the workspace's threads
         attn_keys(&dims, m->aw + m->wa, etop, w->keys, ews->threads);
         attn_forward(&dims, b->src_lens, etop, w->keys, dtop, m->aw + m->wc, m->aw + m->bc,
                      w->alpha, w->cat, w->att, ews->threads);
+        rec_leave(prev);
         dtop = w->att;
     }
     // logits_t = W_hy o_t + b_y (o_t = d_t without attention); loss = mean xent.
@@ -457,10 +465,12 @@ void s2s_backward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, float
         model_backward_head(dec, dws, w->att, T * B, g_dec, w->datt);
         memset(w->ddec, 0, sizeof(float) * (size_t)T * B * m->Hd);
         memset(w->denc, 0, sizeof(float) * (size_t)S * B * m->He);
+        pool *prev = rec_enter(ews);
         attn_backward(&dims, b->src_lens, model_top(enc, ews), w->keys, model_top(dec, dws),
                       m->aw + m->wa, m->aw + m->wc, w->alpha, w->cat, w->att, w->datt,
                       g_att + m->wa, g_att + m->wc, g_att + m->bc, w->denc, w->ddec, w->scratch,
                       ews->threads);
+        rec_leave(prev);
         memcpy(dws->dh_seq, w->ddec, sizeof(float) * (size_t)T * B * m->Hd);
     } else {
         model_backward_head(dec, dws, model_top(dec, dws), T * B, g_dec, dws->dh_seq);

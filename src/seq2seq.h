@@ -18,6 +18,9 @@
  * one position to look at). Data containing either is rejected. */
 #define S2S_BOS 0x02u
 #define S2S_EOS 0x03u
+/* As in every application of recur, a source character never seen in
+ * training is read as U+FFFD, which every source vocabulary holds. */
+#define S2S_UNK 0xFFFDu
 
 struct recur_seq2seq {
     recur_seq2seq_config cfg;
@@ -25,6 +28,7 @@ struct recur_seq2seq {
     recur_model *dec;      /* O = target vocabulary size */
     int He, Hd;            /* encoder and decoder widths (equal: the encoder's final state starts the decoder) */
     int src_eos;           /* id of EOS in the source vocabulary */
+    int src_unk;           /* id of U+FFFD in the source vocabulary (-1: none; unknown is an error) */
     int bos, eos;          /* ids of BOS and EOS in the target vocabulary */
     float *aw;             /* attention parameters (NULL without attention), naw floats: */
     size_t naw;            /*   W_a [Hd, He] at wa, W_c [Hd, He+Hd] at wc, b_c [Hd] at bc */
@@ -60,10 +64,11 @@ typedef struct s2s_data {
     int max_src, max_tgt;      /* longest source and (encodable) target, in characters */
 } s2s_data;
 
-/* Encodes pairs[0..n). A source character outside the source vocabulary is
- * RECUR_EVOCAB naming the pair; so is a target character when strict_tgt
- * (training), while evaluation gets tgt_len -1. Invalid UTF-8 is
- * RECUR_EINVAL; BOS or EOS inside the data is RECUR_EINVAL. */
+/* Encodes pairs[0..n). A source character outside the source vocabulary
+ * becomes U+FFFD's id. A target character outside the target vocabulary is
+ * RECUR_EVOCAB naming the pair when strict_tgt (training), while evaluation
+ * gets tgt_len -1. Invalid UTF-8 is RECUR_EINVAL; BOS or EOS inside the data
+ * is RECUR_EINVAL. */
 int s2s_encode(const recur_seq2seq *m, const recur_pair *pairs, size_t n, int strict_tgt,
                s2s_data *out, recur_error *err);
 void s2s_data_free(s2s_data *d);

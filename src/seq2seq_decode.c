@@ -26,7 +26,8 @@ struct s2s_dec {
     float *tmp;                /* beam: [B*H] rows of a state being reordered */
     int32_t *hyp;              /* beam: [2][B][maxlen] current and next hypotheses */
     int *hlen, *parent;        /* beam: [2][B] lengths; [B] the row each next one extends */
-    double *score;             /* beam: [2][B] log P of each hypothesis */
+    double *score;             /* beam: [3][B] log P of each hypothesis (current, next); the K
+                                  best finished, normalised */
     cand *cands;               /* beam: [2B] the best extensions of this step */
     int32_t *best;             /* beam: [maxlen] the best finished hypothesis */
 };
@@ -60,7 +61,7 @@ int s2s_dec_new(const recur_seq2seq *m, int S, int B, int maxlen, s2s_dec **out,
         d->hyp = xmalloc((size_t)2 * B * maxlen, sizeof(int32_t));
         d->hlen = xmalloc((size_t)2 * B, sizeof(int));
         d->parent = xmalloc((size_t)B, sizeof(int));
-        d->score = xmalloc((size_t)2 * B, sizeof(double));
+        d->score = xmalloc((size_t)3 * B, sizeof(double));
         d->cands = xmalloc((size_t)2 * B, sizeof(cand));
         d->best = xmalloc((size_t)maxlen, sizeof(int32_t));
         int fail = !d->src || !d->lens || !d->ids || !d->limit || !d->done || !d->tmp || !d->hyp ||
@@ -198,6 +199,30 @@ static void cand_push(cand *c, int *n, int cap, double score, int row, int tok)
     c[i] = (cand){score, row, tok};
 }
 
+// The finished hypotheses: the K best normalised scores (descending) and
+// the tokens of the best one.
+typedef struct finished {
+    double *score;
+    int n, K;
+    int32_t *best;
+    int best_len;
+} finished;
+
+static void finish(finished *f, double norm, const int32_t *tokens, int len)
+{
+    if (f->n == f->K && !(norm > f->score[f->K - 1])) return;
+    int i = f->n < f->K ? f->n++ : f->K - 1;
+    while (i > 0 && f->score[i - 1] < norm) {
+        f->score[i] = f->score[i - 1];
+        i--;
+    }
+    f->score[i] = norm;
+    if (i == 0) {
+        memcpy(f->best, tokens, sizeof(int32_t) * (size_t)len);
+        f->best_len = len;
+    }
+}
+
 void s2s_beam(const recur_seq2seq *m, s2s_dec *d, const int32_t *src, int len, int K,
               float alpha, int maxlen, int32_t *out, int *out_len)
 {
@@ -209,22 +234,12 @@ void s2s_beam(const recur_seq2seq *m, s2s_dec *d, const int32_t *src, int len, i
     int32_t *cur = d->hyp, *nxt = d->hyp + (size_t)K * ML;
     int *clen = d->hlen, *nlen = d->hlen + K;
     double *cs = d->score, *ns = d->score + K;
-    int live = 1, nfin = 0, best_len = -1;
-    double best_norm = -INFINITY;
+    // Hypotheses are ranked by log P / len^alpha, len counting the EOS.
+    finished fin = {d->score + 2 * K, 0, K, d->best, 0};
+    int live = 1;
     clen[0] = 0;
     cs[0] = 0.0;
     d->ids[0] = m->bos;
-    // Finished hypotheses compete by log P / len^alpha (len with the EOS).
-#define FINISH(sc, row, n)                                                        \
-    do {                                                                          \
-        double norm_ = (sc) / pow((double)(n), (double)alpha);                    \
-        nfin++;                                                                   \
-        if (norm_ > best_norm) {                                                  \
-            best_norm = norm_;                                                    \
-            best_len = clen[row];                                                 \
-            memcpy(d->best, cur + (size_t)(row) * ML, sizeof(int32_t) * (size_t)clen[row]); \
-        }                                                                         \
-    } while (0)
     while (live > 0) {
         step(m, d, S, live, 1);
         // Extensions: score + log softmax(z)_j for every live row and character j != BOS.
@@ -238,13 +253,15 @@ void s2s_beam(const recur_seq2seq *m, s2s_dec *d, const int32_t *src, int len, i
             for (int j = 0; j < O; j++)
                 if (j != m->bos) cand_push(d->cands, &nc, 2 * K, cs[k] + ((double)z[j] - lse), k, j);
         }
-        // The best ones in order: EOS finishes a hypothesis; others extend
-        // it, until K are live. At most `live` of the 2K can be EOS.
+        // The best ones in order: an EOS among the K best finishes its
+        // hypothesis (one further down is too unlikely to count); the others
+        // extend theirs, until K are live. 2K candidates always hold K that
+        // are not EOS (each row has one EOS).
         int next = 0;
         for (int c = 0; c < nc && next < K; c++) {
             const cand *x = &d->cands[c];
             if (x->tok == m->eos) {
-                FINISH(x->score, x->row, clen[x->row] + 1);
+                if (c < K) finish(&fin, x->score / pow(clen[x->row] + 1.0, alpha), cur + (size_t)x->row * ML, clen[x->row]);
                 continue;
             }
             memcpy(nxt + (size_t)next * ML, cur + (size_t)x->row * ML, sizeof(int32_t) * (size_t)clen[x->row]);
@@ -254,7 +271,11 @@ void s2s_beam(const recur_seq2seq *m, s2s_dec *d, const int32_t *src, int len, i
             d->parent[next] = x->row;
             next++;
         }
-        if (nfin >= K || next == 0) break;
+        if (next == 0) break;
+        // Done when K have finished and the best live hypothesis, scored as
+        // it stands, is no better than the K-th of them (exact for alpha = 0,
+        // where log P only falls; the usual heuristic otherwise).
+        if (fin.n == K && !(ns[0] / pow((double)nlen[0], alpha) > fin.score[K - 1])) break;
         // The survivors' states: row j of slot 0 becomes its parent's row.
         for (int u = 0; u < m->dec->U; u++)
             for (int s = 0; s < 2; s++) {
@@ -277,12 +298,11 @@ void s2s_beam(const recur_seq2seq *m, s2s_dec *d, const int32_t *src, int len, i
         for (int j = 0; j < live; j++) d->ids[j] = cur[(size_t)j * ML + clen[j] - 1];
         if (clen[0] >= limit) {
             // Out of room: the live hypotheses end here, unfinished.
-            for (int j = 0; j < live; j++) FINISH(cs[j], j, clen[j]);
+            for (int j = 0; j < live; j++) finish(&fin, cs[j] / pow((double)clen[j], alpha), cur + (size_t)j * ML, clen[j]);
             break;
         }
     }
-#undef FINISH
-    *out_len = best_len < 0 ? 0 : best_len;
+    *out_len = fin.n ? fin.best_len : 0;
     memcpy(out, d->best, sizeof(int32_t) * (size_t)*out_len);
 }
 
