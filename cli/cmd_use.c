@@ -193,6 +193,30 @@ done:
 
 /* ---------------------------------------------------------------- info */
 
+static void info_seq2seq(const char *path, const recur_seq2seq *s, int json)
+{
+    recur_seq2seq_info i;
+    recur_seq2seq_get_info(s, &i);
+    const char *cell = recur_cell_name(i.cfg.cell);
+    if (json) {
+        printf("{\"task\":\"seq2seq\",\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
+               "\"attention\":%s,\"src_vocab\":%d,\"tgt_vocab\":%d,\"params\":%zu,\"steps\":%lld}\n",
+               cell, i.cfg.hidden, i.cfg.layers, i.cfg.embed, i.cfg.attention ? "true" : "false",
+               i.src_vocab, i.tgt_vocab, i.params, i.steps);
+        return;
+    }
+    printf("checkpoint   %s\n", path);
+    printf("task         seq2seq (encoder-decoder%s)\n", i.cfg.attention ? " with attention" : "");
+    printf("cell         %s\n", cell);
+    printf("hidden       %d\n", i.cfg.hidden);
+    printf("layers       %d\n", i.cfg.layers);
+    printf("input        %s\n", i.cfg.embed ? "embedding" : "one-hot");
+    printf("vocabulary   %d source, %d target characters\n", i.src_vocab, i.tgt_vocab);
+    printf("parameters   %zu\n", i.params);
+    printf("steps        %lld\n", i.steps);
+    if (!isnan(i.best_exact)) printf("best val     %.4f exact match\n", i.best_exact);
+}
+
 int cmd_info(int argc, char **argv)
 {
     int json = 0;
@@ -204,14 +228,22 @@ int cmd_info(int argc, char **argv)
     if (npos != 1) return usage_error("info", "expected one checkpoint CKPT");
     recur_error err = {0};
     recur_model *m = NULL;
-    if (recur_model_load(pos[0], &m, &err)) return fail("info", &err);
+    if (recur_model_load(pos[0], &m, &err)) {
+        // Not one model: perhaps an encoder-decoder.
+        recur_error err2 = {0};
+        recur_seq2seq *s = NULL;
+        if (recur_seq2seq_load(pos[0], &s, &err2)) return fail("info", &err);
+        info_seq2seq(pos[0], s, json);
+        recur_seq2seq_free(s);
+        return 0;
+    }
     recur_model_info i;
     recur_model_get_info(m, &i);
     const recur_vocab *v = recur_model_vocab(m);
     if (json) {
-        printf("{\"cell\":\"%s\",\"nonlinearity\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
+        printf("{\"task\":\"%s\",\"cell\":\"%s\",\"nonlinearity\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
                "\"dropout\":%g,\"vocab_size\":%d,\"bytes\":%s,\"params\":%zu,\"steps\":%lld,",
-               recur_cell_name(i.cell), i.relu ? "relu" : "tanh", i.hidden, i.layers, i.embed,
+               recur_task_name(recur_model_task(m)), recur_cell_name(i.cell), i.relu ? "relu" : "tanh", i.hidden, i.layers, i.embed,
                (double)i.dropout, i.vocab_size, recur_vocab_is_bytes(v) ? "true" : "false", i.params,
                i.steps);
         if (isnan(i.best_val))
@@ -220,6 +252,9 @@ int cmd_info(int argc, char **argv)
             printf("\"best_val\":%.9g}\n", i.best_val);
     } else {
         printf("checkpoint   %s\n", pos[0]);
+        if (recur_model_task(m) != RECUR_TASK_LM)
+            printf("task         %s (%d labels)\n", recur_task_name(recur_model_task(m)),
+                   recur_model_label_count(m));
         printf("cell         %s%s\n", recur_cell_name(i.cell),
                i.cell == RECUR_CELL_RNN ? (i.relu ? " (relu)" : " (tanh)") : "");
         printf("hidden       %d\n", i.hidden);

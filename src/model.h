@@ -102,6 +102,10 @@ typedef struct workspace {
     rec_state *rec;        /* the fast recurrence's state (rec.h) */
 } workspace;
 
+/* A workspace made for (T, B) also serves any smaller window: set ws->T and
+ * ws->B (and ws->lens) before a pass. Every buffer is indexed with the
+ * current T and B, never the ones it was made with (seqtask.c and seq2seq.c
+ * batch sequences of different lengths through one workspace). */
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);
 void ws_free(const recur_model *m, workspace *ws);
 /* Sets every unit's initial state (slot 0) to zero. */
