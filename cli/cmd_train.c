@@ -363,7 +363,16 @@ int cmd_train(int argc, char **argv)
         }
         if ((rc = recur_model_new(&mc, vocab, tc.seed, &m, &err))) goto done;
     }
-    if ((rc = recur_trainer_new(m, &tc, text.data, text.len, val.data, val.len, &t, &err))) goto done;
+    if ((rc = recur_trainer_new(m, &tc, text.data, text.len, val.data, val.len, &t, &err))) {
+        if (rc == RECUR_EVOCAB && resume) {
+            // The text has a character the resumed model was not trained on.
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "%s%s%.300s of %.150s", val_path ? "" : pos[0], val_path ? "" : ": ",
+                     err.msg, resume);
+            memcpy(err.msg, msg, sizeof msg);
+        }
+        goto done;
+    }
     if ((rc = recur_trainer_set_outputs(t, out, last, &err))) goto done;
     if (resume && (rc = recur_trainer_resume(t, resume, &err))) goto done;
 
