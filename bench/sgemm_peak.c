@@ -23,23 +23,34 @@
 
 void openblas_set_num_threads(int);
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* The machine is shared: besides wall-clock rates, each measurement gives a
+ * CPU-time rate, FLOPs per CPU-second of its threads times the thread count,
+ * which is what the cores do while they are ours. */
 
 /* ---------------------------------------------------------------- FMA peak */
 
 typedef struct fma_arg {
     long iters;
     float out;
+    double cpu; /* this thread's CPU seconds in the loop */
 } fma_arg;
 
 static void *fma_loop(void *p)
 {
     fma_arg *a = p;
+    double cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
     // 12 independent chains, enough to cover the FMA latency on 2 pipes. They
     // start from different values and pass through an empty asm each
     // iteration, so the compiler can neither merge nor drop them.
@@ -68,12 +79,14 @@ static void *fma_loop(void *p)
                              _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
     a->out = _mm512_reduce_add_ps(s);
+    a->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     return NULL;
 }
 
-static double fma_peak(int threads)
+static double fma_peak(int threads, double *cpu_rate)
 {
     double best = 0;
+    *cpu_rate = 0;
     for (int rep = 0; rep < 5; rep++) {
         pthread_t th[64];
         fma_arg args[64];
@@ -85,15 +98,59 @@ static double fma_peak(int threads)
         }
         for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
         double dt = now_s() - t0;
-        double gf = (double)threads * iters * 12 * 16 * 2 / dt * 1e-9;
+        double gf = (double)threads * iters * 12 * 16 * 2 / dt * 1e-9, cr = 0;
+        for (int i = 0; i < threads; i++) cr += (double)iters * 12 * 16 * 2 / args[i].cpu * 1e-9;
         if (gf > best) best = gf;
+        if (cr > *cpu_rate) *cpu_rate = cr;
     }
+    return best;
+}
+
+/* ---------------------------------------------------------------- read bandwidth */
+
+/* GB/s of one thread summing a buffer of `bytes` over and over (the weights
+ * a batch-1 sampling step streams): L2-, L3- and memory-sized buffers give
+ * the ceiling for sampling at each model size. Per CPU time. */
+static double read_gbs(size_t bytes)
+{
+    size_t n = bytes / sizeof(float);
+    float *x = aligned_alloc(64, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i & 7);
+    double best = 0;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), c;
+        size_t done = 0;
+        do {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            for (size_t i = 0; i < n; i += 128) {
+                a0 = _mm512_add_ps(a0, _mm512_load_ps(x + i));
+                a1 = _mm512_add_ps(a1, _mm512_load_ps(x + i + 16));
+                a2 = _mm512_add_ps(a2, _mm512_load_ps(x + i + 32));
+                a3 = _mm512_add_ps(a3, _mm512_load_ps(x + i + 48));
+                a4 = _mm512_add_ps(a4, _mm512_load_ps(x + i + 64));
+                a5 = _mm512_add_ps(a5, _mm512_load_ps(x + i + 80));
+                a6 = _mm512_add_ps(a6, _mm512_load_ps(x + i + 96));
+                a7 = _mm512_add_ps(a7, _mm512_load_ps(x + i + 112));
+            }
+            a0 = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+            a4 = _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7));
+            sink += _mm512_reduce_add_ps(_mm512_add_ps(a0, a4));
+            done += n * sizeof(float);
+            c = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+        } while (c < 0.05);
+        double gbs = (double)done / c * 1e-9;
+        if (gbs > best) best = gbs;
+    }
+    (void)sink;
+    free(x);
     return best;
 }
 
 /* ---------------------------------------------------------------- sgemm */
 
-static double sgemm_gflops(int transa, int M, int N, int K, double seconds)
+static double sgemm_gflops(int transa, int M, int N, int K, double seconds, int threads,
+                           double *cpu_rate)
 {
     float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
     float *C = malloc(sizeof(float) * (size_t)M * N);
@@ -101,10 +158,11 @@ static double sgemm_gflops(int transa, int M, int N, int K, double seconds)
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
     memset(C, 0, sizeof(float) * (size_t)M * N);
     double flop = 2.0 * M * N * K, best = 0;
+    *cpu_rate = 0;
     // Median-free: the best of several timed batches (the ceiling is the point).
     for (int rep = 0; rep < 5; rep++) {
         long n = 0;
-        double t0 = now_s(), t;
+        double t0 = now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t;
         do {
             if (transa)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, M, B, N, 1.0f,
@@ -116,7 +174,9 @@ static double sgemm_gflops(int transa, int M, int N, int K, double seconds)
             t = now_s() - t0;
         } while (t < seconds / 5);
         double gf = flop * n / t * 1e-9;
+        double cr = flop * n / (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) * threads * 1e-9;
         if (gf > best) best = gf;
+        if (cr > *cpu_rate) *cpu_rate = cr;
     }
     free(A), free(B), free(C);
     return best;
@@ -140,21 +200,20 @@ int main(int argc, char **argv)
     }
     if (threads < 1 || threads > 64) threads = 1;
     openblas_set_num_threads(threads);
-    double peak = fma_peak(threads);
+    double peak_cpu, peak = fma_peak(threads, &peak_cpu);
 
     // The table's shapes (docs/benchmarks.md): (H, B, T) x cells.
     static const int shapes[][3] = {{128, 1, 25}, {128, 50, 50}, {512, 64, 100}, {1024, 128, 100}};
     static const int gates[] = {1, 4, 3};
     static const char *names[] = {"rnn", "lstm", "gru"};
-    const char *coretype = getenv("OPENBLAS_CORETYPE");
     if (json)
-        printf("{\"threads\":%d,\"fma_peak_gflops\":%.1f,\"openblas_coretype\":\"%s\",\"sgemm\":[", threads,
-               peak, coretype ? coretype : "");
+        printf("{\"threads\":%d,\"fma_peak_gflops\":%.1f,\"fma_peak_cpu_gflops\":%.1f,\"sgemm\":[",
+               threads, peak, peak_cpu);
     else
-        printf("threads %d  AVX-512 FMA peak %.1f GFLOP/s  (OPENBLAS_CORETYPE=%s)\n"
-               "%-6s %-16s %-26s %10s\n",
-               threads, peak, coretype ? coretype : "", "cell", "shape (H,B,T)", "product (M x N x K)",
-               "GFLOP/s");
+        printf("threads %d  AVX-512 FMA peak %.1f GFLOP/s wall, %.1f per CPU time\n"
+               "%-6s %-16s %-26s %10s %10s\n",
+               threads, peak, peak_cpu, "cell", "shape (H,B,T)", "product (M x N x K)", "GFLOP/s",
+               "(CPU)");
     int first = 1;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int c = 0; c < 3; c++) {
@@ -164,21 +223,28 @@ int main(int argc, char **argv)
                 int ta, M, N, K;
             } p[] = {{"recurrent", 0, B, GH, H}, {"input", 0, B * T, GH, H}, {"dW", 1, GH, H, B * T}};
             for (int k = 0; k < 3; k++) {
-                double gf = sgemm_gflops(p[k].ta, p[k].M, p[k].N, p[k].K, seconds / 4);
+                double cr, gf = sgemm_gflops(p[k].ta, p[k].M, p[k].N, p[k].K, seconds / 4, threads, &cr);
                 if (json)
                     printf("%s{\"cell\":\"%s\",\"H\":%d,\"B\":%d,\"T\":%d,\"product\":\"%s\",\"M\":%d,"
-                           "\"N\":%d,\"K\":%d,\"gflops\":%.1f}",
-                           first ? "" : ",", names[c], H, B, T, p[k].what, p[k].M, p[k].N, p[k].K, gf);
+                           "\"N\":%d,\"K\":%d,\"gflops\":%.1f,\"cpu_gflops\":%.1f}",
+                           first ? "" : ",", names[c], H, B, T, p[k].what, p[k].M, p[k].N, p[k].K, gf, cr);
                 else
-                    printf("%-6s H%-4d B%-3d T%-4d  %-9s %5d x %5d x %5d %10.1f\n", names[c], H, B, T,
-                           p[k].what, p[k].M, p[k].N, p[k].K, gf);
+                    printf("%-6s H%-4d B%-3d T%-4d  %-9s %5d x %5d x %5d %10.1f %10.1f\n", names[c], H, B,
+                           T, p[k].what, p[k].M, p[k].N, p[k].K, gf, cr);
                 first = 0;
             }
         }
-    double sq = sgemm_gflops(0, 2048, 2048, 2048, seconds * 2);
+    double sqc, sq = sgemm_gflops(0, 2048, 2048, 2048, seconds * 2, threads, &sqc);
+    static const size_t sizes[] = {256 << 10, 4 << 20, 16 << 20, 256 << 20};
+    double bw[4];
+    for (int i = 0; i < 4; i++) bw[i] = read_gbs(sizes[i]);
     if (json)
-        printf("],\"square2048_gflops\":%.1f}\n", sq);
+        printf("],\"square2048_gflops\":%.1f,\"square2048_cpu_gflops\":%.1f,\"read_gbs\":{\"256KiB\":%.1f,"
+               "\"4MiB\":%.1f,\"16MiB\":%.1f,\"256MiB\":%.1f}}\n",
+               sq, sqc, bw[0], bw[1], bw[2], bw[3]);
     else
-        printf("square 2048 x 2048 x 2048 %28.1f\n", sq);
+        printf("square 2048 x 2048 x 2048 %28.1f %10.1f\n"
+               "one thread reading 256 KiB / 4 MiB / 16 MiB / 256 MiB: %.1f / %.1f / %.1f / %.1f GB/s\n",
+               sq, sqc, bw[0], bw[1], bw[2], bw[3]);
     return 0;
 }

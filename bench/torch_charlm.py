@@ -119,6 +119,7 @@ def main():
             break
     steps = 0
     ts = time.perf_counter()
+    cs = time.process_time()
     while True:
         step()
         steps += 1
@@ -126,6 +127,7 @@ def main():
         if te - ts >= a.seconds:
             break
     train_s = te - ts
+    train_cpu = time.process_time() - cs
     train_rate = steps * B * T / train_s
 
     # Batch-1 sampling, temperature 1, no autograd.
@@ -144,6 +146,7 @@ def main():
 
         draw(64)
         s0 = time.perf_counter()
+        sc0 = time.process_time()
         while True:
             draw(64)
             sampled += 64
@@ -151,6 +154,7 @@ def main():
             if s1 - s0 >= a.sample_seconds:
                 break
     sample_rate = sampled / (s1 - s0)
+    sample_cpu = time.process_time() - sc0
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     gflops = train_rate * 3 * model_flops(a.cell, H, L, 0) * 1e-9
@@ -161,7 +165,8 @@ def main():
         "train_steps": steps, "train_seconds": round(train_s, 3),
         "train_chars_per_s": round(train_rate, 1), "sample_chars": sampled,
         "sample_chars_per_s": round(sample_rate, 1), "peak_rss_mib": round(rss, 2),
-        "gflops": round(gflops, 3),
+        "gflops": round(gflops, 3), "train_cpu_seconds": round(train_cpu, 3),
+        "sample_seconds": round(s1 - s0, 3), "sample_cpu_seconds": round(sample_cpu, 3),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }

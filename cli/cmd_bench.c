@@ -31,6 +31,15 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// CPU seconds used by the whole process so far (all threads): with the wall
+// time it tells how much of the run the machine's other work took away.
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double peak_rss_mib(void)
 {
     struct rusage ru;
@@ -58,6 +67,7 @@ typedef struct bench_clock {
     double warmup_s, seconds;
     double t_start;    /* when timing began (end of the warm-up) */
     double t_end;
+    double c_start, c_end; /* process CPU seconds at those times */
     long long warm_steps, steps;
     int timing;
 } bench_clock;
@@ -73,11 +83,13 @@ static int on_event(const recur_train_event *ev, void *user)
         if (ev->elapsed_s >= c->warmup_s) {
             c->timing = 1;
             c->t_start = t;
+            c->c_start = cpu_s();
         }
         return 0;
     }
     c->steps++;
     c->t_end = t;
+    c->c_end = cpu_s();
     return t - c->t_start >= c->seconds;
 }
 
@@ -182,7 +194,7 @@ int cmd_bench(int argc, char **argv)
     for (int i = 0; i < 64; i++) // warm-up
         if ((rc = recur_sampler_next(s, c, &n, &err))) goto done;
     long long sampled = 0;
-    double s0 = now_s(), s1 = s0;
+    double s0 = now_s(), s1 = s0, sc0 = cpu_s();
     do {
         for (int i = 0; i < 64; i++)
             if ((rc = recur_sampler_next(s, c, &n, &err))) goto done;
@@ -190,6 +202,7 @@ int cmd_bench(int argc, char **argv)
         s1 = now_s();
     } while (s1 - s0 < sample_seconds);
     double sample_rate = (double)sampled / (s1 - s0);
+    double sample_cpu = cpu_s() - sc0;
 
     recur_model_info info;
     recur_model_get_info(m, &info);
@@ -200,15 +213,17 @@ int cmd_bench(int argc, char **argv)
         printf("{\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,\"batch\":%d,\"seq\":%d,"
                "\"threads\":%d,\"vocab\":%d,\"params\":%zu,\"train_steps\":%lld,\"train_seconds\":%.3f,"
                "\"train_chars_per_s\":%.1f,\"sample_chars\":%lld,\"sample_chars_per_s\":%.1f,"
-               "\"peak_rss_mib\":%.2f,\"gflops\":%.3f}\n",
+               "\"peak_rss_mib\":%.2f,\"gflops\":%.3f,\"train_cpu_seconds\":%.3f,"
+               "\"sample_seconds\":%.3f,\"sample_cpu_seconds\":%.3f}\n",
                recur_cell_name(info.cell), hidden, layers, embed, batch, seq, threads, info.vocab_size,
-               info.params, clk.steps, train_s, train_rate, sampled, sample_rate, rss, gflops);
+               info.params, clk.steps, train_s, train_rate, sampled, sample_rate, rss, gflops,
+               clk.c_end - clk.c_start, s1 - s0, sample_cpu);
     } else {
         printf("recur bench: %s H%d L%d B%d T%d, %d thread%s, %s input, V=%d, %zu parameters\n",
                recur_cell_name(info.cell), hidden, layers, batch, seq, threads, threads == 1 ? "" : "s",
                embed ? "embedded" : "one-hot", info.vocab_size, info.params);
-        printf("  train   %12.0f chars/s  (%lld steps in %.2f s after %lld warm-up)\n", train_rate,
-               clk.steps, train_s, clk.warm_steps);
+        printf("  train   %12.0f chars/s  (%lld steps in %.2f s after %lld warm-up; %.2f CPU s)\n",
+               train_rate, clk.steps, train_s, clk.warm_steps, clk.c_end - clk.c_start);
         printf("  sample  %12.0f chars/s  (batch 1, %lld chars)\n", sample_rate, sampled);
         printf("  peak RSS %11.1f MiB\n", rss);
         printf("  GEMM    %12.2f GFLOP/s  (recurrent + input products, %.3g MFLOP per char)\n", gflops,

@@ -4,8 +4,9 @@
  *
  * Blocking (per thread): columns in blocks of up to 8 panels of 64; k in
  * blocks of about 256, for which B is packed into the thread's scratch as
- * panels [k][64] (zero-padded); then every row of the thread's share runs
- * through the micro-kernel against those panels. Between k blocks the
+ * panels [k][64] (unless B's rows are short enough to read in place); then
+ * every row of the thread's share runs through the micro-kernel against
+ * those panels, in blocks of up to 6 rows of nearly equal size. Between k blocks the
  * partial sums sit in C, which changes nothing: each element is still one
  * FMA chain over k in increasing order, whatever the blocking, the split
  * between threads, or the instruction set (kern.h) - so 1 and 2 threads
@@ -59,19 +60,26 @@ static void gemm_block(const kern *kn, const gemm_args *g, int m0, int m1, int j
                        float *scratch, int kcmax, int ncp)
 {
     const int K = g->K;
+    // Row-major B with short rows (at most 2 KiB: no cache-set aliasing between
+    // rows) is read in place; anything else is packed into panels first.
+    const int inplace = g->bjs == 1 && g->bks <= 512;
     for (int jb = j0; jb < j1; jb += ncp * MK_NR) {
         int je = jb + ncp * MK_NR < j1 ? jb + ncp * MK_NR : j1;
+        int np = (je - jb + MK_NR - 1) / MK_NR;
         for (int k0 = 0; k0 < K;) {
             int kc = K - k0 <= kcmax + kcmax / 2 ? K - k0 : kcmax;
-            pack_b(scratch, g, k0, kc, jb, je);
-            int init = (k0 > 0 || g->accumulate) ? 1 : 0;
-            for (int i = m0; i < m1; i += MK_MR) {
-                int mr = m1 - i < MK_MR ? m1 - i : MK_MR;
+            if (!inplace) pack_b(scratch, g, k0, kc, jb, je);
+            int init = (k0 > 0 || g->accumulate) ? 1 : g->bias ? 2 : 0;
+            for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+                int i, i1;
+                mk_block(m0, m1, nb, b, &i, &i1);
                 const float *a = g->A + (long)i * g->ars + (long)k0 * g->aks;
-                for (int p = 0; jb + p * MK_NR < je; p++) {
+                for (int p = 0; p < np; p++) {
                     int c0 = jb + p * MK_NR, nc = je - c0 < MK_NR ? je - c0 : MK_NR;
-                    kn->mk(mr, nc, kc, a, g->ars, g->aks, scratch + (size_t)p * kc * MK_NR, MK_NR,
-                           g->C + (long)i * g->ldc + c0, g->ldc, init, NULL);
+                    const float *bp = inplace ? g->B + (long)k0 * g->bks + c0
+                                              : scratch + (size_t)p * kc * MK_NR;
+                    kn->mk(i1 - i, nc, kc, a, g->ars, g->aks, bp, inplace ? g->bks : MK_NR,
+                           g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
                 }
             }
             k0 += kc;
@@ -99,20 +107,45 @@ void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
     }
     if (K <= 0) {
         if (!g->accumulate)
-            for (int i = m0; i < m1; i++)
-                memset(g->C + (long)i * g->ldc + j0, 0, sizeof(float) * (size_t)(j1 - j0));
+            for (int i = m0; i < m1; i++) {
+                float *c = g->C + (long)i * g->ldc + j0;
+                if (g->bias)
+                    memcpy(c, g->bias + j0, sizeof(float) * (size_t)(j1 - j0));
+                else
+                    memset(c, 0, sizeof(float) * (size_t)(j1 - j0));
+            }
         return;
     }
     const kern *kn = kern_get();
+    const int init = g->accumulate ? 1 : g->bias ? 2 : 0;
     if (g->bjs == 1 && m1 - m0 <= 2 * MK_MR) {
         // A few rows (one step of a small batch, sampling): packing B would
         // cost as much as the product; read it in place.
-        for (int i = m0; i < m1; i += MK_MR) {
-            int mr = m1 - i < MK_MR ? m1 - i : MK_MR;
+        if (m1 - m0 == 1) {
+            // A matrix-vector product: four panels per call (kern.h, mv).
+            for (int c0 = j0; c0 < j1; c0 += 4 * MK_NR) {
+                int q = 0, nc[4];
+                const float *bp[4], *bs[4];
+                float *cp[4];
+                for (; q < 4 && c0 + q * MK_NR < j1; q++) {
+                    int c = c0 + q * MK_NR;
+                    nc[q] = j1 - c < MK_NR ? j1 - c : MK_NR;
+                    bp[q] = g->B + c;
+                    bs[q] = g->bias ? g->bias + c : NULL;
+                    cp[q] = g->C + (long)m0 * g->ldc + c;
+                }
+                kn->mv(q, nc, K, g->A + (long)m0 * g->ars, g->aks, bp, g->bks, cp, init, bs);
+            }
+            return;
+        }
+        for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+            int i, i1;
+            mk_block(m0, m1, nb, b, &i, &i1);
+            int mr = i1 - i;
             for (int c0 = j0; c0 < j1; c0 += MK_NR) {
                 int nc = j1 - c0 < MK_NR ? j1 - c0 : MK_NR;
                 kn->mk(mr, nc, K, g->A + (long)i * g->ars, g->ars, g->aks, g->B + c0, g->bks,
-                       g->C + (long)i * g->ldc + c0, g->ldc, g->accumulate, NULL);
+                       g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
             }
         }
         return;
@@ -122,7 +155,7 @@ void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
     } else {
         // No scratch (a product outside any pool that could not allocate): one
         // small panel at a time from the stack; same result.
-        _Alignas(64) float small[64 * MK_NR];
+        _Alignas(64) float small[64 * MK_NR + 64 * MK_MR];
         gemm_block(kn, g, m0, m1, j0, j1, small, 42, 1);
     }
 }
@@ -164,9 +197,9 @@ pool *gemm_set_pool(pool *p)
 }
 
 static void run(int M, int N, int K, const float *A, long ars, long aks, const float *B, long bks,
-                long bjs, float *C, long ldc, int accumulate, int threads)
+                long bjs, float *C, long ldc, int accumulate, const float *bias, int threads)
 {
-    gemm_args g = {M, N, K, A, ars, aks, B, bks, bjs, C, ldc, accumulate};
+    gemm_args g = {M, N, K, A, ars, aks, B, bks, bjs, C, ldc, accumulate, bias};
     (void)threads; // the pool decides; results do not depend on it
     gemm_run(current, &g);
 }
@@ -174,19 +207,31 @@ static void run(int M, int N, int K, const float *A, long ars, long aks, const f
 void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate, int threads)
 {
-    run(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, accumulate, threads);
+    run(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, accumulate, NULL, threads);
 }
 
 void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate, int threads)
 {
-    run(M, N, K, A, 1, lda, B, ldb, 1, C, ldc, accumulate, threads);
+    run(M, N, K, A, 1, lda, B, ldb, 1, C, ldc, accumulate, NULL, threads);
 }
 
 void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate, int threads)
 {
-    run(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, accumulate, threads);
+    run(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, accumulate, NULL, threads);
+}
+
+void gemm_nn_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads)
+{
+    run(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, 0, bias, threads);
+}
+
+void gemm_nt_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads)
+{
+    run(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, 0, bias, threads);
 }
 
 /* ---------------------------------------------------------------- references */

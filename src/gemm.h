@@ -27,6 +27,13 @@ void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int l
              int ldc, int accumulate, int threads);
 void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate, int threads);
+/* C[M,N] = bias[N] (each row) + A[M,K] . B (B as in gemm_nn / gemm_nt): the
+ * bias is where each element's chain starts, as if C had been filled with
+ * it and accumulated into. */
+void gemm_nn_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads);
+void gemm_nt_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads);
 void gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                  int ldc, int accumulate);
 void gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
@@ -46,12 +53,14 @@ typedef struct gemm_args {
     long bks, bjs;
     float *C;
     long ldc;
-    int accumulate;
+    int accumulate;     /* start from C ... */
+    const float *bias;  /* ... else from bias[j] if not NULL, else from 0 */
 } gemm_args;
 
-/* Floats of per-thread scratch a product packs B into (pool_new gives each
- * thread this much). */
-#define GEMM_SCRATCH (8 * 64 * 256)
+/* Floats of per-thread scratch a product packs into (pool_new gives each
+ * thread this much): 8 panels of B and a micro-panel of A, for k blocks of
+ * up to 384 (gemm.c: KC * 3/2). */
+#define GEMM_SCRATCH (8 * 64 * 384 + 8 * 384)
 
 /* Thread tid's share of the product, for use inside a pool job: the shares
  * of tid = 0..nth-1 together compute it once. scratch: GEMM_SCRATCH floats,

@@ -8,10 +8,12 @@
  * The naive definitions they are tested against are gemm.c's _ref products
  * and the cells' own forward/backward (src/cells/, libm).
  *
- * Activations (act_* below, and inside the cells) are polynomial: exp has a
- * maximum relative error of 2 ulp (about 2.4e-7), sigmoid 3e-7 relative and
- * tanh 3e-7 absolute near 0 and 2 ulp elsewhere; tests/test_kernels.c
- * measures them against double precision on a dense sweep.
+ * Activations (act_* below, and inside the cells) are polynomial (Cephes'
+ * expf and tanhf): exp within 1 ulp on [-87, 88], sigmoid within 2e-7
+ * relative, tanh within 1e-7 absolute and 1.5 ulp (measured: 0.99 ulp,
+ * 1.5e-7, 7.8e-8, 1.31 ulp); inputs are clamped to [-87.3, 88.3] before exp
+ * and NaN propagates. tests/test_kernels.c checks these bounds against
+ * double precision on dense sweeps.
  */
 #ifndef RECUR_KERN_H
 #define RECUR_KERN_H
@@ -20,6 +22,19 @@
 
 #define MK_MR 6  /* rows of the micro-kernel's register tile */
 #define MK_NR 64 /* columns: four 16-float vectors */
+
+/* Rows [m0, m1) in ceil(n / MK_MR) blocks of nearly equal size (50 rows: 5
+ * blocks of 6 and 4 of 5, not 8 of 6 and a slow one of 2): block b is rows
+ * [*i0, *i1). Which rows share a block never changes a result. */
+static inline int mk_blocks(int m0, int m1)
+{
+    return (m1 - m0 + MK_MR - 1) / MK_MR;
+}
+static inline void mk_block(int m0, int m1, int nb, int b, int *i0, int *i1)
+{
+    *i0 = m0 + (int)((long)(m1 - m0) * b / nb);
+    *i1 = m0 + (int)((long)(m1 - m0) * (b + 1) / nb);
+}
 
 typedef void (*cell_fwd_fn)(int B, int H, int u0, int u1, int relu, const float *px,
                             const float *ph, const float *h_prev, const float *c_prev, float *h,
@@ -41,6 +56,14 @@ typedef struct kern {
     void (*mk)(int mr, int nc, int K, const float *A, long ars, long aks, const float *Bp,
                long ldb, float *C, long ldc, int init, const float *bias);
 
+    /* One row against np (1..4) panels at once (16 chains of FMAs instead of
+     * 4: a matrix-vector product is latency-bound otherwise): for p < np,
+     * j < nc[p]: acc = init == 0 ? 0 : init == 1 ? C[p][j] : bias[p][j];
+     * for k < K: acc = fma(a[k*aks], B[p][k*ldb + j], acc); C[p][j] = acc.
+     * Each element is computed exactly as by mk. */
+    void (*mv)(int np, const int *nc, int K, const float *a, long aks, const float *const *B,
+               long ldb, float *const *C, int init, const float *const *bias);
+
     /* A cell's pointwise step restricted to units [u0, u1) of every row, with
      * cell_def's array layouts and meaning (indexed by recur_cell). For the
      * backward, dph may equal dpx (RNN, LSTM: the two are the same). */
@@ -52,6 +75,10 @@ typedef struct kern {
      * want_grad, rows become (softmax - onehot) * scale (zero if tgt < 0). */
     double (*xent)(float *z, const int32_t *tgt, int n0, int n1, int V, int want_grad,
                    float scale);
+
+    /* y[i] += x[i] for i < n;  sum: y[i] = a[i] + b[i]. */
+    void (*add)(float *y, const float *x, int n);
+    void (*sum)(float *y, const float *a, const float *b, int n);
 
     /* y[i] = f(x[i]) for i < n: the activations the cells use (for tests). */
     void (*act_exp)(float *y, const float *x, int n);

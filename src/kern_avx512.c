@@ -27,7 +27,7 @@ typedef __m512 vf;
 
 KB_INLINE __mmask16 lanes(int n)
 {
-    return (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1u);
+    return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1u);
 }
 KB_INLINE vf v_load(const float *p, int n)
 {
@@ -129,12 +129,61 @@ KB_FN static void avx512_mk(int mr, int nc, int K, const float *A, long ars, lon
     }
 }
 
+KB_INLINE void mv_tile(const int np, const int *nc, int K, const float *a, long aks,
+                       const float *const *B, long ldb, float *const *C, int init,
+                       const float *const *bias)
+{
+    __m512 acc[4][4];
+    __mmask16 m[4][4];
+    const float *b[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < np; p++) {
+        b[p] = B[p];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            m[p][v] = lanes(nc[p] - 16 * v);
+            acc[p][v] = init == 1   ? _mm512_maskz_loadu_ps(m[p][v], C[p] + 16 * v)
+                        : init == 2 ? _mm512_maskz_loadu_ps(m[p][v], bias[p] + 16 * v)
+                                    : _mm512_setzero_ps();
+        }
+    }
+    for (int k = 0; k < K; k++, a += aks) {
+        __m512 x = _mm512_set1_ps(*a);
+#pragma GCC unroll 4
+        for (int p = 0; p < np; p++) {
+            const float *bk = b[p] + k * ldb;
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++)
+                acc[p][v] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m[p][v], bk + 16 * v), acc[p][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(C[p] + 16 * v, m[p][v], acc[p][v]);
+}
+
+KB_FN static void avx512_mv(int np, const int *nc, int K, const float *a, long aks,
+                            const float *const *B, long ldb, float *const *C, int init,
+                            const float *const *bias)
+{
+    switch (np) {
+    case 1: mv_tile(1, nc, K, a, aks, B, ldb, C, init, bias); return;
+    case 2: mv_tile(2, nc, K, a, aks, B, ldb, C, init, bias); return;
+    case 3: mv_tile(3, nc, K, a, aks, B, ldb, C, init, bias); return;
+    default: mv_tile(4, nc, K, a, aks, B, ldb, C, init, bias); return;
+    }
+}
+
 static const kern avx512 = {
     .name = "avx512",
     .mk = avx512_mk,
+    .mv = avx512_mv,
     .cell_fwd = {avx512_rnn_fwd, avx512_lstm_fwd, avx512_gru_fwd},
     .cell_bwd = {avx512_rnn_bwd, avx512_lstm_bwd, avx512_gru_bwd},
     .xent = avx512_xent,
+    .add = avx512_add,
+    .sum = avx512_sum,
     .act_exp = avx512_act_exp,
     .act_sigmoid = avx512_act_sigmoid,
     .act_tanh = avx512_act_tanh,

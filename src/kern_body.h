@@ -84,6 +84,22 @@ KB_FN static void KB(act_tanh)(float *y, const float *x, int n)
     }
 }
 
+KB_FN static void KB(add)(float *y, const float *x, int n)
+{
+    for (int i = 0; i < n; i += VW) {
+        int w = n - i < VW ? n - i : VW;
+        v_store(y + i, v_add(v_load(y + i, w), v_load(x + i, w)), w);
+    }
+}
+
+KB_FN static void KB(sum)(float *y, const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i += VW) {
+        int w = n - i < VW ? n - i : VW;
+        v_store(y + i, v_add(v_load(a + i, w), v_load(b + i, w)), w);
+    }
+}
+
 /* ---------------------------------------------------------------- cells */
 
 // Vanilla RNN: h = tanh(px + ph) (or relu). Backward from h alone.
@@ -119,7 +135,7 @@ KB_FN static void KB(rnn_bwd)(int B, int H, int u0, int u1, int relu, const floa
         }
 }
 
-// LSTM, gates i f g o; cache per unit: i, f, g, o, tanh(c).
+// LSTM, gates i f g o; cache per unit: i, f, g, o (tanh(c) is recomputed).
 KB_FN static void KB(lstm_fwd)(int B, int H, int u0, int u1, int relu, const float *px,
                                const float *ph, const float *h_prev, const float *c_prev, float *h,
                                float *c, float *cache)
@@ -128,7 +144,7 @@ KB_FN static void KB(lstm_fwd)(int B, int H, int u0, int u1, int relu, const flo
     const size_t G = 4 * (size_t)H;
     for (int b = 0; b < B; b++) {
         const float *x = px + b * G, *r = ph + b * G;
-        float *k = cache + (size_t)b * 5 * H;
+        float *k = cache + (size_t)b * 4 * H;
         for (int u = u0; u < u1; u += VW) {
             int w = u1 - u < VW ? u1 - u : VW;
             size_t n = (size_t)b * H + u;
@@ -144,7 +160,6 @@ KB_FN static void KB(lstm_fwd)(int B, int H, int u0, int u1, int relu, const flo
             v_store(k + H + u, f, w);
             v_store(k + 2 * H + u, g, w);
             v_store(k + 3 * H + u, o, w);
-            v_store(k + 4 * H + u, tc, w);
         }
     }
 }
@@ -154,17 +169,17 @@ KB_FN static void KB(lstm_bwd)(int B, int H, int u0, int u1, int relu, const flo
                                const float *c, const float *cache, float *dpx, float *dph,
                                float *dh_prev)
 {
-    (void)relu, (void)h_prev, (void)h, (void)c;
+    (void)relu, (void)h_prev, (void)h;
     const size_t G = 4 * (size_t)H;
     const vf one = v_set1(1.0f);
     for (int b = 0; b < B; b++) {
-        const float *k = cache + (size_t)b * 5 * H;
+        const float *k = cache + (size_t)b * 4 * H;
         float *dx = dpx + b * G, *dr = dph + b * G;
         for (int u = u0; u < u1; u += VW) {
             int w = u1 - u < VW ? u1 - u : VW;
             size_t n = (size_t)b * H + u;
             vf i = v_load(k + u, w), f = v_load(k + H + u, w), g = v_load(k + 2 * H + u, w);
-            vf o = v_load(k + 3 * H + u, w), tc = v_load(k + 4 * H + u, w);
+            vf o = v_load(k + 3 * H + u, w), tc = v_tanh(v_load(c + n, w));
             vf dhv = v_load(dh + n, w);
             // (1) h = o * tanh(c)
             vf d_o = v_mul(dhv, tc);
@@ -260,6 +275,7 @@ KB_FN static void KB(gru_bwd)(int B, int H, int u0, int u1, int relu, const floa
 
 // Softmax cross-entropy by rows: max, exp(z - max) once per logit (kept in
 // z), the sum in double in index order, then the gradient from the kept exps.
+// Without the gradient, the loss is computed in double precision instead.
 KB_FN static double KB(xent)(float *z0, const int32_t *tgt, int n0, int n1, int V, int want_grad,
                              float scale)
 {
@@ -271,13 +287,10 @@ KB_FN static double KB(xent)(float *z0, const int32_t *tgt, int n0, int n1, int 
         for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
         float zt = t >= 0 ? z[t] : 0.0f;
         if (!want_grad) {
+            // The loss alone (evaluation, validation, numerical gradients):
+            // in double, as exactly as the float logits allow.
             double sum = 0.0;
-            for (int j = 0; j < V; j += VW) {
-                int w = V - j < VW ? V - j : VW;
-                float e[VW];
-                v_store(e, v_exp(v_sub(v_load(z + j, w), v_set1(mx))), w);
-                for (int q = 0; q < w; q++) sum += e[q];
-            }
+            for (int j = 0; j < V; j++) sum += exp((double)z[j] - mx);
             if (t >= 0) total += (double)mx + log(sum) - zt;
             continue;
         }

@@ -71,12 +71,23 @@ static void portable_mk(int mr, int nc, int K, const float *A, long ars, long ak
     for (int r = 0; r < mr; r++) memcpy(C + r * ldc, acc[r], sizeof(float) * (size_t)nc);
 }
 
+static void portable_mv(int np, const int *nc, int K, const float *a, long aks,
+                        const float *const *B, long ldb, float *const *C, int init,
+                        const float *const *bias)
+{
+    for (int p = 0; p < np; p++)
+        portable_mk(1, nc[p], K, a, 0, aks, B[p], ldb, C[p], 0, init, bias ? bias[p] : NULL);
+}
+
 static const kern portable = {
     .name = "portable",
     .mk = portable_mk,
+    .mv = portable_mv,
     .cell_fwd = {portable_rnn_fwd, portable_lstm_fwd, portable_gru_fwd},
     .cell_bwd = {portable_rnn_bwd, portable_lstm_bwd, portable_gru_bwd},
     .xent = portable_xent,
+    .add = portable_add,
+    .sum = portable_sum,
     .act_exp = portable_act_exp,
     .act_sigmoid = portable_act_sigmoid,
     .act_tanh = portable_act_tanh,

@@ -18,6 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Windows of at most this many rows (T*B: sampling, one stream) multiply by
+// transposed copies of W_ih and the head made once per weight version; larger
+// ones pack the weights inside each product instead (gemm.c).
+#define SMALL_WINDOW 12
+
 /* ---------------------------------------------------------------- parameters */
 
 static void add_view(recur_model *m, const char *name, int rows, int cols, size_t *off)
@@ -239,8 +244,10 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->hs[u] = falloc((N + B) * H, &fail);
         if (m->cell->has_c) ws->cs[u] = falloc((N + B) * H, &fail);
         if (m->cell->cache) ws->cache[u] = falloc(N * H * m->cell->cache, &fail);
-        ws->wt_ih[u] = falloc((size_t)m->lay[u].in * GH, &fail);
-        ws->wt_hh[u] = falloc((size_t)H * GH, &fail);
+        // W_ih^T: for the one-hot gathers of layer 0, and for windows so small
+        // (sampling) that transposing once beats packing W_ih at every call.
+        if ((u < D && (!m->E || m->Cc)) || N <= SMALL_WINDOW)
+            ws->wt_ih[u] = falloc((size_t)m->lay[u].in * GH, &fail);
         ws->dh0[u] = falloc(BH, &fail);
         ws->dc0[u] = falloc(BH, &fail);
         ws->dhf[u] = falloc(BH, &fail);
@@ -255,7 +262,7 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         if (D == 2) ws->cat[l] = falloc(N * 2 * H, &fail);
     }
     if (!fail) {
-        ws->wt_head = falloc((size_t)D * H * O, &fail);
+        if (N <= SMALL_WINDOW) ws->wt_head = falloc((size_t)D * H * O, &fail);
         ws->ids = calloc(N, sizeof(int32_t));
         ws->cond = calloc(N, sizeof(int32_t));
         ws->lens = calloc((size_t)B, sizeof(int32_t));
@@ -267,8 +274,10 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->ph = falloc((size_t)B * GH, &fail);
         ws->logits = falloc(N * O, &fail);
         ws->pooled = falloc((size_t)B * D * H, &fail);
-        ws->dpx = falloc(N * GH, &fail);
-        ws->dph = falloc(N * GH, &fail);
+        // The gradients of px and ph reuse px (dead once the forward has run);
+        // they are the same except for GRU's n block.
+        ws->dpx = ws->px;
+        ws->dph = m->cfg.cell == RECUR_CELL_GRU ? falloc(N * GH, &fail) : ws->dpx;
         ws->dh_seq = falloc(N * maxin, &fail);
         ws->dx_seq = falloc(N * maxin, &fail);
         ws->dh = falloc(BH, &fail);
@@ -306,7 +315,8 @@ void ws_free(const recur_model *m, workspace *ws)
         free(per_layer[k]);
     }
     void *flat[] = {ws->xptr, ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
-                    ws->cond_r, ws->px, ws->ph, ws->logits, ws->pooled, ws->dpx, ws->dph,
+                    ws->cond_r, ws->px, ws->ph, ws->logits, ws->pooled,
+                    ws->dph != ws->px ? ws->dph : NULL,
                     ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr};
     for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) free(flat[k]);
     free(ws);
@@ -337,24 +347,13 @@ static void ws_pack(const recur_model *m, workspace *ws)
     if (ws->packed == m->version) return;
     int GH = m->G * m->H;
     for (int u = 0; u < m->U; u++) {
-        transpose(ws->wt_ih[u], m->w + m->lay[u].w_ih, GH, m->lay[u].in);
-        transpose(ws->wt_hh[u], m->w + m->lay[u].w_hh, GH, m->H);
+        if (ws->wt_ih[u]) transpose(ws->wt_ih[u], m->w + m->lay[u].w_ih, GH, m->lay[u].in);
     }
-    transpose(ws->wt_head, m->w + m->head_w, m->O, m->D * m->H);
+    if (ws->wt_head) transpose(ws->wt_head, m->w + m->head_w, m->O, m->D * m->H);
     ws->packed = m->version;
 }
 
 /* ---------------------------------------------------------------- forward */
-
-// px[n] += W^T[base + id[n]] (a column of W) for every row n.
-static void gather_add(float *px, const float *wt, const int32_t *id, int base, int N, int GH)
-{
-    for (int n = 0; n < N; n++) {
-        const float *col = wt + (size_t)(base + id[n]) * GH;
-        float *p = px + (size_t)n * GH;
-        for (int j = 0; j < GH; j++) p[j] += col[j];
-    }
-}
 
 // A reverse unit reads each row backwards from its last real step: its step
 // t of row b is the sequence's step lens[b]-1-t (padding, past the end, stays
@@ -381,13 +380,14 @@ static void unit_forward(const recur_model *m, workspace *ws, int u, const float
     // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
     // row gather of W_ih^T (a column of W_ih), never a product; so is the
     // conditioning class, whose columns follow the input's.
-    for (int n = 0; n < N; n++) memcpy(ws->px + (size_t)n * GH, b_ih, sizeof(float) * GH);
     int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
-    if (x)
-        gemm_nn(N, GH, xin, x, xin, ws->wt_ih[u], GH, ws->px, GH, 1, th);
+    if (x && ws->wt_ih[u])
+        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, ws->px, GH, th);
+    else if (x)
+        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, ws->px, GH, th);
     else
-        gather_add(ws->px, ws->wt_ih[u], ids, 0, N, GH);
-    if (first && m->Cc) gather_add(ws->px, ws->wt_ih[u], cond, xin, N, GH);
+        rec_gather(ws, ws->px, ws->wt_ih[u], ids, 0, N, GH, b_ih);
+    if (first && m->Cc) rec_gather(ws, ws->px, ws->wt_ih[u], cond, xin, N, GH, NULL);
 
     // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell, for t = 1..T
     // (rec.c: on the workspace's threads, one barrier per step).
@@ -466,9 +466,11 @@ void model_forward_head(const recur_model *m, workspace *ws, const float *in, in
     pool *prev = rec_enter(ws); // the products below run on the workspace's threads
     const int O = m->O, DH = m->D * m->H;
     ws_pack(m, ws);
-    for (int n = 0; n < rows; n++)
-        memcpy(ws->logits + (size_t)n * O, m->w + m->head_b, sizeof(float) * O);
-    gemm_nn(rows, O, DH, in, DH, ws->wt_head, O, ws->logits, O, 1, ws->threads);
+    const float *b = m->w + m->head_b;
+    if (ws->wt_head)
+        gemm_nn_bias(rows, O, DH, in, DH, ws->wt_head, O, b, ws->logits, O, ws->threads);
+    else
+        gemm_nt_bias(rows, O, DH, in, DH, m->w + m->head_w, DH, b, ws->logits, O, ws->threads);
     rec_leave(prev);
 }
 
@@ -507,23 +509,6 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
 
 /* ---------------------------------------------------------------- backward */
 
-static void add_colsum(float *dst, const float *src, int rows, int cols)
-{
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) dst[j] += src[(size_t)i * cols + j];
-}
-
-// dW[:, base + id[n]] += d[n] for every row n: W is [GH, ld], row-major.
-static void scatter_add(float *gw, int ld, const float *d, const int32_t *id, int base, int N,
-                        int GH)
-{
-    for (int n = 0; n < N; n++) {
-        const float *dn = d + (size_t)n * GH;
-        size_t col = (size_t)(base + id[n]);
-        for (int j = 0; j < GH; j++) gw[(size_t)j * ld + col] += dn[j];
-    }
-}
-
 // One unit backwards over the window, from dout [N, H] (the gradient at its
 // outputs, in its own time order). Accumulates the unit's weight gradients
 // into g; writes dx [N, xin] = dL/dx (unless x is one-hot) and dh0/dc0.
@@ -539,15 +524,15 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, const floa
 
     // (3) Weight gradients as one product each over all T*B rows.
     gemm_tn(GH, H, N, ws->dph, GH, ws->hs[u], H, g + lo->w_hh, H, 1, th);
-    add_colsum(g + lo->b_hh, ws->dph, N, GH);
-    add_colsum(g + lo->b_ih, ws->dpx, N, GH);
+    rec_colsum(ws, g + lo->b_hh, ws->dph, N, GH);
+    rec_colsum(ws, g + lo->b_ih, ws->dpx, N, GH);
     const int first = u < m->D;
     const int xin = first ? lo->in - m->Cc : lo->in;
     // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
     // transpose of the gather.
-    if (first && m->Cc) scatter_add(g + lo->w_ih, lo->in, ws->dpx, cond, xin, N, GH);
+    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, ws->dpx, cond, xin, N, GH);
     if (!x) {
-        scatter_add(g + lo->w_ih, lo->in, ws->dpx, ids, 0, N, GH);
+        rec_scatter(ws, g + lo->w_ih, lo->in, ws->dpx, ids, 0, N, GH);
         return;
     }
     gemm_tn(GH, xin, N, ws->dpx, GH, x, xin, g + lo->w_ih, lo->in, 1, th);
@@ -563,7 +548,7 @@ void model_backward_head(const recur_model *m, workspace *ws, const float *in, i
     const float *dlogits = ws->logits;
     // dW_hy += dlogits^T in, db_y += sum dlogits, din = dlogits W_hy
     gemm_tn(O, DH, rows, dlogits, O, in, DH, g + m->head_w, DH, 1, th);
-    add_colsum(g + m->head_b, dlogits, rows, O);
+    rec_colsum(ws, g + m->head_b, dlogits, rows, O);
     if (din) gemm_nn(rows, DH, O, dlogits, O, m->w + m->head_w, DH, din, DH, 0, th);
     rec_leave(prev);
 }
@@ -644,28 +629,13 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
 
 double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count)
 {
-    double total = 0.0;
+    // Per row: the max, exp(z - max) once per logit (vectorised, kern.h), the
+    // sum in double; the loss is logsumexp - z_target and, with want_grad,
+    // d(mean loss)/dz = (softmax(z) - onehot(target)) / counted.
     int counted = 0;
     for (int n = 0; n < N; n++) counted += tgt[n] >= 0;
-    for (int n = 0; n < N; n++) {
-        float *z = logits + (size_t)n * V;
-        // Subtract the max so exp never overflows; the loss is logsumexp - z_target.
-        float mx = z[0];
-        for (int j = 1; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j < V; j++) sum += exp((double)z[j] - mx);
-        double lse = mx + log(sum);
-        if (tgt[n] >= 0) total += lse - z[tgt[n]];
-        if (!want_grad) continue;
-        if (tgt[n] < 0) {
-            memset(z, 0, sizeof(float) * (size_t)V);
-            continue;
-        }
-        // d(mean loss)/dz = (softmax(z) - onehot(target)) / counted
-        double scale = 1.0 / counted;
-        for (int j = 0; j < V; j++) z[j] = (float)(exp((double)z[j] - lse) * scale);
-        z[tgt[n]] -= (float)scale;
-    }
+    float scale = counted ? (float)(1.0 / counted) : 0.0f;
+    double total = kern_get()->xent(logits, tgt, 0, N, V, want_grad, scale);
     if (count) *count = counted;
     return total;
 }

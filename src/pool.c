@@ -5,14 +5,23 @@
  * condition variable. The barrier is a counter plus a generation word, each
  * on its own cache line.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* syscall(SYS_futex) */
+#endif
 #include "pool.h"
 
 #include "gemm.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -20,9 +29,33 @@
 #define cpu_relax() ((void)0)
 #endif
 
-// Spins before a waiting thread yields its core (barrier) or sleeps (between jobs).
-#define BARRIER_SPINS 4000
+// Spins before a waiting thread sleeps: at a barrier (tens of microseconds:
+// longer than a balanced step's skew, shorter than a scheduler time slice, so
+// that a partner preempted on a busy machine costs a sleep, not a spinning
+// core), and between jobs.
+#define BARRIER_SPINS 2000
 #define IDLE_SPINS 40000
+
+// Sleeping until *w changes from v, and waking the sleepers: a futex on
+// Linux, else yielding the core.
+static void wait_change(atomic_uint *w, unsigned v)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+#else
+    (void)w, (void)v;
+    sched_yield();
+#endif
+}
+
+static void wake_all(atomic_uint *w)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)w;
+#endif
+}
 
 typedef struct {
     _Alignas(64) atomic_uint v;
@@ -38,6 +71,8 @@ struct pool {
     line_uint done;   /* workers finished with the current job */
     line_uint bcount; /* barrier arrivals */
     line_uint bgen;   /* barrier generation */
+    line_uint bsleep; /* threads asleep at the barrier */
+    line_uint dsleep; /* 1 while the caller sleeps waiting for done */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int sleepers;
@@ -75,7 +110,8 @@ static void *worker(void *varg)
         seen = atomic_load_explicit(&p->job.v, memory_order_acquire);
         if (p->quit) break;
         p->fn(p->arg, tid, p->n);
-        atomic_fetch_add_explicit(&p->done.v, 1, memory_order_acq_rel);
+        atomic_fetch_add(&p->done.v, 1);
+        if (atomic_load(&p->dsleep.v)) wake_all(&p->done.v);
     }
     return NULL;
 }
@@ -184,12 +220,16 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
     unsigned want = (unsigned)(p->n - 1);
-    int spins = 0;
-    while (atomic_load_explicit(&p->done.v, memory_order_acquire) != want) {
-        if (++spins < BARRIER_SPINS)
+    for (int spins = 0; atomic_load_explicit(&p->done.v, memory_order_acquire) != want; spins++) {
+        if (spins < BARRIER_SPINS) {
             cpu_relax();
-        else
-            sched_yield();
+            continue;
+        }
+        // (seq_cst: either the worker sees dsleep set, or we see its count.)
+        atomic_store(&p->dsleep.v, 1);
+        unsigned d = atomic_load(&p->done.v);
+        if (d != want) wait_change(&p->done.v, d);
+        atomic_store(&p->dsleep.v, 0);
     }
 }
 
@@ -199,14 +239,18 @@ void pool_barrier(pool *p)
     unsigned gen = atomic_load_explicit(&p->bgen.v, memory_order_acquire);
     if (atomic_fetch_add_explicit(&p->bcount.v, 1, memory_order_acq_rel) == (unsigned)(p->n - 1)) {
         atomic_store_explicit(&p->bcount.v, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->bgen.v, 1, memory_order_acq_rel);
+        atomic_fetch_add(&p->bgen.v, 1);
+        if (atomic_load(&p->bsleep.v)) wake_all(&p->bgen.v);
         return;
     }
-    int spins = 0;
-    while (atomic_load_explicit(&p->bgen.v, memory_order_acquire) == gen) {
-        if (++spins < BARRIER_SPINS)
+    for (int spins = 0; atomic_load_explicit(&p->bgen.v, memory_order_acquire) == gen; spins++) {
+        if (spins < BARRIER_SPINS) {
             cpu_relax();
-        else
-            sched_yield();
+            continue;
+        }
+        // (seq_cst: either the last arrival sees bsleep, or we see the new generation.)
+        atomic_fetch_add(&p->bsleep.v, 1);
+        if (atomic_load(&p->bgen.v) == gen) wait_change(&p->bgen.v, gen);
+        atomic_fetch_sub(&p->bsleep.v, 1);
     }
 }

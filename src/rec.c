@@ -15,9 +15,10 @@
 
 struct rec_state {
     pool *pool;
+    float *dwt;              /* [max in, G*H] one-hot weight-gradient columns, transposed */
+    size_t ndwt;
     const kern *kn;
     float **wf;              /* [U] W_hh^T panels: (block, gate) -> [H][64] */
-    float **wb;              /* [U] W_hh panels: block -> [G*H][64] */
     unsigned long *version;  /* [U] model version the panels hold (0: none) */
 };
 
@@ -35,15 +36,15 @@ int rec_new(const recur_model *m, workspace *ws)
     rs->pool = pool_new(ws->threads);
     const int U = m->U, H = m->H, G = m->G, nub = nblocks(H);
     rs->wf = calloc((size_t)U, sizeof *rs->wf);
-    rs->wb = calloc((size_t)U, sizeof *rs->wb);
     rs->version = calloc((size_t)U, sizeof *rs->version);
-    if (!rs->pool || !rs->wf || !rs->wb || !rs->version) return -1;
-    size_t n = (size_t)nub * G * H * UB; // both layouts hold nub * G*H * 64 floats
-    for (int u = 0; u < U; u++) {
-        rs->wf[u] = aligned_alloc(64, sizeof(float) * n);
-        rs->wb[u] = aligned_alloc(64, sizeof(float) * n);
-        if (!rs->wf[u] || !rs->wb[u]) return -1;
-    }
+    if (!rs->pool || !rs->wf || !rs->version) return -1;
+    for (int u = 0; u < m->D && u < U; u++)
+        if ((size_t)m->lay[u].in * G * H > rs->ndwt) rs->ndwt = (size_t)m->lay[u].in * G * H;
+    rs->dwt = malloc(sizeof(float) * (rs->ndwt ? rs->ndwt : 1));
+    if (!rs->dwt) return -1;
+    size_t n = (size_t)nub * G * H * UB;
+    for (int u = 0; u < U; u++)
+        if (!(rs->wf[u] = aligned_alloc(64, sizeof(float) * n))) return -1;
     return 0;
 }
 
@@ -52,10 +53,9 @@ void rec_free(const recur_model *m, workspace *ws)
     rec_state *rs = ws->rec;
     if (!rs) return;
     for (int u = 0; rs->wf && u < m->U; u++) free(rs->wf[u]);
-    for (int u = 0; rs->wb && u < m->U; u++) free(rs->wb[u]);
     free(rs->wf);
-    free(rs->wb);
     free(rs->version);
+    free(rs->dwt);
     pool_free(rs->pool);
     free(rs);
     ws->rec = NULL;
@@ -91,17 +91,6 @@ static void pack_forward(float *wf, const float *W, int H, int G, int ub)
                 for (int k = k0; k < k1; k++) dst[(size_t)k * UB + j] = src[k];
             }
         }
-    }
-}
-
-// Backward panel of block ub: [G*H][64], row k = columns ub*64.. of W_hh's row k.
-static void pack_backward(float *wb, const float *W, int H, int G, int ub)
-{
-    int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
-    float *dst = wb + (size_t)ub * G * H * UB;
-    for (int k = 0; k < G * H; k++) {
-        memcpy(dst + (size_t)k * UB, W + (size_t)k * H + c0, sizeof(float) * (size_t)nc);
-        if (nc < UB) memset(dst + (size_t)k * UB + nc, 0, sizeof(float) * (size_t)(UB - nc));
     }
 }
 
@@ -143,11 +132,39 @@ static void forward_job(void *arg, int tid, int nth)
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
     if (j->repack)
-        for (int ub = b0; ub < b1; ub++) {
-            pack_forward(rs->wf[u], W, H, G, ub);
-            pack_backward(rs->wb[u], W, H, G, ub);
-        }
+        for (int ub = b0; ub < b1; ub++) pack_forward(rs->wf[u], W, H, G, ub);
     cell_fwd_fn fwd = (int)cell->id < 3 ? kn->cell_fwd[cell->id] : NULL;
+    if (B == 1) {
+        // One row (sampling, a single stream): matrix-vector products, four
+        // panels per call so that enough FMA chains are in flight.
+        const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
+        for (int t = 0; t < T; t++) {
+            const float *hp = ws->hs[u] + (size_t)t * H, *px = ws->px + (size_t)t * GH;
+            float *h = ws->hs[u] + (size_t)(t + 1) * H;
+            const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * H : NULL;
+            float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * H : NULL;
+            float *cache = cell->cache ? ws->cache[u] + (size_t)t * H * cell->cache : NULL;
+            int np = 0, nc[4];
+            const float *bp[4], *bias[4];
+            float *cp4[4];
+            for (int ub = b0; ub < b1; ub++)
+                for (int g = 0; g < G; g++) {
+                    int c0 = ub * UB, col = g * H + c0;
+                    nc[np] = H - c0 < UB ? H - c0 : UB;
+                    bp[np] = rs->wf[u] + ((size_t)ub * G + g) * H * UB;
+                    bias[np] = bhh + col;
+                    cp4[np] = ws->ph + col;
+                    if (++np == 4 || (ub == b1 - 1 && g == G - 1)) {
+                        kn->mv(np, nc, H, hp, 1, bp, UB, cp4, 2, bias);
+                        np = 0;
+                    }
+                }
+            if (fwd && u1 > u0) fwd(1, H, u0, u1, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
+            if (!fwd) cell->forward(1, H, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
+            barrier(j);
+        }
+        return;
+    }
     for (int t = 0; t < T; t++) {
         const float *hp = ws->hs[u] + (size_t)t * BH, *px = ws->px + (size_t)t * B * GH;
         float *h = ws->hs[u] + (size_t)(t + 1) * BH;
@@ -160,9 +177,10 @@ static void forward_job(void *arg, int tid, int nth)
             for (int g = 0; g < G; g++) {
                 const float *panel = rs->wf[u] + ((size_t)ub * G + g) * H * UB;
                 int col = g * H + c0;
-                for (int i = 0; i < B; i += MK_MR) {
-                    int mr = B - i < MK_MR ? B - i : MK_MR;
-                    kn->mk(mr, nc, H, hp + (size_t)i * H, H, 1, panel, UB,
+                for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
+                    int i, i1;
+                    mk_block(0, B, nb, b, &i, &i1);
+                    kn->mk(i1 - i, nc, H, hp + (size_t)i * H, H, 1, panel, UB,
                            ws->ph + (size_t)i * GH + col, GH, 2, bhh + col);
                 }
             }
@@ -184,13 +202,10 @@ static void backward_job(void *arg, int tid, int nth)
     const cell_def *cell = m->cell;
     const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, u = j->u;
     const size_t BH = (size_t)B * H;
+    const float *W = m->w + m->lay[u].w_hh;
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
-    if (j->repack)
-        for (int ub = b0; ub < b1; ub++) {
-            pack_forward(rs->wf[u], m->w + m->lay[u].w_hh, H, G, ub);
-            pack_backward(rs->wb[u], m->w + m->lay[u].w_hh, H, G, ub);
-        }
+    // (W_hh is read in place here: its rows are the k of dph_t W_hh.)
     const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
     float *dc = ws->dc0[u], *dnext = ws->dh0[u];
     cell_bwd_fn bwd = (int)cell->id < 3 ? kn->cell_bwd[cell->id] : NULL;
@@ -225,13 +240,35 @@ static void backward_job(void *arg, int tid, int nth)
         // dh_{t-1} = direct term + dph_t W_hh, for this thread's units.
         for (int b = 0; b < B; b++)
             memcpy(dnext + (size_t)b * H + u0, ws->dhp + (size_t)b * H + u0, sizeof(float) * (size_t)(u1 - u0));
+        if (B == 1) {
+            int np = 0, nc[4];
+            const float *bp[4];
+            float *cp4[4];
+            for (int ub = b0; ub < b1; ub++) {
+                int c0 = ub * UB;
+                nc[np] = H - c0 < UB ? H - c0 : UB;
+                bp[np] = W + c0;
+                cp4[np] = dnext + c0;
+                if (++np == 4 || ub == b1 - 1) {
+                    kn->mv(np, nc, GH, dph, 1, bp, H, cp4, 1, NULL);
+                    np = 0;
+                }
+            }
+            continue;
+        }
         for (int ub = b0; ub < b1; ub++) {
+            // W_hh's columns of the block, read in place, 256 of its G*H rows at a
+            // time (64 KiB, which stays in L2 while every row block uses it); the
+            // partial sums wait in dnext, so each element is still one chain.
             int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
-            const float *panel = rs->wb[u] + (size_t)ub * GH * UB;
-            for (int i = 0; i < B; i += MK_MR) {
-                int mr = B - i < MK_MR ? B - i : MK_MR;
-                kn->mk(mr, nc, GH, dph + (size_t)i * GH, GH, 1, panel, UB, dnext + (size_t)i * H + c0,
-                       H, 1, NULL);
+            for (int k0 = 0; k0 < GH; k0 += 256) {
+                int kc = GH - k0 < 256 ? GH - k0 : 256;
+                for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
+                    int i, i1;
+                    mk_block(0, B, nb, b, &i, &i1);
+                    kn->mk(i1 - i, nc, kc, dph + (size_t)i * GH + k0, GH, 1, W + (size_t)k0 * H + c0, H,
+                           dnext + (size_t)i * H + c0, H, 1, NULL);
+                }
             }
         }
     }
@@ -269,8 +306,171 @@ void rec_forward(const recur_model *m, workspace *ws, int u)
 void rec_backward(const recur_model *m, workspace *ws, int u, const float *dout)
 {
     rec_state *rs = ws->rec;
-    rec_job j = {m, ws, u, dout, rs->version[u] != m->version, step_threads(m, ws)};
+    rec_job j = {m, ws, u, dout, 0, step_threads(m, ws)};
     if (j.nth > 1) j.nth = pool_size(rs->pool);
     run(rs->pool, backward_job, &j);
-    rs->version[u] = m->version;
+}
+
+/* ---------------------------------------------------------------- window-wide sums */
+
+typedef struct sum_job {
+    workspace *ws;
+    float *dst;
+    const float *src;
+    const int32_t *id;
+    int base, rows, cols, ld;
+    const float *bias;
+} sum_job;
+
+// This thread's columns [*j0, *j1) of cols, in multiples of 16.
+static void my_cols(int cols, int tid, int nth, int *j0, int *j1)
+{
+    int nb = (cols + 15) / 16;
+    *j0 = (int)((long)nb * tid / nth) * 16;
+    *j1 = (int)((long)nb * (tid + 1) / nth) * 16;
+    if (*j1 > cols) *j1 = cols;
+}
+
+static void colsum_job(void *arg, int tid, int nth)
+{
+    const sum_job *s = arg;
+    int j0, j1;
+    my_cols(s->cols, tid, nth, &j0, &j1);
+    const kern *kn = s->ws->rec->kn;
+    if (j0 >= j1) return;
+    for (int i = 0; i < s->rows; i++) kn->add(s->dst + j0, s->src + (size_t)i * s->cols + j0, j1 - j0);
+}
+
+static void scatter_job(void *arg, int tid, int nth)
+{
+    const sum_job *s = arg;
+    float *dwt = s->ws->rec->dwt;
+    int j0, j1;
+    my_cols(s->cols, tid, nth, &j0, &j1);
+    if (j0 >= j1) return;
+    // Rows of dW^T for the columns that occur, summed in row order, then added in.
+    int lo = s->ld, hi = -1;
+    for (int n = 0; n < s->rows; n++) {
+        int c = s->base + s->id[n];
+        if (c < lo) lo = c;
+        if (c > hi) hi = c;
+    }
+    for (int c = lo; c <= hi; c++) memset(dwt + (size_t)c * s->cols + j0, 0, sizeof(float) * (size_t)(j1 - j0));
+    const kern *kn = s->ws->rec->kn;
+    for (int n = 0; n < s->rows; n++)
+        kn->add(dwt + (size_t)(s->base + s->id[n]) * s->cols + j0, s->src + (size_t)n * s->cols + j0, j1 - j0);
+    for (int j = j0; j < j1; j++) {
+        float *w = s->dst + (size_t)j * s->ld;
+        for (int c = lo; c <= hi; c++) w[c] += dwt[(size_t)c * s->cols + j];
+    }
+}
+
+static void gather_job(void *arg, int tid, int nth)
+{
+    const sum_job *s = arg;
+    int j0, j1;
+    my_cols(s->cols, tid, nth, &j0, &j1);
+    const kern *kn = s->ws->rec->kn;
+    if (j0 >= j1) return;
+    for (int n = 0; n < s->rows; n++) {
+        float *p = s->dst + (size_t)n * s->cols + j0;
+        const float *col = s->src + (size_t)(s->base + s->id[n]) * s->cols + j0;
+        if (s->bias)
+            kn->sum(p, s->bias + j0, col, j1 - j0);
+        else
+            kn->add(p, col, j1 - j0);
+    }
+}
+
+static void run_sum(workspace *ws, pool_fn fn, sum_job *s)
+{
+    pool *p = ws->rec ? ws->rec->pool : NULL;
+    if ((double)s->rows * s->cols < 65536 || pool_size(p) < 2)
+        fn(s, 0, 1);
+    else
+        pool_run(p, fn, s);
+}
+
+void rec_colsum(workspace *ws, float *dst, const float *src, int rows, int cols)
+{
+    sum_job s = {ws, dst, src, NULL, 0, rows, cols, 0, NULL};
+    run_sum(ws, colsum_job, &s);
+}
+
+void rec_scatter(workspace *ws, float *W, int ld, const float *d, const int32_t *id, int base,
+                 int rows, int cols)
+{
+    if (rows < 1) return;
+    sum_job s = {ws, W, d, id, base, rows, cols, ld, NULL};
+    if (!ws->rec || (size_t)ld * cols > ws->rec->ndwt || rows < ld) {
+        // Few rows (cheaper than clearing and adding back the transposed
+        // sums), or no room for them (not a first-layer unit): directly.
+        for (int n = 0; n < rows; n++)
+            for (int j = 0; j < cols; j++) W[(size_t)j * ld + base + id[n]] += d[(size_t)n * cols + j];
+        return;
+    }
+    run_sum(ws, scatter_job, &s);
+}
+
+void rec_gather(workspace *ws, float *px, const float *wt, const int32_t *id, int base, int rows,
+                int cols, const float *bias)
+{
+    sum_job s = {ws, px, wt, id, base, rows, cols, 0, bias};
+    run_sum(ws, gather_job, &s);
+}
+
+/* ---------------------------------------------------------------- references */
+
+void rec_forward_ref(const recur_model *m, workspace *ws, int u)
+{
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H;
+    const size_t BH = (size_t)B * H;
+    const cell_def *cell = m->cell;
+    const float *W = m->w + m->lay[u].w_hh, *bhh = m->w + m->lay[u].b_hh;
+    for (int t = 0; t < T; t++) {
+        const float *hp = ws->hs[u] + (size_t)t * BH;
+        for (int b = 0; b < B; b++) {
+            // ph = b_hh + h_{t-1} W_hh^T, each element summed over k in order
+            for (int j = 0; j < GH; j++) {
+                float acc = bhh[j];
+                for (int k = 0; k < H; k++) acc += hp[(size_t)b * H + k] * W[(size_t)j * H + k];
+                ws->ph[(size_t)b * GH + j] = acc;
+            }
+        }
+        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
+        float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * BH : NULL;
+        float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
+                      ws->hs[u] + (size_t)(t + 1) * BH, c, cache);
+    }
+}
+
+void rec_backward_ref(const recur_model *m, workspace *ws, int u, const float *dout)
+{
+    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H;
+    const size_t BH = (size_t)B * H;
+    const cell_def *cell = m->cell;
+    const float *W = m->w + m->lay[u].w_hh;
+    float *dc = ws->dc0[u], *dnext = ws->dh0[u];
+    memset(dnext, 0, BH * sizeof(float));
+    memset(dc, 0, BH * sizeof(float));
+    for (int t = T - 1; t >= 0; t--) {
+        const float *dnow = dout + (size_t)t * BH;
+        for (size_t i = 0; i < BH; i++) ws->dh[i] = dnow[i] + dnext[i];
+        if (ws->final_grad)
+            for (int b = 0; b < B; b++) {
+                if (ws->lens[b] - 1 != t) continue;
+                for (int k = 0; k < H; k++) ws->dh[(size_t)b * H + k] += ws->dhf[u][(size_t)b * H + k];
+                if (cell->has_c)
+                    for (int k = 0; k < H; k++) dc[(size_t)b * H + k] += ws->dcf[u][(size_t)b * H + k];
+            }
+        const float *hp = ws->hs[u] + (size_t)t * BH, *h = hp + BH;
+        const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
+        const float *c = cp ? cp + BH : NULL;
+        const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
+        cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
+        memcpy(dnext, ws->dhp, BH * sizeof(float));
+        gemm_nn_ref(B, H, GH, dph, GH, W, H, dnext, H, 1);
+    }
 }

@@ -1,0 +1,96 @@
+#!/bin/bash
+# bench/run.sh - recur against PyTorch on the same machine, interleaved, and
+# docs/benchmarks.md from the results (bench/report.py).
+#
+# For each thread count, cell and shape it runs `recur bench` and
+# bench/torch_charlm.py alternately (A B A B ..., PAIRS pairs), so that both
+# see the same machine load; then the sgemm / FMA ceilings (bench/sgemm_peak).
+# PyTorch runs at its best setting on these machines: OPENBLAS_NUM_THREADS=1
+# (OpenMP and OpenBLAS otherwise both start threads and oversubscribe) and
+# OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not recognise
+# newer CPUs and falls back to slow kernels). recur needs neither.
+#
+# Settings (environment):
+#   PAIRS=3  SECONDS_PER_RUN=5  THREADS="1 2"  CELLS="rnn lstm gru"
+#   SHAPES="128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"   (H,L,B,T)
+#   OUT=bench/results/<date>   BUILD=build   TORCH=1 (0: recur only)
+# Needs cmake and a C compiler; PyTorch runs need Debian's python3-torch,
+# sgemm_peak needs libopenblas-dev (bench only: recur never links a BLAS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PAIRS=${PAIRS:-3}
+SECS=${SECONDS_PER_RUN:-5}
+THREADS=${THREADS:-"1 2"}
+CELLS=${CELLS:-"rnn lstm gru"}
+SHAPES=${SHAPES:-"128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"}
+BUILD=${BUILD:-build}
+TORCH=${TORCH:-1}
+OUT=${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)}
+PY=/usr/bin/python3
+mkdir -p "$OUT"
+RAW="$OUT/runs.jsonl"
+: >"$RAW"
+
+echo "building recur (Release) in $BUILD" >&2
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target recur_cli >/dev/null
+RECUR="$BUILD/recur"
+
+have_blas=0
+if cc -O2 -mavx512f -pthread bench/sgemm_peak.c -o "$BUILD/sgemm_peak" -lopenblas 2>/dev/null; then
+    have_blas=1
+else
+    echo "sgemm_peak not built (apt-get install libopenblas-dev); no ceilings" >&2
+fi
+if [ "$TORCH" = 1 ] && ! $PY -c 'import torch' 2>/dev/null; then
+    echo "no PyTorch for $PY; recur only" >&2
+    TORCH=0
+fi
+
+# The machine, for the report.
+{
+    echo "{\"kind\":\"machine\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo "\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\","
+    echo "\"cores\":$(nproc),\"flags_avx512\":$(grep -c avx512f /proc/cpuinfo | head -1),"
+    echo "\"kernel\":\"$(uname -r)\",\"cc\":\"$(cc --version | head -1)\","
+    echo "\"torch\":\"$($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)\","
+    echo "\"recur\":\"$($RECUR --version)\",\"git\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)\","
+    echo "\"pairs\":$PAIRS,\"seconds\":$SECS,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+} | tr -d '\n' >>"$RAW"
+echo >>"$RAW"
+
+run_recur() { # th cell H L B T pair
+    local j
+    j=$("$RECUR" bench --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
+        --threads "$1" --seconds "$SECS" --json) || { echo "recur bench failed: $*" >&2; return 0; }
+    echo "{\"impl\":\"recur\",\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
+}
+run_torch() {
+    local j
+    j=$(OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS="$1" \
+        $PY bench/torch_charlm.py --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
+        --threads "$1" --seconds "$SECS" --json) || { echo "torch run failed: $*" >&2; return 0; }
+    echo "{\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
+}
+
+for th in $THREADS; do
+    if [ $have_blas = 1 ]; then
+        echo "ceilings, $th thread(s)" >&2
+        j=$(OPENBLAS_CORETYPE=SkylakeX "$BUILD/sgemm_peak" --threads "$th" --json)
+        echo "{\"kind\":\"peak\",\"coretype\":\"SkylakeX\",${j#\{}" >>"$RAW"
+    fi
+    for shape in $SHAPES; do
+        IFS=, read -r H L B T <<<"$shape"
+        for cell in $CELLS; do
+            echo "$cell H$H L$L B$B T$T, $th thread(s)" >&2
+            for p in $(seq 1 "$PAIRS"); do
+                run_recur "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
+                [ "$TORCH" = 1 ] && run_torch "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
+            done
+        done
+    done
+done
+
+$PY bench/report.py "$RAW" >docs/benchmarks.md
+echo "wrote docs/benchmarks.md from $RAW" >&2
