@@ -16,7 +16,7 @@
  *  - the JSON parser refuses a document with more than 2,000,000 values
  *    (a 100 MB header cannot ask for gigabytes) but still takes the largest
  *    legitimate one, a vocabulary of every Unicode scalar value;
- *  - the fuzz targets' regression corpora (fuzz/corpus/*, and
+ *  - the fuzz targets' regression corpora (fuzz/corpus/ files, and
  *    tests/corpus/safetensors) replay clean: any fuzz finding saved there is
  *    a test from then on.
  */
