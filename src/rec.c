@@ -13,12 +13,18 @@
 
 #define UB MK_NR /* units per block: one 64-column panel per gate */
 
+/* The backward reads W_hh's rows in place, 256 at a time; rows longer than
+ * this (2 KiB) land in too few cache sets to stay in L2, so above it they are
+ * packed into contiguous panels too. */
+#define PACK_BACK 512
+
 struct rec_state {
     pool *pool;
     float *dwt;              /* [max in, G*H] one-hot weight-gradient columns, transposed */
     size_t ndwt;
     const kern *kn;
     float **wf;              /* [U] W_hh^T panels: (block, gate) -> [H][64] */
+    float **wb;              /* [U] W_hh panels: block -> [G*H][64], only for H > PACK_BACK */
     unsigned long *version;  /* [U] model version the panels hold (0: none) */
 };
 
@@ -36,8 +42,9 @@ int rec_new(const recur_model *m, workspace *ws)
     rs->pool = pool_new(ws->threads);
     const int U = m->U, H = m->H, G = m->G, nub = nblocks(H);
     rs->wf = calloc((size_t)U, sizeof *rs->wf);
+    rs->wb = calloc((size_t)U, sizeof *rs->wb);
     rs->version = calloc((size_t)U, sizeof *rs->version);
-    if (!rs->pool || !rs->wf || !rs->version) return -1;
+    if (!rs->pool || !rs->wf || !rs->wb || !rs->version) return -1;
     for (int u = 0; u < m->D && u < U; u++)
         if ((size_t)m->lay[u].in * G * H > rs->ndwt) rs->ndwt = (size_t)m->lay[u].in * G * H;
     rs->dwt = malloc(sizeof(float) * (rs->ndwt ? rs->ndwt : 1));
@@ -45,6 +52,8 @@ int rec_new(const recur_model *m, workspace *ws)
     size_t n = (size_t)nub * G * H * UB;
     for (int u = 0; u < U; u++)
         if (!(rs->wf[u] = aligned_alloc(64, sizeof(float) * n))) return -1;
+    for (int u = 0; u < U && H > PACK_BACK; u++)
+        if (!(rs->wb[u] = aligned_alloc(64, sizeof(float) * n))) return -1;
     return 0;
 }
 
@@ -53,7 +62,9 @@ void rec_free(const recur_model *m, workspace *ws)
     rec_state *rs = ws->rec;
     if (!rs) return;
     for (int u = 0; rs->wf && u < m->U; u++) free(rs->wf[u]);
+    for (int u = 0; rs->wb && u < m->U; u++) free(rs->wb[u]);
     free(rs->wf);
+    free(rs->wb);
     free(rs->version);
     free(rs->dwt);
     pool_free(rs->pool);
@@ -94,6 +105,14 @@ static void pack_forward(float *wf, const float *W, int H, int G, int ub)
     }
 }
 
+// Backward panel of block ub: [G*H][64], row k = the block's columns of W_hh's row k.
+static void pack_backward(float *wb, const float *W, int H, int G, int ub)
+{
+    int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
+    float *dst = wb + (size_t)ub * G * H * UB;
+    for (int k = 0; k < G * H; k++) memcpy(dst + (size_t)k * UB, W + (size_t)k * H + c0, sizeof(float) * (size_t)nc);
+}
+
 /* ---------------------------------------------------------------- jobs */
 
 typedef struct rec_job {
@@ -132,7 +151,10 @@ static void forward_job(void *arg, int tid, int nth)
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
     if (j->repack)
-        for (int ub = b0; ub < b1; ub++) pack_forward(rs->wf[u], W, H, G, ub);
+        for (int ub = b0; ub < b1; ub++) {
+            pack_forward(rs->wf[u], W, H, G, ub);
+            if (rs->wb[u]) pack_backward(rs->wb[u], W, H, G, ub);
+        }
     cell_fwd_fn fwd = (int)cell->id < 3 ? kn->cell_fwd[cell->id] : NULL;
     if (B == 1) {
         // One row (sampling, a single stream): matrix-vector products, four
@@ -203,9 +225,11 @@ static void backward_job(void *arg, int tid, int nth)
     const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, u = j->u;
     const size_t BH = (size_t)B * H;
     const float *W = m->w + m->lay[u].w_hh;
+    // W_hh's rows are the k of dph_t W_hh: read in place, or from the panels
+    // the forward packed (long rows; only if they hold these weights).
+    const float *wb = rs->wb[u] && rs->version[u] == m->version ? rs->wb[u] : NULL;
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
-    // (W_hh is read in place here: its rows are the k of dph_t W_hh.)
     const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
     float *dc = ws->dc0[u], *dnext = ws->dh0[u];
     cell_bwd_fn bwd = (int)cell->id < 3 ? kn->cell_bwd[cell->id] : NULL;
@@ -247,10 +271,10 @@ static void backward_job(void *arg, int tid, int nth)
             for (int ub = b0; ub < b1; ub++) {
                 int c0 = ub * UB;
                 nc[np] = H - c0 < UB ? H - c0 : UB;
-                bp[np] = W + c0;
+                bp[np] = wb ? wb + (size_t)ub * GH * UB : W + c0;
                 cp4[np] = dnext + c0;
                 if (++np == 4 || ub == b1 - 1) {
-                    kn->mv(np, nc, GH, dph, 1, bp, H, cp4, 1, NULL);
+                    kn->mv(np, nc, GH, dph, 1, bp, wb ? UB : H, cp4, 1, NULL);
                     np = 0;
                 }
             }
@@ -266,7 +290,8 @@ static void backward_job(void *arg, int tid, int nth)
                 for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
                     int i, i1;
                     mk_block(0, B, nb, b, &i, &i1);
-                    kn->mk(i1 - i, nc, kc, dph + (size_t)i * GH + k0, GH, 1, W + (size_t)k0 * H + c0, H,
+                    const float *bp = wb ? wb + ((size_t)ub * GH + k0) * UB : W + (size_t)k0 * H + c0;
+                    kn->mk(i1 - i, nc, kc, dph + (size_t)i * GH + k0, GH, 1, bp, wb ? UB : H,
                            dnext + (size_t)i * H + c0, H, 1, NULL);
                 }
             }

@@ -9,7 +9,8 @@
  * the cell's pointwise step for them, so one barrier per step is the only
  * synchronisation (the next step needs all of h_t). For the forward, W_hh^T
  * is packed once per weight version into 64-column panels per gate, each
- * thread packing the panels it uses; the backward reads W_hh in place.
+ * thread packing the panels it uses; the backward reads W_hh in place, or,
+ * when its rows are long (H > 512), from panels packed alongside.
  *
  * Results are the same as model.c's reference loop up to float rounding
  * (fused multiply-adds, polynomial activations) and do not depend on the

@@ -8,8 +8,8 @@
  *    K-term sum), and every thread split giving the same bits;
  *  - the recurrence (rec.c, 1 and 2 threads) against its plain twin
  *    (rec_*_ref: libm, separate multiply and add), every cell, batch 1 and
- *    more, hidden sizes that are not multiples of 64, and 1 vs 2 threads bit
- *    for bit;
+ *    more, hidden sizes that are not multiples of 64 or above 512 (packed
+ *    backward panels), and 1 vs 2 threads bit for bit;
  *  - the thread pool's barrier.
  */
 #include "check.h"
@@ -275,7 +275,7 @@ static void test_recurrence(void)
 {
     const int cases[][4] = {/* cell, H, B, T */ {0, 37, 1, 6},  {1, 37, 1, 6},  {2, 37, 1, 6},
                             {0, 130, 7, 5}, {1, 130, 7, 5}, {2, 130, 7, 5}, {1, 64, 50, 4},
-                            {2, 200, 13, 3}};
+                            {2, 200, 13, 3}, {1, 520, 3, 2}, {2, 520, 1, 2}};
     recur_vocab *v = NULL;
     CHECK(recur_vocab_from_text("abcdefg", 7, 0, &v, NULL) == 0, "vocab");
     double worst = 0;
