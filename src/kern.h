@@ -80,6 +80,14 @@ typedef struct kern {
     void (*add)(float *y, const float *x, int n);
     void (*sum)(float *y, const float *a, const float *b, int n);
 
+    /* Adam's update of n weights from gradients g (kern_body.h): bit for bit
+     * optim.c's scalar loop. Returns 1 if every updated weight is finite. */
+    int (*adam)(float *w, float *m, float *v, const float *g, long n, float b1, float b2,
+                 float eps, float step, float c2s);
+    /* Sum of x[i]^2 in double: 16 lanes, lane l adding elements i = l (mod 16)
+     * in increasing i, then the lanes in order 0..15 (the same in both builds). */
+    double (*sumsq)(const float *x, long n);
+
     /* y[i] = f(x[i]) for i < n: the activations the cells use (for tests). */
     void (*act_exp)(float *y, const float *x, int n);
     void (*act_sigmoid)(float *y, const float *x, int n);

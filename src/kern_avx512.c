@@ -45,6 +45,7 @@ KB_INLINE vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 KB_INLINE vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 KB_INLINE vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 KB_INLINE vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+KB_INLINE vf v_sqrt(vf a) { return _mm512_sqrt_ps(a); }
 KB_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 KB_INLINE vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 KB_INLINE vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
@@ -175,6 +176,29 @@ KB_FN static void avx512_mv(int np, const int *nc, int K, const float *a, long a
     }
 }
 
+/* ---------------------------------------------------------------- sum of squares */
+
+/* kern.h: 16 double lanes, lane l summing elements i = l (mod 16) in order.
+ * A float's square is exact in double, so fma(x, x, acc) rounds as acc + x*x. */
+KB_FN static double avx512_sumsq(const float *x, long n)
+{
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d lo = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        __m512d hi = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+        a0 = _mm512_fmadd_pd(lo, lo, a0);
+        a1 = _mm512_fmadd_pd(hi, hi, a1);
+    }
+    double lane[16];
+    _mm512_storeu_pd(lane, a0);
+    _mm512_storeu_pd(lane + 8, a1);
+    for (int l = 0; i < n; i++, l++) lane[l] += (double)x[i] * x[i];
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += lane[l];
+    return s;
+}
+
 static const kern avx512 = {
     .name = "avx512",
     .mk = avx512_mk,
@@ -184,6 +208,8 @@ static const kern avx512 = {
     .xent = avx512_xent,
     .add = avx512_add,
     .sum = avx512_sum,
+    .adam = avx512_adam,
+    .sumsq = avx512_sumsq,
     .act_exp = avx512_act_exp,
     .act_sigmoid = avx512_act_sigmoid,
     .act_tanh = avx512_act_tanh,

@@ -100,6 +100,42 @@ KB_FN static void KB(sum)(float *y, const float *a, const float *b, int n)
     }
 }
 
+/* ---------------------------------------------------------------- optimizer */
+
+/* Adam's update for i < n (optim.c has the formula and the bias corrections
+ * that give step and c2s):
+ *   m = b1 m + (1-b1) g;   v = b2 v + (1-b2) g g;   w -= step m / (sqrt(v) / c2s + eps)
+ * Every lane does the scalar loop's operations in the same order, and sqrt
+ * and division are correctly rounded in both builds, so each element gets
+ * the bits optim.c's plain loop (optim_step_ref) gives it. Returns 1 when
+ * every updated weight is finite (|w| < Inf is false for Inf and NaN): the
+ * trainer's divergence check, for free while the weights are in registers. */
+KB_FN static int KB(adam)(float *w, float *m, float *v, const float *g, long n, float b1, float b2,
+                           float eps, float step, float c2s)
+{
+    const vf vb1 = v_set1(b1), vb1c = v_set1(1.0f - b1), vb2 = v_set1(b2), vb2c = v_set1(1.0f - b2);
+    const vf veps = v_set1(eps), vstep = v_set1(step), vc2s = v_set1(c2s);
+    const vf zero = v_set1(0.0f), one = v_set1(1.0f), inf = v_set1(INFINITY);
+    vf bad = zero;
+    for (long i = 0; i < n; i += VW) {
+        int k = n - i < VW ? (int)(n - i) : VW;
+        vf gi = v_load(g + i, k);
+        vf mi = v_add(v_mul(vb1, v_load(m + i, k)), v_mul(vb1c, gi));
+        vf vi = v_add(v_mul(vb2, v_load(v + i, k)), v_mul(v_mul(vb2c, gi), gi));
+        vf d = v_add(v_div(v_sqrt(vi), vc2s), veps);
+        v_store(m + i, mi, k);
+        v_store(v + i, vi, k);
+        vf wi = v_sub(v_load(w + i, k), v_div(v_mul(vstep, mi), d));
+        v_store(w + i, wi, k);
+        bad = v_max(bad, v_lt_select(v_abs(wi), inf, zero, one));
+    }
+    float lanes[VW];
+    v_store(lanes, bad, VW);
+    for (int l = 0; l < VW; l++)
+        if (lanes[l] != 0.0f) return 0;
+    return 1;
+}
+
 /* ---------------------------------------------------------------- cells */
 
 // Vanilla RNN: h = tanh(px + ph) (or relu). Backward from h alone.

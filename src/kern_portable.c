@@ -39,6 +39,7 @@ static inline vf v_add(vf a, vf b) { return a + b; }
 static inline vf v_sub(vf a, vf b) { return a - b; }
 static inline vf v_mul(vf a, vf b) { return a * b; }
 static inline vf v_div(vf a, vf b) { return a / b; }
+static inline vf v_sqrt(vf a) { return sqrtf(a); }
 static inline vf v_fma(vf a, vf b, vf c) { return fmaf(a, b, c); }
 // As AVX-512's vminps/vmaxps: the second operand unless the first is strictly smaller/larger.
 static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
@@ -79,6 +80,16 @@ static void portable_mv(int np, const int *nc, int K, const float *a, long aks,
         portable_mk(1, nc[p], K, a, 0, aks, B[p], ldb, C[p], 0, init, bias ? bias[p] : NULL);
 }
 
+/* kern.h: 16 lanes of doubles, lane l summing elements i = l (mod 16). */
+static double portable_sumsq(const float *x, long n)
+{
+    double lane[16] = {0};
+    for (long i = 0; i < n; i++) lane[i % 16] += (double)x[i] * x[i];
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += lane[l];
+    return s;
+}
+
 static const kern portable = {
     .name = "portable",
     .mk = portable_mk,
@@ -88,6 +99,8 @@ static const kern portable = {
     .xent = portable_xent,
     .add = portable_add,
     .sum = portable_sum,
+    .adam = portable_adam,
+    .sumsq = portable_sumsq,
     .act_exp = portable_act_exp,
     .act_sigmoid = portable_act_sigmoid,
     .act_tanh = portable_act_tanh,

@@ -18,11 +18,17 @@ typedef struct optim_state {
 
 int optim_init(optim_state *o, recur_optim kind, size_t n, recur_error *err);
 void optim_free(optim_state *o);
-void optim_step(optim_state *o, float *w, const float *g, float lr, float momentum);
+/* One update of w from g. Adam runs on kern.h's vector kernel; the others,
+ * and optim_step_ref for every kind, are the plain per-element loop the
+ * kernel is tested against (the two give the same bits). optim_step returns
+ * 1 when every weight is finite after the update, 0 if one overflowed or is
+ * NaN (checked in the same pass). */
+int optim_step(optim_state *o, float *w, const float *g, float lr, float momentum);
+void optim_step_ref(optim_state *o, float *w, const float *g, float lr, float momentum);
 const char *optim_name(recur_optim kind);
 int optim_parse(const char *name); /* -1 if unknown */
 
-/* sqrt(sum g^2), accumulated in double. */
+/* sqrt(sum g^2), accumulated in double (kern.h's sumsq: a fixed order). */
 double grad_norm(const float *g, size_t n);
 /* Scales g so its norm is at most max_norm (given its current norm). */
 void clip_by_norm(float *g, size_t n, double norm, float max_norm);

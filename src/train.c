@@ -459,19 +459,6 @@ static int progress_sample(recur_trainer *t, strbuf *out, recur_error *err)
     return rc;
 }
 
-// True when every weight is finite (an all-ones exponent is Inf or NaN):
-// one branch-free pass, about as costly as the gradient norm.
-static int weights_finite(const float *w, size_t n)
-{
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &w[i], sizeof u);
-        bad |= (~u & 0x7f800000u) == 0;
-    }
-    return !bad;
-}
-
 int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err)
 {
     recur_model *m = t->m;
@@ -535,12 +522,12 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
             else
                 clip_by_norm(t->g, m->nw, norm, c->clip);
         }
-        optim_step(&t->opt, m->w, t->g, t->lr, c->momentum);
+        int finite = optim_step(&t->opt, m->w, t->g, t->lr, c->momentum);
         m->version++;
         // A finite gradient times a huge learning rate can still overflow a
         // weight. Such a model must never reach a file: stop here, before
-        // anything of this step is saved.
-        if (!weights_finite(m->w, m->nw))
+        // anything of this step is saved (optim_step checks in its pass).
+        if (!finite)
             return set_error(err, RECUR_ENUMERIC, "training diverged: the update of step %lld made weights infinite or NaN (lower --lr or use --clip); nothing of this step was saved",
                              t->step + 1);
         m->steps = ++t->step;
