@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Time to quality: how long recur and PyTorch take, with the same recipe, to
+# reach a validation loss (issue: LSTM 512x2, dropout 0.2, 1.55 nats/char on
+# the last 10 % of tinyshakespeare). Both validate every EVAL steps over the
+# whole held-out text, and the wall time at the first validation at or below
+# TARGET is what counts (validation time included, in both).
+#
+# By default the two run at the same time, each pinned to one core with one
+# thread (taskset), so that whatever else loads this shared machine loads both;
+# CONCURRENT=0 runs them one after the other with THREADS threads each.
+#
+#   bench/time_to_quality.sh                    # writes bench/results/ttq-<date>/
+#   CELL=lstm HIDDEN=512 LAYERS=2 DROPOUT=0.2 BATCH=32 SEQ=50 TARGET=1.55 \
+#   MAX_SECONDS=3600 EVAL=200 CONCURRENT=1 THREADS=1 bench/time_to_quality.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CELL=${CELL:-lstm} HIDDEN=${HIDDEN:-512} LAYERS=${LAYERS:-2} DROPOUT=${DROPOUT:-0.2}
+BATCH=${BATCH:-32} SEQ=${SEQ:-50} TARGET=${TARGET:-1.55} MAX_SECONDS=${MAX_SECONDS:-3600}
+EVAL=${EVAL:-200} CONCURRENT=${CONCURRENT:-1} THREADS=${THREADS:-1}
+BUILD=${BUILD:-build} PY=${PY:-/usr/bin/python3} TEXT=${TEXT:-data/tinyshakespeare.txt}
+OUT=${OUT:-bench/results/ttq-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j2 --target recur_cli >/dev/null
+RECUR=$BUILD/recur
+
+recipe=(--cell "$CELL" --hidden "$HIDDEN" --layers "$LAYERS" --dropout "$DROPOUT" --batch "$BATCH" --seq "$SEQ")
+pin0=() pin1=()
+if [ "$CONCURRENT" = 1 ]; then pin0=(taskset -c 0); pin1=(taskset -c 1); THREADS=1; fi
+
+# recur: the log's JSON lines carry val_loss and elapsed_s; stopped with
+# SIGINT (it saves and exits) at the first validation at or below TARGET.
+run_recur() {
+    local log=$OUT/recur.jsonl
+    : >"$log"
+    "${pin0[@]}" "$RECUR" train "$TEXT" "${recipe[@]}" --val-frac 0.1 --eval-every "$EVAL" \
+        --epochs 1000 --threads "$THREADS" --sample-every 0 --quiet --log "$log" \
+        --out "$OUT/recur.safetensors" &
+    local pid=$! start=$SECONDS
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 2
+        if $PY - "$log" "$TARGET" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("val_loss") is not None and r["val_loss"] <= float(sys.argv[2]):
+        sys.exit(0)
+sys.exit(1)
+EOF
+        then kill -INT "$pid"; break; fi
+        if [ $((SECONDS - start)) -gt "${MAX_SECONDS%.*}" ]; then kill -INT "$pid"; break; fi
+    done
+    wait "$pid" || true
+}
+run_torch() {
+    OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=$THREADS "${pin1[@]}" \
+        $PY bench/torch_train.py "$TEXT" "${recipe[@]}" --val-frac 0.1 --eval-every "$EVAL" \
+        --threads "$THREADS" --target "$TARGET" --max-seconds "$MAX_SECONDS" >"$OUT/torch.jsonl"
+}
+
+{
+    echo "{\"kind\":\"setup\",\"date\":\"$(date -u +%FT%TZ)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"recipe\":\"${recipe[*]}\",\"target\":$TARGET,\"eval_every\":$EVAL,\"concurrent\":$CONCURRENT,\"threads\":$THREADS,\"git\":\"$(git describe --always --dirty)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+} >"$OUT/setup.json"
+
+if [ "$CONCURRENT" = 1 ]; then
+    run_recur & rp=$!
+    run_torch & tp=$!
+    wait "$rp" "$tp"
+else
+    run_recur
+    run_torch
+fi
+
+$PY - "$OUT" "$TARGET" <<'EOF'
+import json, sys
+out, target = sys.argv[1], float(sys.argv[2])
+def first(path):
+    last = None
+    for line in open(path):
+        r = json.loads(line)
+        if r.get("val_loss") is None:
+            continue
+        last = r
+        if r["val_loss"] <= target:
+            return r, True
+    return last, False
+res = {}
+for impl in ("recur", "torch"):
+    r, ok = first("%s/%s.jsonl" % (out, impl))
+    res[impl] = (r, ok)
+    if r is None:
+        print("%-7s no validation logged" % impl)
+    else:
+        print("%-7s %s %.4f at step %d after %.0f s" % (impl, "reached" if ok else "NOT reached; last", r["val_loss"], r["step"], r["elapsed_s"]))
+(r1, ok1), (r2, ok2) = res["recur"], res["torch"]
+if r1 and r2 and ok1:
+    if ok2:
+        print("recur / PyTorch wall time to %.2f: %.3f (PyTorch %.2fx longer)" % (target, r1["elapsed_s"] / r2["elapsed_s"], r2["elapsed_s"] / r1["elapsed_s"]))
+    else:
+        print("PyTorch did not reach %.2f in %.0f s: at least %.2fx recur's time" % (target, r2["elapsed_s"], r2["elapsed_s"] / r1["elapsed_s"]))
+EOF
