@@ -24,12 +24,22 @@ def cpu_rate(r, key):
     """chars per CPU-second of the run times its threads: the rate had each
     thread had a core to itself (the machine is shared). None if unknown."""
     secs = {"train_chars_per_s": ("train_seconds", "train_cpu_seconds"),
-            "sample_chars_per_s": ("sample_seconds", "sample_cpu_seconds")}[key]
+            "sample_chars_per_s": ("sample_seconds", "sample_cpu_seconds"),
+            "sample_bf16_chars_per_s": ("sample_bf16_seconds", "sample_bf16_cpu_seconds")}[key]
     wall, cpu = r.get(secs[0]), r.get(secs[1])
-    if not wall or not cpu:
+    if not wall or not cpu or r.get(key) is None:
         return None
-    th = r["threads"] if key == "train_chars_per_s" else 1
+    # Sampling runs on the threads the sampler reports (PyTorch: counted as 1).
+    th = r["threads"] if key == "train_chars_per_s" else r.get("sample_threads", 1)
     return r[key] * wall / cpu * th
+
+
+def ceiling(streams, th, nbytes):
+    """Characters per CPU-second (x threads) that reading nbytes per character
+    allows on th threads (bench/stream_peak), or None if not measured."""
+    if not nbytes:
+        return None
+    return streams.get((th, int(nbytes)))
 
 
 def fmt(x, d=0):
@@ -43,7 +53,7 @@ def fmt(x, d=0):
 def main():
     paths = sys.argv[1:]
     path = paths[-1]
-    runs, peaks, machine = [], {}, {}
+    runs, peaks, machine, streams = [], {}, {}, {}
     for p in paths:
         with open(p) as f:
             for line in f:
@@ -55,6 +65,11 @@ def main():
                     machine = r  # the last file's
                 elif r.get("kind") == "peak":
                     peaks[r["threads"]] = r
+                elif r.get("kind") == "stream":
+                    # The ceiling is the best read rate seen at that size.
+                    for x in r.get("read", []):
+                        k = (r["threads"], int(x["bytes"]))
+                        streams[k] = max(streams.get(k, 0), x["cpu_passes_per_s"])
                 else:
                     r["_file"] = p
                     runs.append(r)
@@ -183,7 +198,20 @@ def main():
             rsc = {p: cpu_rate(r, "sample_chars_per_s") for p, r in rc.items()}
             tsc = {p: cpu_rate(r, "sample_chars_per_s") for p, r in tc.items()}
             src = [rsc[p] / tsc[p] for p in rsc if p in tsc and rsc[p] and tsc[p]]
-            rows_s.append((name, rs, ts, sr, med(list(rsc.values())), med(src)))
+            # bf16 sampling (opt-in), and both against the read-bandwidth ceiling.
+            rb = med([r.get("sample_bf16_chars_per_s") for r in rc.values()])
+            br = [rc[p]["sample_bf16_chars_per_s"] / tc[p]["sample_chars_per_s"] for p in rc
+                  if p in tc and rc[p].get("sample_bf16_chars_per_s") and tc[p]["sample_chars_per_s"]]
+            rbc = {p: cpu_rate(r, "sample_bf16_chars_per_s") for p, r in rc.items()}
+            sth = med([r.get("sample_threads", 1) for r in rc.values()])
+            mb = med([r.get("sample_bytes_per_char") for r in rc.values()])
+            mb16 = med([r.get("sample_bf16_bytes_per_char") for r in rc.values()])
+            lim = ceiling(streams, sth, mb)
+            lim16 = ceiling(streams, sth, mb16)
+            frac = [rsc[p] / lim for p in rsc if rsc[p] and lim]
+            frac16 = [rbc[p] / lim16 for p in rbc if rbc[p] and lim16]
+            rows_s.append((name, rs, ts, sr, med(list(rsc.values())), med(src), rb, br, sth, mb, lim,
+                           med(frac), mb16, lim16, med(frac16)))
             rm = med([r["peak_rss_mib"] for r in rc.values()])
             tm = med([r["peak_rss_mib"] for r in tc.values()])
             rows_m.append((name, rm, tm))
@@ -194,15 +222,33 @@ def main():
         w("above) are per CPU time, and % is of the AVX-512 FMA peak per CPU time for this thread")
         w("count (target >= 65 % at H >= 512; in brackets below that).")
         w("")
-        w("| model | recur sample chars/s | PyTorch | ratio (range) | target | recur per CPU-s | ratio per CPU-s |")
-        w("|---|---|---|---|---|---|---|")
-        for name, rs, ts, sr, rsc, src in rows_s:
+        w("| model | recur sample chars/s | PyTorch | ratio (range) | target | recur per CPU-s | ratio per CPU-s "
+          "| bf16 chars/s | bf16 ratio |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for name, rs, ts, sr, rsc, src, rb, br, *_ in rows_s:
             srr = med(sr)
             mark = "" if srr is None else (" ✓" if srr >= 10 else " ✗")
             txt = "-" if srr is None else f"{srr:.1f}x ({min(sr):.1f}-{max(sr):.1f}){mark}"
-            w(f"| {name} | {fmt(rs)} | {fmt(ts)} | {txt} | >= 10x | {fmt(rsc)} | {'-' if src is None else '%.1fx' % src} |")
+            brr = med(br)
+            btxt = "-" if brr is None else f"{brr:.1f}x{' ✓' if brr >= 10 else ''}"
+            w(f"| {name} | {fmt(rs)} | {fmt(ts)} | {txt} | >= 10x | {fmt(rsc)} | {'-' if src is None else '%.1fx' % src} "
+              f"| {fmt(rb)} | {btxt} |")
         w("")
-        w("Sampling is batch 1 on one thread in both (recur's sampler has no thread count).")
+        w(f"Sampling is batch 1, temperature 1; PyTorch with `torch.set_num_threads({th})`, recur's sampler")
+        w(f"with `--threads {th}` (it uses one thread when the weights are under 1 MiB; the characters drawn")
+        w("do not depend on it). bf16 is `recur sample --bf16` (opt-in: weights rounded to bfloat16, the")
+        w("ratio against PyTorch's fp32).")
+        w("")
+        w("The ceiling: a sampled character reads every weight once, so it can go no faster than the")
+        w("read bandwidth at that working set (`bench/stream_peak`, per CPU time, on the sampler's")
+        w("threads) divided by the weight bytes per character. Per CPU-second rates on both sides.")
+        w("")
+        w("| model | threads | MB/char fp32 | ceiling chars/s | recur % of it | MB/char bf16 | bf16 ceiling | bf16 % of it |")
+        w("|---|---|---|---|---|---|---|---|")
+        for name, *_, sth, mb, lim, fr, mb16, lim16, fr16 in rows_s:
+            pct = lambda f: "-" if f is None else f"{100 * f:.0f} %"
+            w(f"| {name} | {fmt(sth)} | {'-' if not mb else '%.2f' % (mb / 1e6)} | {fmt(lim)} | {pct(fr)} "
+              f"| {'-' if not mb16 else '%.2f' % (mb16 / 1e6)} | {fmt(lim16)} | {pct(fr16)} |")
         w("")
         w("| model | recur peak RSS MiB | PyTorch | recur / PyTorch | target |")
         w("|---|---|---|---|---|")

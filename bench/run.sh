@@ -4,7 +4,9 @@
 #
 # For each thread count, cell and shape it runs `recur bench` and
 # bench/torch_charlm.py alternately (A B A B ..., PAIRS pairs), so that both
-# see the same machine load; then the sgemm / FMA ceilings (bench/sgemm_peak).
+# see the same machine load; then the sgemm / FMA ceilings (bench/sgemm_peak)
+# and the sampling ceiling (bench/stream_peak: read bandwidth at each model's
+# weight bytes per sampled character, fp32 and bf16).
 # PyTorch runs at its best setting on these machines: OPENBLAS_NUM_THREADS=1
 # (OpenMP and OpenBLAS otherwise both start threads and oversubscribe) and
 # OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not recognise
@@ -40,6 +42,9 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target recur_cli >/dev/null
 RECUR="$BUILD/recur"
 
+# The sampling ceiling: no dependency.
+cc -O2 -mavx512f -pthread bench/stream_peak.c -o "$BUILD/stream_peak"
+
 have_blas=0
 if cc -O2 -mavx512f -pthread bench/sgemm_peak.c -o "$BUILD/sgemm_peak" -lopenblas 2>/dev/null; then
     have_blas=1
@@ -66,7 +71,7 @@ echo >>"$RAW"
 run_recur() { # th cell H L B T pair
     local j
     j=$("$RECUR" bench --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
-        --threads "$1" --seconds "$SECS" --json) || { echo "recur bench failed: $*" >&2; return 0; }
+        --threads "$1" --seconds "$SECS" --sample-bf16 --json) || { echo "recur bench failed: $*" >&2; return 0; }
     echo "{\"impl\":\"recur\",\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
 }
 run_torch() { # th cell H L B T pair [OMP_WAIT_POLICY]
@@ -98,6 +103,23 @@ for th in $THREADS; do
                 fi
             done
         done
+    done
+    # Read bandwidth at exactly the weight bytes each sampled model streams per
+    # character (fp32 and bf16), on as many threads as its sampler used.
+    $PY - "$RAW" "$th" <<'PY' | while read -r sth sizes; do
+import json, sys
+sizes = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("impl") == "recur" and r.get("threads") == int(sys.argv[2]) and "sample_bytes_per_char" in r:
+        s = sizes.setdefault(r.get("sample_threads", 1), set())
+        s.update(int(r[k]) for k in ("sample_bytes_per_char", "sample_bf16_bytes_per_char") if k in r)
+for sth, s in sorted(sizes.items()):
+    print(sth, ",".join(map(str, sorted(s))))
+PY
+        echo "sampling ceiling, $sth thread(s)" >&2
+        j=$("$BUILD/stream_peak" --threads "$sth" --bytes "$sizes" --json)
+        echo "{\"kind\":\"stream\",${j#\{}" >>"$RAW"
     done
 done
 

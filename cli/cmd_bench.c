@@ -22,7 +22,8 @@ static const char bench_usage[] =
     "Trains a new model on --text (B streams, windows of T characters, Adam, clip 5) for about\n"
     "--seconds after a warm-up, then samples from it one character at a time, and prints\n"
     "training chars/s (B*T per step), sampling chars/s, peak resident memory and the GFLOP/s\n"
-    "of the recurrent and input matrix products (formula: docs/benchmarks.md).";
+    "of the recurrent and input matrix products (formula: docs/benchmarks.md). Sampling runs on\n"
+    "--threads threads too; --sample-bf16 also times it with bfloat16 weights.";
 
 static double now_s(void)
 {
@@ -61,6 +62,64 @@ static double model_flops(const recur_model_info *in)
         f += 2.0 * G * H * (H + width);
     }
     return f;
+}
+
+/* Bytes of weights a batch-1 sampling step must read at least: every
+ * matrix once (W_hh, W_ih above layer 0 or with an embedding, the head) at
+ * mat_bytes per element, plus the gathered one-hot column and the biases in
+ * fp32. The sampling ceiling is read bandwidth / this (bench/stream_peak.c). */
+static double sample_bytes(const recur_model_info *in, double mat_bytes)
+{
+    int G = in->cell == RECUR_CELL_LSTM ? 4 : in->cell == RECUR_CELL_GRU ? 3 : 1;
+    double H = in->hidden, GH = G * H, V = in->vocab_size, mat = 0, f32 = 0;
+    for (int l = 0; l < in->layers; l++) {
+        mat += GH * ((l > 0 ? H : (double)in->embed) + H);
+        f32 += 2 * GH;
+    }
+    if (!in->embed) f32 += GH;
+    mat += V * H;
+    f32 += V;
+    return mat * mat_bytes + 4 * f32;
+}
+
+typedef struct sample_run {
+    int threads; /* what the sampler actually used */
+    long long chars;
+    double seconds, cpu_seconds;
+} sample_run;
+
+// Samples from m for about `seconds` after a short warm-up, at batch 1.
+static int time_sampling(const recur_model *m, const recur_vocab *v, uint64_t seed, int threads,
+                         int bf16, double seconds, sample_run *out, recur_error *err)
+{
+    recur_sample_config sc;
+    recur_sample_config_default(&sc);
+    sc.seed = seed;
+    sc.threads = threads;
+    sc.bf16 = bf16;
+    recur_sampler *s = NULL;
+    int rc = recur_sampler_new(m, &sc, &s, err);
+    if (rc) return rc;
+    char first[4], c[4];
+    int n, flen = recur_vocab_char_utf8(v, 0, first);
+    if ((rc = recur_sampler_prime(s, first, (size_t)flen, err))) goto done;
+    for (int i = 0; i < 64; i++) // warm-up
+        if ((rc = recur_sampler_next(s, c, &n, err))) goto done;
+    long long sampled = 0;
+    double s0 = now_s(), s1 = s0, sc0 = cpu_s();
+    do {
+        for (int i = 0; i < 64; i++)
+            if ((rc = recur_sampler_next(s, c, &n, err))) goto done;
+        sampled += 64;
+        s1 = now_s();
+    } while (s1 - s0 < seconds);
+    out->threads = recur_sampler_threads(s);
+    out->chars = sampled;
+    out->seconds = s1 - s0;
+    out->cpu_seconds = cpu_s() - sc0;
+done:
+    recur_sampler_free(s);
+    return rc;
 }
 
 typedef struct bench_clock {
@@ -117,6 +176,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *cell = "lstm", *text_path = NULL;
     int hidden = 128, layers = 2, embed = 0, batch = 50, seq = 50, threads = 1, json = 0;
+    int sample_bf16 = 0;
     double seconds = 5, sample_seconds = -1, warmup = 1;
     uint64_t seed = 1;
     opt o[] = {
@@ -126,10 +186,11 @@ int cmd_bench(int argc, char **argv)
         {"embed", OPT_INT, &embed, 0, 65536, "E", "learned embedding size; 0 = one-hot input", 0},
         {"batch", OPT_INT, &batch, 1, 1 << 20, "B", "parallel streams", 0},
         {"seq", OPT_INT, &seq, 1, 1 << 20, "T", "characters per BPTT window", 0},
-        {"threads", OPT_INT, &threads, 1, 256, "N", "worker threads for training", 0},
+        {"threads", OPT_INT, &threads, 1, 256, "N", "worker threads for training and sampling", 0},
         {"seconds", OPT_DOUBLE, &seconds, 0, 1e6, "S", "seconds of timed training after the warm-up", 0},
         {"warmup", OPT_DOUBLE, &warmup, 0, 1e6, "S", "seconds of untimed training first (at least one step)", 0},
         {"sample-seconds", OPT_DOUBLE, &sample_seconds, -1, 1e6, "S", "seconds of timed sampling (-1: half of --seconds, at least 1)", 0},
+        {"sample-bf16", OPT_FLAG, &sample_bf16, 0, 0, 0, "also time sampling with bfloat16 weights (sample_bf16_chars_per_s)", 0},
         {"text", OPT_STR, &text_path, 0, 0, "FILE", "text to train on (default: the bundled data/tinyshakespeare.txt)", 0},
         {"seed", OPT_U64, &seed, 0, 0, "S", "random seed", 0},
         {"json", OPT_FLAG, &json, 0, 0, 0, "print one JSON object: train_chars_per_s, sample_chars_per_s, peak_rss_mib, gflops, ...", 0},
@@ -148,7 +209,6 @@ int cmd_bench(int argc, char **argv)
     recur_vocab *v = NULL;
     recur_model *m = NULL;
     recur_trainer *t = NULL;
-    recur_sampler *s = NULL;
     int status = 1;
     if ((rc = recur_text_open(text_path, &text, &err))) goto done;
     if ((rc = recur_vocab_from_text(text.data, text.len, 0, &v, &err))) goto done;
@@ -181,28 +241,13 @@ int cmd_bench(int argc, char **argv)
     recur_trainer_free(t);
     t = NULL;
 
-    // Sampling at batch 1 from the trained model, temperature 1.
-    recur_sample_config sc;
-    recur_sample_config_default(&sc);
-    sc.seed = seed;
-    if ((rc = recur_sampler_new(m, &sc, &s, &err))) goto done;
-    char first[4];
-    int flen = recur_vocab_char_utf8(v, 0, first);
-    if ((rc = recur_sampler_prime(s, first, (size_t)flen, &err))) goto done;
-    char c[4];
-    int n;
-    for (int i = 0; i < 64; i++) // warm-up
-        if ((rc = recur_sampler_next(s, c, &n, &err))) goto done;
-    long long sampled = 0;
-    double s0 = now_s(), s1 = s0, sc0 = cpu_s();
-    do {
-        for (int i = 0; i < 64; i++)
-            if ((rc = recur_sampler_next(s, c, &n, &err))) goto done;
-        sampled += 64;
-        s1 = now_s();
-    } while (s1 - s0 < sample_seconds);
-    double sample_rate = (double)sampled / (s1 - s0);
-    double sample_cpu = cpu_s() - sc0;
+    // Sampling at batch 1 from the trained model, temperature 1: fp32, then
+    // (--sample-bf16) with bfloat16 weights.
+    sample_run sr = {0}, sb = {0};
+    if ((rc = time_sampling(m, v, seed, threads, 0, sample_seconds, &sr, &err))) goto done;
+    if (sample_bf16 && (rc = time_sampling(m, v, seed, threads, 1, sample_seconds, &sb, &err))) goto done;
+    double sample_rate = (double)sr.chars / sr.seconds;
+    double bf16_rate = sample_bf16 ? (double)sb.chars / sb.seconds : NAN;
 
     recur_model_info info;
     recur_model_get_info(m, &info);
@@ -214,17 +259,27 @@ int cmd_bench(int argc, char **argv)
                "\"threads\":%d,\"vocab\":%d,\"params\":%zu,\"train_steps\":%lld,\"train_seconds\":%.3f,"
                "\"train_chars_per_s\":%.1f,\"sample_chars\":%lld,\"sample_chars_per_s\":%.1f,"
                "\"peak_rss_mib\":%.2f,\"gflops\":%.3f,\"train_cpu_seconds\":%.3f,"
-               "\"sample_seconds\":%.3f,\"sample_cpu_seconds\":%.3f}\n",
+               "\"sample_seconds\":%.3f,\"sample_cpu_seconds\":%.3f,\"sample_threads\":%d,"
+               "\"sample_bytes_per_char\":%.0f",
                recur_cell_name(info.cell), hidden, layers, embed, batch, seq, threads, info.vocab_size,
-               info.params, clk.steps, train_s, train_rate, sampled, sample_rate, rss, gflops,
-               clk.c_end - clk.c_start, s1 - s0, sample_cpu);
+               info.params, clk.steps, train_s, train_rate, sr.chars, sample_rate, rss, gflops,
+               clk.c_end - clk.c_start, sr.seconds, sr.cpu_seconds, sr.threads, sample_bytes(&info, 4));
+        if (sample_bf16)
+            printf(",\"sample_bf16_chars\":%lld,\"sample_bf16_chars_per_s\":%.1f,\"sample_bf16_seconds\":%.3f,"
+                   "\"sample_bf16_cpu_seconds\":%.3f,\"sample_bf16_bytes_per_char\":%.0f",
+                   sb.chars, bf16_rate, sb.seconds, sb.cpu_seconds, sample_bytes(&info, 2));
+        printf("}\n");
     } else {
         printf("recur bench: %s H%d L%d B%d T%d, %d thread%s, %s input, V=%d, %zu parameters\n",
                recur_cell_name(info.cell), hidden, layers, batch, seq, threads, threads == 1 ? "" : "s",
                embed ? "embedded" : "one-hot", info.vocab_size, info.params);
         printf("  train   %12.0f chars/s  (%lld steps in %.2f s after %lld warm-up; %.2f CPU s)\n",
                train_rate, clk.steps, train_s, clk.warm_steps, clk.c_end - clk.c_start);
-        printf("  sample  %12.0f chars/s  (batch 1, %lld chars)\n", sample_rate, sampled);
+        printf("  sample  %12.0f chars/s  (batch 1, %lld chars, %d thread%s, %.2f MB of weights per char)\n",
+               sample_rate, sr.chars, sr.threads, sr.threads == 1 ? "" : "s", sample_bytes(&info, 4) * 1e-6);
+        if (sample_bf16)
+            printf("  bf16    %12.0f chars/s  (batch 1, %lld chars, %.2f MB per char)\n", bf16_rate, sb.chars,
+                   sample_bytes(&info, 2) * 1e-6);
         printf("  peak RSS %11.1f MiB\n", rss);
         printf("  GEMM    %12.2f GFLOP/s  (recurrent + input products, %.3g MFLOP per char)\n", gflops,
                flops * 1e-6);
@@ -232,7 +287,6 @@ int cmd_bench(int argc, char **argv)
     status = 0;
 done:
     if (status) fail("bench", &err);
-    recur_sampler_free(s);
     recur_trainer_free(t);
     recur_model_free(m);
     recur_vocab_free(v);

@@ -3,8 +3,15 @@
  * text, then repeatedly turn the logits into a distribution (temperature,
  * top-k, top-p), draw, and feed the draw back in. All buffers are made in
  * recur_sampler_new; nothing is allocated per character.
+ *
+ * The steps run on step.c's engine (weights packed for a batch-1 step,
+ * optionally on several threads or in bf16), which gives the same bits as
+ * model_forward in fp32; models it does not cover (bidirectional ones, which
+ * are never sampled from today) go through model_forward with a T=1, B=1
+ * workspace.
  */
 #include "model.h"
+#include "step.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,7 +24,8 @@ typedef struct cand {
 
 struct recur_sampler {
     const recur_model *m;
-    workspace *ws;
+    step_net *net;   /* the fast path, or NULL: */
+    workspace *ws;   /* model_forward at T=1, B=1 */
     recur_sample_config cfg;
     rng r;
     int primed;
@@ -31,6 +39,8 @@ void recur_sample_config_default(recur_sample_config *cfg)
     cfg->top_k = 0;
     cfg->top_p = 1.0f;
     cfg->seed = 1;
+    cfg->threads = 1;
+    cfg->bf16 = 0;
 }
 
 int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
@@ -46,18 +56,24 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
     if (cfg->top_k < 0) return set_error(err, RECUR_EINVAL, "top-k must be >= 0, got %d", cfg->top_k);
     if (!(cfg->top_p > 0.0f && cfg->top_p <= 1.0f))
         return set_error(err, RECUR_EINVAL, "top-p must be in (0, 1], got %g", cfg->top_p);
+    if (cfg->threads < 0 || cfg->threads > 256)
+        return set_error(err, RECUR_EINVAL, "threads must be in 1..256, got %d", cfg->threads);
+    if (cfg->bf16 && !step_supported(m))
+        return set_error(err, RECUR_EINVAL, "bf16 sampling needs a unidirectional model");
     recur_sampler *s = calloc(1, sizeof *s);
     if (!s) return set_error(err, RECUR_ENOMEM, "out of memory");
     s->m = m;
     s->cfg = *cfg;
     rng_seed(&s->r, cfg->seed);
     s->c = calloc((size_t)m->V, sizeof *s->c);
-    int rc = s->c ? ws_new(m, 1, 1, 1, &s->ws, err) : set_error(err, RECUR_ENOMEM, "out of memory");
+    int rc = !s->c                ? set_error(err, RECUR_ENOMEM, "out of memory")
+             : step_supported(m) ? step_new(m, cfg->threads, cfg->bf16, 0, &s->net, err)
+                                 : ws_new(m, 1, 1, 1, &s->ws, err);
     if (rc) {
         recur_sampler_free(s);
         return rc;
     }
-    ws_zero_state(m, s->ws);
+    if (s->ws) ws_zero_state(m, s->ws);
     *out = s;
     return RECUR_OK;
 }
@@ -65,7 +81,8 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
 void recur_sampler_free(recur_sampler *s)
 {
     if (!s) return;
-    ws_free(s->m, s->ws);
+    step_free(s->net);
+    if (s->ws) ws_free(s->m, s->ws);
     free(s->c);
     free(s);
 }
@@ -75,18 +92,29 @@ int recur_sampler_set_class(recur_sampler *s, int label, recur_error *err)
     if (s->m->Cc == 0) return set_error(err, RECUR_EINVAL, "this model is not conditioned on a class");
     if (label < 0 || label >= s->m->Cc)
         return set_error(err, RECUR_EINVAL, "class %d is out of range 0..%d", label, s->m->Cc - 1);
-    s->ws->cond[0] = label;
+    if (s->net)
+        step_set_class(s->net, label);
+    else
+        s->ws->cond[0] = label;
     return RECUR_OK;
 }
 
 void recur_sampler_reset(recur_sampler *s)
 {
-    ws_zero_state(s->m, s->ws);
+    if (s->net)
+        step_reset(s->net);
+    else
+        ws_zero_state(s->m, s->ws);
     s->primed = 0;
 }
 
 static void feed(recur_sampler *s, int32_t id)
 {
+    if (s->net) {
+        step_feed(s->net, &id, 1);
+        s->primed = 1;
+        return;
+    }
     model_forward(s->m, s->ws, &id, NULL);
     ws_carry_state(s->m, s->ws);
     s->primed = 1;
@@ -123,26 +151,28 @@ static int by_prob_desc(const void *a, const void *b)
     return x->id - y->id; // ties: lower id first, so the order is total and deterministic
 }
 
-// Chooses the next id from the logits in ws->logits.
-static int draw(recur_sampler *s)
+// Chooses the next id from the logits z [V].
+static int draw(recur_sampler *s, const float *z)
 {
     const int V = s->m->V;
-    const float *z = s->ws->logits;
     float mx = z[0];
     int best = 0;
     for (int j = 1; j < V; j++)
         if (z[j] > mx) mx = z[j], best = j;
-    // The probability the model itself gives (temperature 1), for reporting.
-    double sum1 = 0;
-    for (int j = 0; j < V; j++) sum1 += exp((double)z[j] - mx);
     if (s->cfg.temperature == 0.0f) {
+        // The probability the model itself gives (temperature 1), for reporting.
+        double sum1 = 0;
+        for (int j = 0; j < V; j++) sum1 += exp((double)z[j] - mx);
         s->last_prob = (float)(1.0 / sum1);
         return best;
     }
-    double inv_t = 1.0 / s->cfg.temperature, sum = 0;
+    double inv_t = 1.0 / s->cfg.temperature, sum = 0, sum1 = 0;
+    const int t1 = inv_t == 1.0;
     for (int j = 0; j < V; j++) {
         // A tiny temperature (1e-9) makes these underflow to 0 except the max: greedy, no NaN.
+        // At temperature 1 the same exp is the model's own probability (x * 1.0 == x).
         double e = exp(((double)z[j] - mx) * inv_t);
+        sum1 += t1 ? e : exp((double)z[j] - mx);
         s->c[j].p = (float)e;
         s->c[j].id = j;
         sum += e;
@@ -178,11 +208,17 @@ static int draw(recur_sampler *s)
     return pick;
 }
 
+static int draw_cb(void *user, const float *logits)
+{
+    return draw(user, logits);
+}
+
 int recur_sampler_next(recur_sampler *s, char out[4], int *out_len, recur_error *err)
 {
     if (!s->primed)
         return set_error(err, RECUR_EINVAL, "nothing to predict from: prime the sampler first");
-    int id = draw(s);
+    // The fast path draws and feeds the draw back in one pass over the weights.
+    int id = s->net ? step_next(s->net, draw_cb, s) : draw(s, s->ws->logits);
     uint32_t cp = recur_vocab_char(s->m->vocab, id);
     if (s->m->vocab->bytes) {
         out[0] = (char)cp;
@@ -190,11 +226,16 @@ int recur_sampler_next(recur_sampler *s, char out[4], int *out_len, recur_error 
     } else {
         *out_len = utf8_encode(cp, out);
     }
-    feed(s, id);
+    if (!s->net) feed(s, id);
     return RECUR_OK;
 }
 
 float recur_sampler_last_prob(const recur_sampler *s)
 {
     return s->last_prob;
+}
+
+int recur_sampler_threads(const recur_sampler *s)
+{
+    return s->net ? step_threads(s->net) : 1;
 }
