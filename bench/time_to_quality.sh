@@ -8,6 +8,10 @@
 # By default the two run at the same time, each pinned to one core with one
 # thread (taskset), so that whatever else loads this shared machine loads both;
 # CONCURRENT=0 runs them one after the other with THREADS threads each.
+# Each process's CPU time is sampled every 2 s from /proc (cpu_samples.txt:
+# epoch seconds, name, CPU seconds, seconds since the process started), so
+# the summary also gives the CPU seconds each needed: on a machine others
+# share, that is the fairer measure of the two.
 #
 #   bench/time_to_quality.sh                    # writes bench/results/ttq-<date>/
 #   CELL=lstm HIDDEN=512 LAYERS=2 DROPOUT=0.2 BATCH=32 SEQ=50 TARGET=1.55 \
@@ -39,6 +43,7 @@ run_recur() {
         --epochs 1000 --threads "$THREADS" --sample-every 0 --quiet --log "$log" \
         --out "$OUT/recur.safetensors" &
     local pid=$! start=$SECONDS
+    sample_cpu recur "$pid" &
     while kill -0 "$pid" 2>/dev/null; do
         sleep 2
         if $PY - "$log" "$TARGET" <<'EOF'
@@ -57,7 +62,21 @@ EOF
 run_torch() {
     OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=$THREADS "${pin1[@]}" \
         $PY bench/torch_train.py "$TEXT" "${recipe[@]}" --val-frac 0.1 --eval-every "$EVAL" \
-        --threads "$THREADS" --target "$TARGET" --max-seconds "$MAX_SECONDS" >"$OUT/torch.jsonl"
+        --threads "$THREADS" --target "$TARGET" --max-seconds "$MAX_SECONDS" >"$OUT/torch.jsonl" &
+    local pid=$!
+    sample_cpu torch "$pid" &
+    wait "$pid"
+}
+# name pid: CPU seconds (utime + stime) and age of the process, every 2 s.
+sample_cpu() {
+    local hz start now
+    hz=$(getconf CLK_TCK)
+    while [ -r "/proc/$2/stat" ]; do
+        now=$(cut -d' ' -f1 /proc/uptime)
+        awk -v n="$1" -v hz="$hz" -v now="$now" -v t="$(date +%s.%N)" \
+            '{print t, n, ($14 + $15) / hz, now - $22 / hz}' "/proc/$2/stat" 2>/dev/null || break
+        sleep 2
+    done >>"$OUT/cpu_samples.txt"
 }
 
 {
@@ -86,6 +105,20 @@ def first(path):
         if r["val_loss"] <= target:
             return r, True
     return last, False
+def cpu_at(impl, age):
+    """CPU seconds of impl when it was age seconds old (linear between samples)."""
+    pts = []
+    try:
+        for line in open("%s/cpu_samples.txt" % out):
+            _, name, cpu, a = line.split()
+            if name == impl:
+                pts.append((float(a), float(cpu)))
+    except FileNotFoundError:
+        return None
+    for (a0, c0), (a1, c1) in zip(pts, pts[1:]):
+        if a0 <= age <= a1:
+            return c0 + (c1 - c0) * (age - a0) / (a1 - a0) if a1 > a0 else c0
+    return None  # not bracketed by two samples
 res = {}
 for impl in ("recur", "torch"):
     r, ok = first("%s/%s.jsonl" % (out, impl))
@@ -93,11 +126,15 @@ for impl in ("recur", "torch"):
     if r is None:
         print("%-7s no validation logged" % impl)
     else:
-        print("%-7s %s %.4f at step %d after %.0f s" % (impl, "reached" if ok else "NOT reached; last", r["val_loss"], r["step"], r["elapsed_s"]))
+        c = cpu_at(impl, r["elapsed_s"])
+        r["cpu_s"] = c
+        print("%-7s %s %.4f at step %d after %.0f s (%s CPU s)" % (impl, "reached" if ok else "NOT reached; last", r["val_loss"], r["step"], r["elapsed_s"], "%.0f" % c if c is not None else "?"))
 (r1, ok1), (r2, ok2) = res["recur"], res["torch"]
 if r1 and r2 and ok1:
     if ok2:
         print("recur / PyTorch wall time to %.2f: %.3f (PyTorch %.2fx longer)" % (target, r1["elapsed_s"] / r2["elapsed_s"], r2["elapsed_s"] / r1["elapsed_s"]))
+        if r1.get("cpu_s") and r2.get("cpu_s"):
+            print("recur / PyTorch CPU time to %.2f: %.3f (PyTorch %.2fx more)" % (target, r1["cpu_s"] / r2["cpu_s"], r2["cpu_s"] / r1["cpu_s"]))
     else:
         print("PyTorch did not reach %.2f in %.0f s: at least %.2fx recur's time" % (target, r2["elapsed_s"], r2["elapsed_s"] / r1["elapsed_s"]))
 EOF
