@@ -198,10 +198,20 @@ const recur_vocab *recur_model_vocab(const recur_model *m)
 
 /* ---------------------------------------------------------------- workspace */
 
-static float *falloc(size_t n, int *fail)
+// n floats, zeroed, counted in *bytes.
+static float *falloc(size_t *bytes, size_t n, int *fail)
 {
     float *p = xcalloc(n ? n : 1, sizeof(float));
     if (!p) *fail = 1;
+    *bytes += (n ? n : 1) * sizeof(float);
+    return p;
+}
+
+static int32_t *ialloc(workspace *ws, size_t n, int *fail)
+{
+    int32_t *p = xcalloc(n ? n : 1, sizeof(int32_t));
+    if (!p) *fail = 1;
+    ws->bytes += (n ? n : 1) * sizeof(int32_t);
     return p;
 }
 
@@ -223,68 +233,71 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     ws->threads = threads < 1 ? 1 : threads;
     const int L = m->L, U = m->U, D = m->D, H = m->H, GH = m->G * m->H, O = m->O;
     const size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
-    int fail = 0, maxin = D * H;
-    for (int u = 0; u < U; u++)
-        if (m->lay[u].in > maxin) maxin = m->lay[u].in;
+    // The widest input that is ever materialised: a layer's output, or the
+    // embedding (one-hot ids and classes never are).
+    int fail = 0, maxin = D * H > m->E ? D * H : m->E;
     ws->hs = palloc(U, &fail);
     ws->cs = palloc(U, &fail);
     ws->cache = palloc(U, &fail);
     ws->wt_ih = palloc(U, &fail);
-    ws->wt_hh = palloc(U, &fail);
     ws->dh0 = palloc(U, &fail);
     ws->dc0 = palloc(U, &fail);
     ws->dhf = palloc(U, &fail);
     ws->dcf = palloc(U, &fail);
-    ws->xin = palloc(L, &fail);
-    ws->mask = palloc(L, &fail);
+    ws->keep = calloc((size_t)L, sizeof(uint8_t *));
+    if (!ws->keep) fail = 1;
     ws->cat = palloc(L, &fail);
-    ws->xptr = calloc((size_t)L, sizeof(float *));
-    if (!ws->xptr) fail = 1;
     for (int u = 0; u < U && !fail; u++) {
-        ws->hs[u] = falloc((N + B) * H, &fail);
-        if (m->cell->has_c) ws->cs[u] = falloc((N + B) * H, &fail);
-        if (m->cell->cache) ws->cache[u] = falloc(N * H * m->cell->cache, &fail);
+        // What a unit keeps for its backward: h (and c) at every step, and
+        // the cell's cache, which also holds the step's input projections
+        // and later its gate gradients (rec.h: rec_rows).
+        ws->hs[u] = falloc(&ws->bytes, (N + B) * H, &fail);
+        if (m->cell->has_c) ws->cs[u] = falloc(&ws->bytes, (N + B) * H, &fail);
+        if (m->cell->cache) ws->cache[u] = falloc(&ws->bytes, N * H * m->cell->cache, &fail);
         // W_ih^T: for the one-hot gathers of layer 0, and for windows so small
         // (sampling) that transposing once beats packing W_ih at every call.
         if ((u < D && (!m->E || m->Cc)) || N <= SMALL_WINDOW)
-            ws->wt_ih[u] = falloc((size_t)m->lay[u].in * GH, &fail);
-        ws->dh0[u] = falloc(BH, &fail);
-        ws->dc0[u] = falloc(BH, &fail);
-        ws->dhf[u] = falloc(BH, &fail);
-        ws->dcf[u] = falloc(BH, &fail);
+            ws->wt_ih[u] = falloc(&ws->wbytes, (size_t)m->lay[u].in * GH, &fail);
+        ws->dh0[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dc0[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dhf[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dcf[u] = falloc(&ws->bytes, BH, &fail);
     }
     for (int l = 0; l < L && !fail; l++) {
-        if (l == 0 && m->E) ws->xin[l] = falloc(N * m->E, &fail);
         if (l > 0 && m->cfg.dropout > 0) {
-            ws->xin[l] = falloc(N * D * H, &fail);
-            ws->mask[l] = falloc(N * D * H, &fail);
+            ws->keep[l] = xcalloc(N * D * H, 1);
+            ws->bytes += N * D * H;
+            if (!ws->keep[l]) fail = 1;
         }
-        if (D == 2) ws->cat[l] = falloc(N * 2 * H, &fail);
+        if (D == 2) ws->cat[l] = falloc(&ws->bytes, N * 2 * H, &fail);
     }
     if (!fail) {
-        if (N <= SMALL_WINDOW) ws->wt_head = falloc((size_t)D * H * O, &fail);
-        ws->ids = calloc(N, sizeof(int32_t));
-        ws->cond = calloc(N, sizeof(int32_t));
-        ws->lens = calloc((size_t)B, sizeof(int32_t));
-        ws->rev = calloc(N, sizeof(int32_t));
-        ws->ids_r = calloc(N, sizeof(int32_t));
-        ws->cond_r = calloc(N, sizeof(int32_t));
-        if (!ws->ids || !ws->cond || !ws->lens || !ws->rev || !ws->ids_r || !ws->cond_r) fail = 1;
-        ws->px = falloc(N * GH, &fail);
-        ws->ph = falloc((size_t)B * GH, &fail);
-        ws->logits = falloc(N * O, &fail);
-        ws->pooled = falloc((size_t)B * D * H, &fail);
-        // The gradients of px and ph reuse px (dead once the forward has run);
-        // they are the same except for GRU's n block.
-        ws->dpx = ws->px;
-        ws->dph = m->cfg.cell == RECUR_CELL_GRU ? falloc(N * GH, &fail) : ws->dpx;
-        ws->dh_seq = falloc(N * maxin, &fail);
-        ws->dx_seq = falloc(N * maxin, &fail);
-        ws->dh = falloc(BH, &fail);
-        ws->dhp = falloc(BH, &fail);
+        if (N <= SMALL_WINDOW) ws->wt_head = falloc(&ws->wbytes, (size_t)D * H * O, &fail);
+        ws->ids = ialloc(ws, N, &fail);
+        ws->cond = ialloc(ws, N, &fail);
+        ws->lens = ialloc(ws, (size_t)B, &fail);
         if (D == 2) {
-            ws->xr = falloc(N * maxin, &fail);
-            ws->dxr = falloc(N * maxin, &fail);
+            ws->rev = ialloc(ws, N, &fail);
+            ws->ids_r = ialloc(ws, N, &fail);
+            ws->cond_r = ialloc(ws, N, &fail);
+        }
+        // One step's ph; two steps' dph for a cell that keeps it apart (rec.c).
+        ws->ph = falloc(&ws->bytes, (size_t)(m->cell->dph_apart ? 2 : 1) * B * GH, &fail);
+        ws->logits = falloc(&ws->bytes, N * O, &fail);
+        ws->pooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
+        ws->dpooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
+        ws->dh_seq = falloc(&ws->bytes, N * maxin, &fail);
+        // A second gradient buffer only where dh_seq is still in use when a
+        // layer's input gradient is made: RNN keeps its gate gradients there
+        // (when some layer has a materialised input), bidirectional layers
+        // split it in two.
+        if (D == 2 || (!m->cell->cache && (L > 1 || m->E)))
+            ws->dx_seq = falloc(&ws->bytes, N * maxin, &fail);
+        ws->dh = falloc(&ws->bytes, BH, &fail);
+        ws->dhp = falloc(&ws->bytes, BH, &fail);
+        if (D == 2 && (L > 1 || m->E)) { // some layer's input is materialised
+            ws->xr = falloc(&ws->bytes, N * maxin, &fail);
+            ws->dxr = falloc(&ws->bytes, N * maxin, &fail);
         }
     }
     if (!fail && rec_new(m, ws)) fail = 1;
@@ -301,22 +314,20 @@ void ws_free(const recur_model *m, workspace *ws)
 {
     if (!ws) return;
     rec_free(m, ws);
-    float **per_unit[] = {ws->hs,  ws->cs,  ws->cache, ws->wt_ih, ws->wt_hh,
-                          ws->dh0, ws->dc0, ws->dhf,   ws->dcf};
-    float **per_layer[] = {ws->xin, ws->mask, ws->cat};
+    float **per_unit[] = {ws->hs, ws->cs, ws->cache, ws->wt_ih, ws->dh0, ws->dc0, ws->dhf, ws->dcf};
     for (size_t k = 0; k < sizeof per_unit / sizeof per_unit[0]; k++) {
         if (!per_unit[k]) continue;
         for (int u = 0; u < m->U; u++) free(per_unit[k][u]);
         free(per_unit[k]);
     }
-    for (size_t k = 0; k < sizeof per_layer / sizeof per_layer[0]; k++) {
-        if (!per_layer[k]) continue;
-        for (int l = 0; l < m->L; l++) free(per_layer[k][l]);
-        free(per_layer[k]);
+    for (int l = 0; l < m->L; l++) {
+        if (ws->keep) free(ws->keep[l]);
+        if (ws->cat) free(ws->cat[l]);
     }
-    void *flat[] = {ws->xptr, ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
-                    ws->cond_r, ws->px, ws->ph, ws->logits, ws->pooled,
-                    ws->dph != ws->px ? ws->dph : NULL,
+    free(ws->keep);
+    free(ws->cat);
+    void *flat[] = {ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
+                    ws->cond_r, ws->ph, ws->logits, ws->pooled, ws->dpooled,
                     ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr};
     for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) free(flat[k]);
     free(ws);
@@ -380,14 +391,16 @@ static void unit_forward(const recur_model *m, workspace *ws, int u, const float
     // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
     // row gather of W_ih^T (a column of W_ih), never a product; so is the
     // conditioning class, whose columns follow the input's.
+    // px goes where the recurrence will replace it (rec.h: rec_rows).
     int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
+    const gate_rows gr = rec_rows(m, ws, u, NULL);
     if (x && ws->wt_ih[u])
-        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, ws->px, GH, th);
+        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, gr.px, gr.ld, th);
     else if (x)
-        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, ws->px, GH, th);
+        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, gr.px, gr.ld, th);
     else
-        rec_gather(ws, ws->px, ws->wt_ih[u], ids, 0, N, GH, b_ih);
-    if (first && m->Cc) rec_gather(ws, ws->px, ws->wt_ih[u], cond, xin, N, GH, NULL);
+        rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], ids, 0, N, GH, b_ih);
+    if (first && m->Cc) rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], cond, xin, N, GH, NULL);
 
     // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell, for t = 1..T
     // (rec.c: on the workspace's threads, one barrier per step).
@@ -398,6 +411,37 @@ static void unit_forward(const recur_model *m, workspace *ws, int u, const float
 static const float *layer_output(const recur_model *m, const workspace *ws, int l)
 {
     return m->D == 1 ? ws->hs[l] + (size_t)ws->B * m->H : ws->cat[l];
+}
+
+// Layer l's input as the forward reads it: NULL for one-hot ids, the layer
+// below's output itself when nothing changes it, else made in dst [N, xin]:
+// embedding rows, or the layer below's output through dropout (inverted, as
+// nn.LSTM's: kept elements scaled by 1/(1-p)). reverse: in the reverse
+// unit's order (always made in dst). Nothing of it is kept between the
+// forward and the backward, which makes it again, bit for bit, from the ids,
+// the weights and the masks.
+static const float *layer_input(const recur_model *m, const workspace *ws, int l, float *dst,
+                                int reverse)
+{
+    const int N = ws->T * ws->B, DH = m->D * m->H;
+    if (l == 0 && !m->E) return NULL;
+    const int xin = l == 0 ? m->E : DH;
+    const uint8_t *keep = l > 0 && ws->dropped ? ws->keep[l] : NULL;
+    const float scale = 1.0f / (1.0f - m->cfg.dropout);
+    const float *out = l > 0 ? layer_output(m, ws, l - 1) : NULL;
+    if (l > 0 && !keep && !reverse) return out;
+    for (int n = 0; n < N; n++) {
+        const int src = reverse ? ws->rev[n] : n; // the sequence row
+        const size_t r = (size_t)src * xin;
+        float *d = dst + (size_t)n * xin;
+        if (l == 0)
+            memcpy(d, m->w + m->embed + (size_t)ws->ids[src] * m->E, sizeof(float) * (size_t)xin);
+        else if (!keep)
+            memcpy(d, out + r, sizeof(float) * (size_t)xin);
+        else
+            for (int i = 0; i < xin; i++) d[i] = out[r + i] * (keep[r + i] ? scale : 0.0f);
+    }
+    return dst;
 }
 
 void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
@@ -414,38 +458,21 @@ void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids
             ws->cond_r[n] = ws->cond[ws->rev[n]];
         }
     }
+    ws->dropped = drop && L > 1 && ws->keep[1]; // masks are made when the model has dropout
 
     for (int l = 0; l < L; l++) {
-        // (1) The layer's input: embedding rows, one-hot ids (NULL), or the
-        // layer below's output, through dropout when training.
-        const float *x = NULL;
-        int xin = l == 0 ? m->lay[0].in - m->Cc : DH;
-        if (l == 0 && m->E) {
-            for (int n = 0; n < N; n++)
-                memcpy(ws->xin[0] + (size_t)n * m->E, m->w + m->embed + (size_t)ids[n] * m->E,
-                       sizeof(float) * (size_t)m->E);
-            x = ws->xin[0];
-        } else if (l > 0) {
-            x = layer_output(m, ws, l - 1);
-            if (drop && ws->mask[l]) {
-                // Inverted dropout on the layer below's outputs, as nn.LSTM's dropout.
-                float p = m->cfg.dropout, keep = 1.0f / (1.0f - p);
-                for (size_t i = 0; i < (size_t)N * DH; i++) {
-                    ws->mask[l][i] = rng_uniform(drop) < p ? 0.0f : keep;
-                    ws->xin[l][i] = x[i] * ws->mask[l][i];
-                }
-                x = ws->xin[l];
-            }
+        // (1) The layer's input: one-hot ids (NULL), embedding rows, or the
+        // layer below's output, through dropout when training; made (if at
+        // all) in dh_seq, which the forward does not otherwise use.
+        if (l > 0 && ws->dropped) {
+            const float p = m->cfg.dropout;
+            for (size_t i = 0; i < (size_t)N * DH; i++) ws->keep[l][i] = !(rng_uniform(drop) < p);
         }
-        ws->xptr[l] = x;
-
+        const float *x = layer_input(m, ws, l, ws->dh_seq, 0);
         unit_forward(m, ws, l * D, x, ids, ws->cond);
         if (D == 1) continue;
         // The reverse unit reads the same input, reordered.
-        if (x)
-            for (int n = 0; n < N; n++)
-                memcpy(ws->xr + (size_t)n * xin, x + (size_t)ws->rev[n] * xin, sizeof(float) * xin);
-        unit_forward(m, ws, l * D + 1, x ? ws->xr : NULL, ws->ids_r, ws->cond_r);
+        unit_forward(m, ws, l * D + 1, layer_input(m, ws, l, ws->xr, 1), ws->ids_r, ws->cond_r);
         // Both directions side by side, in sequence order.
         const float *hf = ws->hs[l * D] + (size_t)B * H, *hb = ws->hs[l * D + 1] + (size_t)B * H;
         for (int n = 0; n < N; n++) {
@@ -510,34 +537,50 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
 /* ---------------------------------------------------------------- backward */
 
 // One unit backwards over the window, from dout [N, H] (the gradient at its
-// outputs, in its own time order). Accumulates the unit's weight gradients
-// into g; writes dx [N, xin] = dL/dx (unless x is one-hot) and dh0/dc0.
-static void unit_backward(const recur_model *m, workspace *ws, int u, const float *dout,
-                          const float *x, const int32_t *ids, const int32_t *cond, float *g,
-                          float *dx)
+// outputs, in its own time order; RNN: overwritten). Accumulates the unit's
+// weight gradients into g; writes dx [N, xin] = dL/dx (unless x is one-hot)
+// and dh0/dc0. Its input is made again in xbuf (layer_input) once the sweep
+// is done; xbuf may be dx (the input is dead once dW_ih is made), and dx may
+// be dout when the cell has a cache (dout is dead once the sweep has run).
+static void unit_backward(const recur_model *m, workspace *ws, int u, float *dout, float *xbuf,
+                          float *dx, float *g)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H, N = T * B, th = ws->threads;
+    const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, N = T * B, th = ws->threads;
     const layer_off *lo = &m->lay[u];
+    const int l = u / m->D, reverse = u % m->D;
+    const int32_t *ids = reverse ? ws->ids_r : ws->ids, *cond = reverse ? ws->cond_r : ws->cond;
     // (2) The sweep back through time (rec.c). Only dh_{t-1} = dph_t W_hh is
     // sequential; it leaves dL/dh_0 and dL/dc_0 of this unit in ws->dh0, ws->dc0.
     rec_backward(m, ws, u, dout);
+    const gate_rows gr = rec_rows(m, ws, u, dout);
 
-    // (3) Weight gradients as one product each over all T*B rows.
-    gemm_tn(GH, H, N, ws->dph, GH, ws->hs[u], H, g + lo->w_hh, H, 1, th);
-    rec_colsum(ws, g + lo->b_hh, ws->dph, N, GH);
-    rec_colsum(ws, g + lo->b_ih, ws->dpx, N, GH);
+    // (3) Weight gradients as one product each over all T*B rows (dph's last
+    // gate block apart when it is not dpx's: GRU's n).
+    const int lead = (G - 1) * H; // dph's columns that are dpx's
+    if (gr.dph_last == lead) {
+        gemm_tn(GH, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+        rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, GH);
+    } else {
+        if (lead) gemm_tn(lead, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+        gemm_tn(H, H, N, gr.dpx + gr.dph_last, gr.ld, ws->hs[u], H, g + lo->w_hh + (size_t)lead * H, H, 1,
+                th);
+        if (lead) rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, lead);
+        rec_colsum(ws, g + lo->b_hh + lead, gr.dpx + gr.dph_last, gr.ld, N, H);
+    }
+    rec_colsum(ws, g + lo->b_ih, gr.dpx, gr.ld, N, GH);
     const int first = u < m->D;
     const int xin = first ? lo->in - m->Cc : lo->in;
     // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
     // transpose of the gather.
-    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, ws->dpx, cond, xin, N, GH);
+    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, cond, xin, N, GH);
+    const float *x = layer_input(m, ws, l, xbuf, reverse);
     if (!x) {
-        rec_scatter(ws, g + lo->w_ih, lo->in, ws->dpx, ids, 0, N, GH);
+        rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, ids, 0, N, GH);
         return;
     }
-    gemm_tn(GH, xin, N, ws->dpx, GH, x, xin, g + lo->w_ih, lo->in, 1, th);
+    gemm_tn(GH, xin, N, gr.dpx, gr.ld, x, xin, g + lo->w_ih, lo->in, 1, th);
     // (4) The gradient of the unit's input, dx = dpx W_ih.
-    gemm_nn(N, xin, GH, ws->dpx, GH, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
+    gemm_nn(N, xin, GH, gr.dpx, gr.ld, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
 }
 
 void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
@@ -548,7 +591,7 @@ void model_backward_head(const recur_model *m, workspace *ws, const float *in, i
     const float *dlogits = ws->logits;
     // dW_hy += dlogits^T in, db_y += sum dlogits, din = dlogits W_hy
     gemm_tn(O, DH, rows, dlogits, O, in, DH, g + m->head_w, DH, 1, th);
-    rec_colsum(ws, g + m->head_b, dlogits, rows, O);
+    rec_colsum(ws, g + m->head_b, dlogits, O, rows, O);
     if (din) gemm_nn(rows, DH, O, dlogits, O, m->w + m->head_w, DH, din, DH, 0, th);
     rec_leave(prev);
 }
@@ -562,15 +605,15 @@ void model_backward(const recur_model *m, workspace *ws, float *g)
         return;
     }
     // Pooled: the gradient reaches the stack only at the rows' ends.
-    model_backward_head(m, ws, ws->pooled, B, g, ws->dx_seq);
+    model_backward_head(m, ws, ws->pooled, B, g, ws->dpooled);
     memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
     for (int b = 0; b < B; b++) {
         // The reverse half was read at the reverse unit's last step, which
         // is the row's position 0 in sequence order.
         int last = ws->lens[b] - 1;
-        memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dx_seq + (size_t)b * DH, sizeof(float) * H);
+        memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dpooled + (size_t)b * DH, sizeof(float) * H);
         if (D == 2)
-            memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dx_seq + (size_t)b * DH + H, sizeof(float) * H);
+            memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dpooled + (size_t)b * DH + H, sizeof(float) * H);
     }
     model_backward_stack(m, ws, g);
 }
@@ -581,10 +624,14 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
     const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
     const int N = T * B, DH = D * H;
     for (int l = L - 1; l >= 0; l--) {
-        const float *x = ws->xptr[l];
+        const int onehot = l == 0 && !m->E;
         const int xin = l == 0 ? m->lay[0].in - m->Cc : DH;
+        // Where the layer's input gradient lands: over dh_seq when the sweep
+        // leaves it dead (a cell with a cache keeps its gate gradients there),
+        // else in dx_seq.
+        float *dx = D == 1 && m->cell->cache ? ws->dh_seq : ws->dx_seq;
         if (D == 1) {
-            unit_backward(m, ws, l, ws->dh_seq, x, ws->ids, ws->cond, g, ws->dx_seq);
+            unit_backward(m, ws, l, ws->dh_seq, dx, dx, g);
         } else {
             // Split dh_seq [N, 2H] into the forward half (dh_seq, now [N, H])
             // and the reverse half in the reverse unit's time order (dx_seq).
@@ -592,32 +639,31 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
                 memcpy(ws->dx_seq + (size_t)n * H, ws->dh_seq + (size_t)ws->rev[n] * DH + H, sizeof(float) * H);
             for (int n = 0; n < N; n++) // in place: row n moves down to n*H <= n*2H
                 memmove(ws->dh_seq + (size_t)n * H, ws->dh_seq + (size_t)n * DH, sizeof(float) * H);
-            // Reverse unit first: it needs its input in its own order again
-            // (xr now holds the top layer's), and its dx (reverse order) goes
-            // to dxr, then back into sequence order in xr's place.
-            if (x)
-                for (int n = 0; n < N; n++)
-                    memcpy(ws->xr + (size_t)n * xin, x + (size_t)ws->rev[n] * xin, sizeof(float) * xin);
-            unit_backward(m, ws, l * D + 1, ws->dx_seq, x ? ws->xr : NULL, ws->ids_r, ws->cond_r, g,
-                          ws->dxr);
-            if (x)
+            // Reverse unit first: its input in its own order (xr), its dx
+            // (reverse order) to dxr, then back into sequence order in xr's
+            // place; the forward unit's input is then made in dxr.
+            unit_backward(m, ws, l * D + 1, ws->dx_seq, ws->xr, ws->dxr, g);
+            if (!onehot)
                 for (int n = 0; n < N; n++)
                     memcpy(ws->xr + (size_t)ws->rev[n] * xin, ws->dxr + (size_t)n * xin, sizeof(float) * xin);
-            unit_backward(m, ws, l * D, ws->dh_seq, x, ws->ids, ws->cond, g, ws->dx_seq);
-            if (x)
+            unit_backward(m, ws, l * D, ws->dh_seq, ws->dxr, ws->dx_seq, g);
+            if (!onehot)
                 for (size_t i = 0; i < (size_t)N * xin; i++) ws->dx_seq[i] += ws->xr[i];
         }
-        if (!x) continue; // one-hot input: its gradient was scattered into W_ih
+        if (onehot) continue; // one-hot input: its gradient was scattered into W_ih
         if (l > 0) {
             // dx becomes the gradient at the outputs of the layer below (through dropout).
-            const float *mask = ws->xptr[l] == ws->xin[l] ? ws->mask[l] : NULL;
-            for (size_t i = 0; i < (size_t)N * DH; i++)
-                ws->dh_seq[i] = mask ? ws->dx_seq[i] * mask[i] : ws->dx_seq[i];
+            const uint8_t *keep = ws->dropped ? ws->keep[l] : NULL;
+            const float scale = 1.0f / (1.0f - m->cfg.dropout);
+            if (keep)
+                for (size_t i = 0; i < (size_t)N * DH; i++) ws->dh_seq[i] = dx[i] * (keep[i] ? scale : 0.0f);
+            else if (dx != ws->dh_seq)
+                memcpy(ws->dh_seq, dx, sizeof(float) * (size_t)N * DH);
         } else {
             // Embedding: scatter the rows back to the ids that were looked up.
             for (int n = 0; n < N; n++) {
                 float *ge = g + m->embed + (size_t)ws->ids[n] * m->E;
-                const float *d = ws->dx_seq + (size_t)n * m->E;
+                const float *d = dx + (size_t)n * m->E;
                 for (int j = 0; j < m->E; j++) ge[j] += d[j];
             }
         }

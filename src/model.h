@@ -74,32 +74,46 @@ typedef struct workspace {
     unsigned long packed;  /* model version the transposed weights belong to (0: none) */
     float **hs, **cs;      /* [U] (T+1)*B*H; slot 0 = initial state, slot t+1 = h_t (in the
                               unit's own time order: a reverse unit's t runs backwards) */
-    float **cache;         /* [U] T*B*H*cell->cache */
-    float **xin;           /* [L] layer inputs (embedding rows, dropped-out outputs) or NULL */
-    const float **xptr;    /* [L] what each layer actually reads (xin or the layer below's output) */
-    float **mask;          /* [L] dropout masks for layer inputs l > 0 (scaled 1/(1-p)) */
+    float **cache;         /* [U] T*B*H*cell->cache: what the cell saves for its backward. It
+                              also holds the step's input projections before the step runs, and
+                              its gate gradients after the backward (rec.h: rec_rows) */
+    uint8_t **keep;        /* [L] dropout masks for layer inputs l > 0 (1: kept, scaled by
+                              1/(1-p); 0: dropped); NULL without dropout. A layer's input
+                              (embedding rows, dropped-out outputs) is made again from these
+                              when the backward needs it, not kept */
+    int dropped;           /* the last forward applied dropout */
     float **cat;           /* [L] bidirectional only: the layer's output [T*B, 2H], in sequence order */
-    float **wt_ih, **wt_hh;/* [U] W_ih^T [in, G*H] and W_hh^T [H, G*H] */
+    float **wt_ih;         /* [U] W_ih^T [in, G*H] where the forward reads it (one-hot, sampling) */
     int32_t *lens;         /* [B] real length of each row (<= T); a reverse unit starts at its end.
                               Defaults to T; sequences are padded at the end. */
     int pool;              /* many-to-one: the head reads one feature row per stream (below) */
     float *pooled;         /* [B, D*H] pool: forward state at lens-1, reverse state at position 0 */
+    float *dpooled;        /* [B, D*H] its gradient */
     int32_t *rev;          /* [T*B] reverse order: row n of a reverse unit is sequence row rev[n] */
-    float *xr, *dxr;       /* [T*B*max in] a layer's input in reverse order, and its gradient */
+    float *xr, *dxr;       /* [T*B*max in] a layer's input in reverse order, and its gradient
+                              (bidirectional only) */
     int32_t *ids_r, *cond_r; /* [T*B] ids and classes in reverse order */
     float *wt_head;        /* W_head^T [H, V] */
     int32_t *ids;          /* [T*B] the window's inputs */
     int32_t *cond;         /* [T*B] conditioning class per position (models with Cc > 0) */
-    float *px, *ph;        /* [T*B*G*H] input projections; [B*G*H] one step's recurrent one */
+    float *ph;             /* [B*G*H] one step's recurrent projection (forward); for GRU twice
+                              that: its dph of steps t and t-1 (backward, rec.c) */
     float *logits;         /* [T*B*O]; softmax_xent turns it into dlogits */
-    float *dpx, *dph;      /* [T*B*G*H] */
-    float *dh_seq, *dx_seq;/* [T*B*max(H,in)] gradients at layer outputs / inputs */
+    float *dh_seq;         /* [T*B*max(D*H, E)] gradients at the layer outputs; a layer's input
+                              gradient replaces them (and, RNN, its gate gradients) */
+    float *dx_seq;         /* the same size, where a layer's input gradient goes when dh_seq is
+                              still in use (RNN: it holds the gate gradients; bidirectional);
+                              NULL when never needed */
     float *dh, *dhp;       /* [B*H] */
     float **dh0, **dc0;    /* [U] [B*H] gradients of the initial states (after backward) */
     float **dhf, **dcf;    /* [U] [B*H] extra gradient on each row's state after its last real
                               step (an encoder's final state feeds a decoder); used if final_grad */
     int final_grad;
     rec_state *rec;        /* the fast recurrence's state (rec.h) */
+    size_t bytes;          /* what ws_new allocated for the window (activations, gradients,
+                              scratch: the terms that grow with T and B), in bytes */
+    size_t wbytes;         /* and the rest: copies of weights in the kernels' layouts, the
+                              threads' product scratch (docs/design.md#memory) */
 } workspace;
 
 /* A workspace made for (T, B) also serves any smaller window: set ws->T and

@@ -54,6 +54,10 @@ int rec_new(const recur_model *m, workspace *ws)
         if (!(rs->wf[u] = aligned_alloc(64, sizeof(float) * n))) return -1;
     for (int u = 0; u < U && H > PACK_BACK; u++)
         if (!(rs->wb[u] = aligned_alloc(64, sizeof(float) * n))) return -1;
+    // Counted in the workspace's fixed bytes (independent of the window): the
+    // panels, the transposed one-hot gradient, each pool thread's product scratch.
+    ws->wbytes += sizeof(float) * (n * (size_t)U * (H > PACK_BACK ? 2 : 1) + (rs->ndwt ? rs->ndwt : 1) +
+                                   (size_t)pool_size(rs->pool) * GEMM_SCRATCH);
     return 0;
 }
 
@@ -113,13 +117,82 @@ static void pack_backward(float *wb, const float *W, int H, int G, int ub)
     for (int k = 0; k < G * H; k++) memcpy(dst + (size_t)k * UB, W + (size_t)k * H + c0, sizeof(float) * (size_t)nc);
 }
 
+/* ---------------------------------------------------------------- gate rows */
+
+gate_rows rec_rows(const recur_model *m, const workspace *ws, int u, float *dout)
+{
+    const cell_def *cell = m->cell;
+    const int H = m->H, G = m->G;
+    gate_rows r;
+    if (cell->cache) {
+        // The step's gates are written where its pre-activations were read
+        // (the kernels read every element before writing it), and its gate
+        // gradients where its gates were.
+        r.px = r.dpx = ws->cache[u];
+        r.ld = cell->cache * H;
+        r.dph_last = cell->dph_apart ? (cell->cache - 1) * H : (G - 1) * H;
+    } else {
+        // No cache (RNN, G == 1): px_t in h_t's slot, dpx_t over dout_t.
+        r.px = ws->hs[u] + (size_t)ws->B * H;
+        r.dpx = dout;
+        r.ld = G * H;
+        r.dph_last = (G - 1) * H;
+    }
+    return r;
+}
+
+// The cell's step on every row, units [u0, u1): one call when rows of px are
+// G*H apart as the kernels expect, else row by row (GRU: its px rows are the
+// cache's, 4H apart). fwd NULL: the cell's plain function, all units.
+static void step_forward(const recur_model *m, cell_fwd_fn fwd, int B, int u0, int u1,
+                         const float *px, int ld, const float *ph, const float *hp,
+                         const float *cp, float *h, float *c, float *cache)
+{
+    const cell_def *cell = m->cell;
+    const int H = m->H, GH = m->G * H, relu = m->cfg.relu, nb = B == 1 || ld == GH ? 1 : B;
+    const int rows = nb == 1 ? B : 1;
+    const size_t kc = (size_t)cell->cache * H;
+    for (int b = 0; b < nb; b++) {
+        const size_t o = (size_t)b * H;
+        const float *x = px + (size_t)b * ld, *p = ph + (size_t)b * GH, *hq = hp + o;
+        const float *cq = cp ? cp + o : NULL;
+        float *hh = h + o, *cc = c ? c + o : NULL, *k = cache ? cache + b * kc : NULL;
+        if (fwd)
+            fwd(rows, H, u0, u1, relu, x, p, hq, cq, hh, cc, k);
+        else
+            cell->forward(rows, H, relu, x, p, hq, cq, hh, cc, k);
+    }
+}
+
+// Its backward, likewise: dpx rows ld apart, dph rows G*H apart.
+static void step_backward(const recur_model *m, cell_bwd_fn bwd, int B, int u0, int u1,
+                          const float *dh, float *dc, const float *hp, const float *cp,
+                          const float *h, const float *c, const float *cache, float *dpx, int ld,
+                          float *dph, float *dhp)
+{
+    const cell_def *cell = m->cell;
+    const int H = m->H, GH = m->G * H, relu = m->cfg.relu, nb = B == 1 || ld == GH ? 1 : B;
+    const int rows = nb == 1 ? B : 1;
+    const size_t kc = (size_t)cell->cache * H;
+    for (int b = 0; b < nb; b++) {
+        const size_t o = (size_t)b * H;
+        float *dcq = dc ? dc + o : NULL, *x = dpx + (size_t)b * ld, *p = dph + (size_t)b * GH;
+        const float *cpq = cp ? cp + o : NULL, *cq = c ? c + o : NULL;
+        const float *k = cache ? cache + b * kc : NULL;
+        if (bwd)
+            bwd(rows, H, u0, u1, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
+        else
+            cell->backward(rows, H, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
+    }
+}
+
 /* ---------------------------------------------------------------- jobs */
 
 typedef struct rec_job {
     const recur_model *m;
     workspace *ws;
     int u;
-    const float *dout;
+    float *dout;
     int repack;
     int nth; /* threads taking part (1: run on the caller, no barriers) */
 } rec_job;
@@ -156,12 +229,13 @@ static void forward_job(void *arg, int tid, int nth)
             if (rs->wb[u]) pack_backward(rs->wb[u], W, H, G, ub);
         }
     cell_fwd_fn fwd = (int)cell->id < 3 ? kn->cell_fwd[cell->id] : NULL;
+    const gate_rows gr = rec_rows(m, ws, u, NULL);
     if (B == 1) {
         // One row (sampling, a single stream): matrix-vector products, four
         // panels per call so that enough FMA chains are in flight.
         const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
         for (int t = 0; t < T; t++) {
-            const float *hp = ws->hs[u] + (size_t)t * H, *px = ws->px + (size_t)t * GH;
+            const float *hp = ws->hs[u] + (size_t)t * H, *px = gr.px + (size_t)t * gr.ld;
             float *h = ws->hs[u] + (size_t)(t + 1) * H;
             const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * H : NULL;
             float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * H : NULL;
@@ -182,13 +256,13 @@ static void forward_job(void *arg, int tid, int nth)
                     }
                 }
             if (fwd && u1 > u0) fwd(1, H, u0, u1, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
-            if (!fwd) cell->forward(1, H, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
+            if (!fwd) step_forward(m, NULL, 1, 0, H, px, gr.ld, ws->ph, hp, cp, h, c, cache);
             barrier(j);
         }
         return;
     }
     for (int t = 0; t < T; t++) {
-        const float *hp = ws->hs[u] + (size_t)t * BH, *px = ws->px + (size_t)t * B * GH;
+        const float *hp = ws->hs[u] + (size_t)t * BH, *px = gr.px + (size_t)t * B * gr.ld;
         float *h = ws->hs[u] + (size_t)(t + 1) * BH;
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * BH : NULL;
@@ -207,9 +281,9 @@ static void forward_job(void *arg, int tid, int nth)
                 }
             }
             // ... then the cell on the block's units while ph is in cache.
-            if (fwd) fwd(B, H, c0, c0 + nc, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
+            if (fwd) step_forward(m, fwd, B, c0, c0 + nc, px, gr.ld, ws->ph, hp, cp, h, c, cache);
         }
-        if (!fwd) cell->forward(B, H, m->cfg.relu, px, ws->ph, hp, cp, h, c, cache);
+        if (!fwd) step_forward(m, NULL, B, 0, H, px, gr.ld, ws->ph, hp, cp, h, c, cache);
         barrier(j);
     }
 }
@@ -233,6 +307,7 @@ static void backward_job(void *arg, int tid, int nth)
     const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
     float *dc = ws->dc0[u], *dnext = ws->dh0[u];
     cell_bwd_fn bwd = (int)cell->id < 3 ? kn->cell_bwd[cell->id] : NULL;
+    const gate_rows gr = rec_rows(m, ws, u, j->dout);
     // Truncated BPTT: nothing flows back from beyond the window.
     for (int b = 0; b < B; b++) {
         memset(dnext + (size_t)b * H + u0, 0, sizeof(float) * (size_t)(u1 - u0));
@@ -244,7 +319,11 @@ static void backward_job(void *arg, int tid, int nth)
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         const float *c = cp ? cp + BH : NULL;
         const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
-        float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
+        // dph_t: dpx_t itself, or (GRU) its own rows, alternating between two
+        // so that a thread still multiplying by step t's while another has
+        // moved on to step t-1 reads what it should (one barrier per step).
+        float *dpx = gr.dpx + (size_t)t * B * gr.ld;
+        float *dph = cell->dph_apart ? ws->ph + (size_t)(t & 1) * B * GH : dpx;
         for (int b = 0; b < B; b++)
             for (int k = u0; k < u1; k++) ws->dh[(size_t)b * H + k] = dnow[(size_t)b * H + k] + dnext[(size_t)b * H + k];
         if (ws->final_grad)
@@ -257,9 +336,15 @@ static void backward_job(void *arg, int tid, int nth)
                     for (int k = u0; k < u1; k++) dc[at + k] += ws->dcf[u][at + k];
             }
         if (bwd)
-            bwd(B, H, u0, u1, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
-        else
-            cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
+            step_backward(m, bwd, B, u0, u1, ws->dh, dc, hp, cp, h, c, cache, dpx, gr.ld, dph, ws->dhp);
+        else if (tid == 0)
+            step_backward(m, NULL, B, 0, H, ws->dh, dc, hp, cp, h, c, cache, dpx, gr.ld, dph, ws->dhp);
+        if (cell->dph_apart)
+            // dph's last block, for the weight gradients after the sweep, in
+            // the cache columns the step's backward has just read.
+            for (int b = 0; b < B; b++)
+                memcpy(dpx + (size_t)b * gr.ld + gr.dph_last + u0, dph + (size_t)b * GH + (G - 1) * H + u0,
+                       sizeof(float) * (size_t)(u1 - u0));
         barrier(j); // every thread's dph_t is needed below
         // dh_{t-1} = direct term + dph_t W_hh, for this thread's units.
         for (int b = 0; b < B; b++)
@@ -328,7 +413,7 @@ void rec_forward(const recur_model *m, workspace *ws, int u)
     rs->version[u] = m->version;
 }
 
-void rec_backward(const recur_model *m, workspace *ws, int u, const float *dout)
+void rec_backward(const recur_model *m, workspace *ws, int u, float *dout)
 {
     rec_state *rs = ws->rec;
     rec_job j = {m, ws, u, dout, 0, step_threads(m, ws)};
@@ -345,6 +430,7 @@ typedef struct sum_job {
     const int32_t *id;
     int base, rows, cols, ld;
     const float *bias;
+    int lds; /* row stride of src (colsum, scatter) or dst (gather) */
 } sum_job;
 
 // This thread's columns [*j0, *j1) of cols, in multiples of 16.
@@ -363,7 +449,7 @@ static void colsum_job(void *arg, int tid, int nth)
     my_cols(s->cols, tid, nth, &j0, &j1);
     const kern *kn = s->ws->rec->kn;
     if (j0 >= j1) return;
-    for (int i = 0; i < s->rows; i++) kn->add(s->dst + j0, s->src + (size_t)i * s->cols + j0, j1 - j0);
+    for (int i = 0; i < s->rows; i++) kn->add(s->dst + j0, s->src + (size_t)i * s->lds + j0, j1 - j0);
 }
 
 static void scatter_job(void *arg, int tid, int nth)
@@ -383,7 +469,7 @@ static void scatter_job(void *arg, int tid, int nth)
     for (int c = lo; c <= hi; c++) memset(dwt + (size_t)c * s->cols + j0, 0, sizeof(float) * (size_t)(j1 - j0));
     const kern *kn = s->ws->rec->kn;
     for (int n = 0; n < s->rows; n++)
-        kn->add(dwt + (size_t)(s->base + s->id[n]) * s->cols + j0, s->src + (size_t)n * s->cols + j0, j1 - j0);
+        kn->add(dwt + (size_t)(s->base + s->id[n]) * s->cols + j0, s->src + (size_t)n * s->lds + j0, j1 - j0);
     for (int j = j0; j < j1; j++) {
         float *w = s->dst + (size_t)j * s->ld;
         for (int c = lo; c <= hi; c++) w[c] += dwt[(size_t)c * s->cols + j];
@@ -398,7 +484,7 @@ static void gather_job(void *arg, int tid, int nth)
     const kern *kn = s->ws->rec->kn;
     if (j0 >= j1) return;
     for (int n = 0; n < s->rows; n++) {
-        float *p = s->dst + (size_t)n * s->cols + j0;
+        float *p = s->dst + (size_t)n * s->lds + j0;
         const float *col = s->src + (size_t)(s->base + s->id[n]) * s->cols + j0;
         if (s->bias)
             kn->sum(p, s->bias + j0, col, j1 - j0);
@@ -416,31 +502,31 @@ static void run_sum(workspace *ws, pool_fn fn, sum_job *s)
         pool_run(p, fn, s);
 }
 
-void rec_colsum(workspace *ws, float *dst, const float *src, int rows, int cols)
+void rec_colsum(workspace *ws, float *dst, const float *src, int lds, int rows, int cols)
 {
-    sum_job s = {ws, dst, src, NULL, 0, rows, cols, 0, NULL};
+    sum_job s = {ws, dst, src, NULL, 0, rows, cols, 0, NULL, lds};
     run_sum(ws, colsum_job, &s);
 }
 
-void rec_scatter(workspace *ws, float *W, int ld, const float *d, const int32_t *id, int base,
-                 int rows, int cols)
+void rec_scatter(workspace *ws, float *W, int ld, const float *d, int ldd, const int32_t *id,
+                 int base, int rows, int cols)
 {
     if (rows < 1) return;
-    sum_job s = {ws, W, d, id, base, rows, cols, ld, NULL};
+    sum_job s = {ws, W, d, id, base, rows, cols, ld, NULL, ldd};
     if (!ws->rec || (size_t)ld * cols > ws->rec->ndwt || rows < ld) {
         // Few rows (cheaper than clearing and adding back the transposed
         // sums), or no room for them (not a first-layer unit): directly.
         for (int n = 0; n < rows; n++)
-            for (int j = 0; j < cols; j++) W[(size_t)j * ld + base + id[n]] += d[(size_t)n * cols + j];
+            for (int j = 0; j < cols; j++) W[(size_t)j * ld + base + id[n]] += d[(size_t)n * ldd + j];
         return;
     }
     run_sum(ws, scatter_job, &s);
 }
 
-void rec_gather(workspace *ws, float *px, const float *wt, const int32_t *id, int base, int rows,
-                int cols, const float *bias)
+void rec_gather(workspace *ws, float *px, int ldp, const float *wt, const int32_t *id, int base,
+                int rows, int cols, const float *bias)
 {
-    sum_job s = {ws, px, wt, id, base, rows, cols, 0, bias};
+    sum_job s = {ws, px, wt, id, base, rows, cols, 0, bias, ldp};
     run_sum(ws, gather_job, &s);
 }
 
@@ -452,6 +538,7 @@ void rec_forward_ref(const recur_model *m, workspace *ws, int u)
     const size_t BH = (size_t)B * H;
     const cell_def *cell = m->cell;
     const float *W = m->w + m->lay[u].w_hh, *bhh = m->w + m->lay[u].b_hh;
+    const gate_rows gr = rec_rows(m, ws, u, NULL);
     for (int t = 0; t < T; t++) {
         const float *hp = ws->hs[u] + (size_t)t * BH;
         for (int b = 0; b < B; b++) {
@@ -465,17 +552,18 @@ void rec_forward_ref(const recur_model *m, workspace *ws, int u)
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * BH : NULL;
         float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
-        cell->forward(B, H, m->cfg.relu, ws->px + (size_t)t * B * GH, ws->ph, hp, cp,
-                      ws->hs[u] + (size_t)(t + 1) * BH, c, cache);
+        step_forward(m, NULL, B, 0, H, gr.px + (size_t)t * B * gr.ld, gr.ld, ws->ph, hp, cp,
+                     ws->hs[u] + (size_t)(t + 1) * BH, c, cache);
     }
 }
 
-void rec_backward_ref(const recur_model *m, workspace *ws, int u, const float *dout)
+void rec_backward_ref(const recur_model *m, workspace *ws, int u, float *dout)
 {
-    const int T = ws->T, B = ws->B, H = m->H, GH = m->G * m->H;
+    const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H;
     const size_t BH = (size_t)B * H;
     const cell_def *cell = m->cell;
     const float *W = m->w + m->lay[u].w_hh;
+    const gate_rows gr = rec_rows(m, ws, u, dout);
     float *dc = ws->dc0[u], *dnext = ws->dh0[u];
     memset(dnext, 0, BH * sizeof(float));
     memset(dc, 0, BH * sizeof(float));
@@ -493,8 +581,12 @@ void rec_backward_ref(const recur_model *m, workspace *ws, int u, const float *d
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         const float *c = cp ? cp + BH : NULL;
         const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
-        float *dpx = ws->dpx + (size_t)t * B * GH, *dph = ws->dph + (size_t)t * B * GH;
-        cell->backward(B, H, m->cfg.relu, ws->dh, dc, hp, cp, h, c, cache, dpx, dph, ws->dhp);
+        float *dpx = gr.dpx + (size_t)t * B * gr.ld, *dph = cell->dph_apart ? ws->ph : dpx;
+        step_backward(m, NULL, B, 0, H, ws->dh, dc, hp, cp, h, c, cache, dpx, gr.ld, dph, ws->dhp);
+        if (cell->dph_apart)
+            for (int b = 0; b < B; b++)
+                memcpy(dpx + (size_t)b * gr.ld + gr.dph_last, dph + (size_t)b * GH + (G - 1) * H,
+                       sizeof(float) * H);
         memcpy(dnext, ws->dhp, BH * sizeof(float));
         gemm_nn_ref(B, H, GH, dph, GH, W, H, dnext, H, 1);
     }

@@ -31,32 +31,52 @@ void rec_free(const recur_model *m, workspace *ws);
 pool *rec_enter(workspace *ws);
 void rec_leave(pool *prev);
 
-/* Unit u's recurrence over the window, from ws->px [T*B, G*H] (input
- * projections, b_ih included) and the state in slot 0 of ws->hs[u] (and
- * ws->cs[u]); fills slots 1..T and ws->cache[u]. */
+/* Where unit u's gate rows live. They have no buffers of their own: each
+ * step's rows are written where that step's saved activations go, or where
+ * something already read lies (docs/design.md#memory):
+ *   px   [T*B, G*H] before rec_forward: the input projections (b_ih included),
+ *        in the unit's cache (LSTM, GRU: the step's gates replace them), or in
+ *        slots 1..T of ws->hs[u] (RNN: h_t replaces them);
+ *   dpx  [T*B, G*H] after rec_backward: their gradients, over the cache again
+ *        (a step's cache is dead once its gradients are made), or over dout
+ *        (RNN: read at the start of the step);
+ *   dph  the gradient of ph_t, equal to dpx except for GRU's n block
+ *        (r * dpx_n), which is kept in the cache's last H columns.
+ * Row n = t*B + b of px and dpx starts at n*ld; dph's blocks 0..G-2 are
+ * dpx's, its last one starts at column dph_last of the row. dout is the
+ * gradient rec_backward is (or was) given; NULL before a forward. */
+typedef struct gate_rows {
+    float *px, *dpx;
+    int ld, dph_last;
+} gate_rows;
+gate_rows rec_rows(const recur_model *m, const workspace *ws, int u, float *dout);
+
+/* Unit u's recurrence over the window, from the input projections in
+ * rec_rows(...).px and the state in slot 0 of ws->hs[u] (and ws->cs[u]);
+ * fills slots 1..T and ws->cache[u]. */
 void rec_forward(const recur_model *m, workspace *ws, int u);
 
 /* Unit u's sweep back through time from dout [T*B, H] (gradient at its
- * outputs): fills ws->dpx and ws->dph [T*B, G*H] and leaves dL/dh_0, dL/dc_0
- * in ws->dh0[u], ws->dc0[u]. */
-void rec_backward(const recur_model *m, workspace *ws, int u, const float *dout);
+ * outputs; RNN: overwritten by the gate gradients): leaves dpx and dph where
+ * rec_rows(m, ws, u, dout) says, and dL/dh_0, dL/dc_0 in ws->dh0[u], ws->dc0[u]. */
+void rec_backward(const recur_model *m, workspace *ws, int u, float *dout);
 
 /* The window-wide pointwise sums, on the workspace's threads (each output
  * element summed over rows in increasing order by one thread):
- *   rec_colsum:  dst[j] += sum_i src[i*cols + j]                 (bias gradients)
- *   rec_scatter: W[j*ld + base + id[n]] += d[n*cols + j]          (one-hot input:
+ *   rec_colsum:  dst[j] += sum_i src[i*lds + j]                  (bias gradients)
+ *   rec_scatter: W[j*ld + base + id[n]] += d[n*ldd + j]          (one-hot input:
  *                the transpose of a column gather), j < cols
- *   rec_gather:  px[n*cols + j] = (bias ? bias[j] : px[n*cols + j])
+ *   rec_gather:  px[n*ldp + j] = (bias ? bias[j] : px[n*ldp + j])
  *                                 + wt[(base + id[n])*cols + j]  (its forward) */
-void rec_colsum(workspace *ws, float *dst, const float *src, int rows, int cols);
-void rec_scatter(workspace *ws, float *W, int ld, const float *d, const int32_t *id, int base,
-                 int rows, int cols);
-void rec_gather(workspace *ws, float *px, const float *wt, const int32_t *id, int base, int rows,
-                int cols, const float *bias);
+void rec_colsum(workspace *ws, float *dst, const float *src, int lds, int rows, int cols);
+void rec_scatter(workspace *ws, float *W, int ld, const float *d, int ldd, const int32_t *id,
+                 int base, int rows, int cols);
+void rec_gather(workspace *ws, float *px, int ldp, const float *wt, const int32_t *id, int base,
+                int rows, int cols, const float *bias);
 
 /* The same two, written plainly (libm activations, separate multiply and
  * add, one thread): the oracle of tests/test_kernels.c. */
 void rec_forward_ref(const recur_model *m, workspace *ws, int u);
-void rec_backward_ref(const recur_model *m, workspace *ws, int u, const float *dout);
+void rec_backward_ref(const recur_model *m, workspace *ws, int u, float *dout);
 
 #endif

@@ -271,6 +271,28 @@ static double rel_diff(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+// A unit's px goes where rec_rows says (inside its cache or its h slots);
+// its gate gradients come back from there as dense [N, G*H] arrays.
+static void put_px(const recur_model *m, workspace *ws, const float *px, size_t N)
+{
+    const gate_rows gr = rec_rows(m, ws, 0, NULL);
+    const int GH = m->G * m->H;
+    for (size_t n = 0; n < N; n++) memcpy(gr.px + n * gr.ld, px + n * GH, sizeof(float) * GH);
+}
+
+static void get_grads(const recur_model *m, const workspace *ws, float *dout, size_t N, float *dpx,
+                      float *dph)
+{
+    const gate_rows gr = rec_rows(m, ws, 0, dout);
+    const int GH = m->G * m->H, lead = (m->G - 1) * m->H;
+    for (size_t n = 0; n < N; n++)
+        for (int j = 0; j < GH; j++) {
+            const float *row = gr.dpx + n * gr.ld;
+            dpx[n * GH + j] = row[j];
+            dph[n * GH + j] = j < lead ? row[j] : row[gr.dph_last + j - lead];
+        }
+}
+
 static void test_recurrence(void)
 {
     const int cases[][4] = {/* cell, H, B, T */ {0, 37, 1, 6},  {1, 37, 1, 6},  {2, 37, 1, 6},
@@ -299,31 +321,39 @@ static void test_recurrence(void)
         fill(h0, BH, &r, 0.5f);
         fill(c0, BH, &r, 0.5f);
         workspace *ws[3] = {NULL, NULL, NULL};
+        float *douts[3], *dpx[3], *dph[3];
         for (int k = 0; k < 3; k++) {
             CHECK(ws_new(m, T, B, k == 2 ? 2 : 1, &ws[k], NULL) == 0, "workspace");
-            memcpy(ws[k]->px, px, sizeof(float) * N * GH);
+            put_px(m, ws[k], px, N);
             memcpy(ws[k]->hs[0], h0, sizeof(float) * BH);
             if (ws[k]->cs[0]) memcpy(ws[k]->cs[0], c0, sizeof(float) * BH);
+            // Each its own dout: the RNN's backward leaves its gate gradients there.
+            douts[k] = malloc(sizeof(float) * N * H);
+            memcpy(douts[k], dout, sizeof(float) * N * H);
+            dpx[k] = malloc(sizeof(float) * N * GH);
+            dph[k] = malloc(sizeof(float) * N * GH);
         }
         rec_forward_ref(m, ws[0], 0);
         rec_forward(m, ws[1], 0);
         rec_forward(m, ws[2], 0);
-        for (int k = 0; k < 3; k++) {
-            if (k) memcpy(ws[k]->px, px, sizeof(float) * N * GH); // (backward may reuse px)
-        }
-        rec_backward_ref(m, ws[0], 0, dout);
-        rec_backward(m, ws[1], 0, dout);
-        rec_backward(m, ws[2], 0, dout);
         size_t nh = (N + B) * H;
-        double e[5] = {rel_diff(ws[1]->hs[0], ws[0]->hs[0], nh),
+        // The forward alone must not touch what the backward needs beyond
+        // its cache: compare h before the backward.
+        double eh = rel_diff(ws[1]->hs[0], ws[0]->hs[0], nh);
+        int same_h = same_bits(ws[1]->hs[0], ws[2]->hs[0], nh);
+        rec_backward_ref(m, ws[0], 0, douts[0]);
+        rec_backward(m, ws[1], 0, douts[1]);
+        rec_backward(m, ws[2], 0, douts[2]);
+        for (int k = 0; k < 3; k++) get_grads(m, ws[k], douts[k], N, dpx[k], dph[k]);
+        double e[6] = {rel_diff(ws[1]->hs[0], ws[0]->hs[0], nh),
                        ws[0]->cs[0] ? rel_diff(ws[1]->cs[0], ws[0]->cs[0], nh) : 0,
-                       rel_diff(ws[1]->dpx, ws[0]->dpx, N * GH), rel_diff(ws[1]->dph, ws[0]->dph, N * GH),
-                       rel_diff(ws[1]->dh0[0], ws[0]->dh0[0], BH)};
+                       rel_diff(dpx[1], dpx[0], N * GH), rel_diff(dph[1], dph[0], N * GH),
+                       rel_diff(ws[1]->dh0[0], ws[0]->dh0[0], BH), eh};
         double e_max = 0;
-        for (int i = 0; i < 5; i++) e_max = e[i] > e_max ? e[i] : e_max;
+        for (int i = 0; i < 6; i++) e_max = e[i] > e_max ? e[i] : e_max;
         if (e_max > worst) worst = e_max;
-        int same = same_bits(ws[1]->hs[0], ws[2]->hs[0], nh) && same_bits(ws[1]->dpx, ws[2]->dpx, N * GH) &&
-                   same_bits(ws[1]->dph, ws[2]->dph, N * GH) && same_bits(ws[1]->dh0[0], ws[2]->dh0[0], BH) &&
+        int same = same_h && same_bits(ws[1]->hs[0], ws[2]->hs[0], nh) && same_bits(dpx[1], dpx[2], N * GH) &&
+                   same_bits(dph[1], dph[2], N * GH) && same_bits(ws[1]->dh0[0], ws[2]->dh0[0], BH) &&
                    (!ws[1]->cs[0] || (same_bits(ws[1]->cs[0], ws[2]->cs[0], nh) &&
                                       same_bits(ws[1]->dc0[0], ws[2]->dc0[0], BH)));
         printf("  %-4s H=%-3d B=%-2d T=%d: vs plain twin %.2e (h, c, dpx, dph, dh0), 2 threads %s\n",
@@ -331,7 +361,10 @@ static void test_recurrence(void)
         CHECK(e_max < 1e-5, "%s H=%d B=%d: recurrence differs from its twin by %.3g",
               recur_cell_name(cfg.cell), H, B, e_max);
         CHECK(same, "%s H=%d B=%d: 2 threads differ from 1", recur_cell_name(cfg.cell), H, B);
-        for (int k = 0; k < 3; k++) ws_free(m, ws[k]);
+        for (int k = 0; k < 3; k++) {
+            ws_free(m, ws[k]);
+            free(douts[k]), free(dpx[k]), free(dph[k]);
+        }
         free(px), free(dout), free(h0), free(c0);
         recur_model_free(m);
     }

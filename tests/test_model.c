@@ -264,6 +264,88 @@ static void test_gradcheck_catches_errors(void)
     recur_vocab_free(v);
 }
 
+// The window workspace's memory (docs/design.md#memory), for the shapes of
+// the benchmark table and variants (ws_new only allocates: nothing here is
+// touched, so the big shapes cost no time or resident memory). Two bounds:
+//  - torch-rnn's published per-layer formula, N*T*D + 6*N*T*H + 8*N*H floats
+//    of activations (its 8H^2 + 8DH + 9H, weights and their gradients, are
+//    not the workspace's), plus what torch-rnn's model keeps around its
+//    layers: the head's input gradient N*T*H, and its output and the
+//    criterion's gradient, 2*N*T*O. Unidirectional models.
+//  - design.md's budget per cell: s*N*T*H saved per unit (s = 1 RNN, 5 GRU,
+//    6 LSTM: h, c, the cache), a few whole-window buffers shared by all
+//    layers, and O(N*H) per step. A buffer of N*T*H more breaks it.
+static void test_workspace_memory(void)
+{
+    static const struct {
+        recur_cell cell;
+        int H, L, B, T, E, bidir;
+        float drop;
+    } cases[] = {
+        {RECUR_CELL_RNN, 128, 1, 1, 25, 0, 0, 0},       {RECUR_CELL_LSTM, 128, 1, 1, 25, 0, 0, 0},
+        {RECUR_CELL_GRU, 128, 1, 1, 25, 0, 0, 0},       {RECUR_CELL_RNN, 128, 2, 50, 50, 0, 0, 0},
+        {RECUR_CELL_LSTM, 128, 2, 50, 50, 0, 0, 0},     {RECUR_CELL_GRU, 128, 2, 50, 50, 0, 0, 0},
+        {RECUR_CELL_RNN, 512, 2, 64, 100, 0, 0, 0},     {RECUR_CELL_LSTM, 512, 2, 64, 100, 0, 0, 0},
+        {RECUR_CELL_GRU, 512, 2, 64, 100, 0, 0, 0},     {RECUR_CELL_RNN, 1024, 1, 128, 100, 0, 0, 0},
+        {RECUR_CELL_LSTM, 1024, 1, 128, 100, 0, 0, 0},  {RECUR_CELL_GRU, 1024, 1, 128, 100, 0, 0, 0},
+        {RECUR_CELL_LSTM, 512, 2, 64, 100, 0, 0, 0.2f}, {RECUR_CELL_RNN, 256, 3, 32, 50, 16, 0, 0.1f},
+        {RECUR_CELL_GRU, 256, 3, 32, 50, 64, 0, 0.3f},  {RECUR_CELL_LSTM, 300, 2, 20, 30, 400, 0, 0},
+        {RECUR_CELL_LSTM, 128, 2, 32, 40, 0, 1, 0},     {RECUR_CELL_GRU, 128, 1, 32, 40, 16, 1, 0},
+        {RECUR_CELL_RNN, 128, 3, 32, 40, 0, 1, 0.2f},   {RECUR_CELL_RNN, 128, 1, 32, 40, 0, 1, 0},
+    };
+    uint32_t chars[65];
+    for (int i = 0; i < 65; i++) chars[i] = (uint32_t)(i < 26 ? 'a' + i : i < 52 ? 'A' + i - 26 : '0' + i - 52);
+    recur_vocab *v = NULL;
+    CHECK(vocab_from_chars(chars, 65, 0, &v, NULL) == 0, "vocab");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        recur_model_config cfg;
+        recur_model_config_default(&cfg);
+        cfg.cell = cases[c].cell;
+        cfg.hidden = cases[c].H;
+        cfg.layers = cases[c].L;
+        cfg.embed = cases[c].E;
+        cfg.dropout = cases[c].drop;
+        cfg.bidirectional = cases[c].bidir;
+        recur_model *m = NULL;
+        workspace *ws = NULL;
+        CHECK(model_alloc(&cfg, v, &m, NULL) == 0, "model");
+        if (!m) continue;
+        const int T = cases[c].T, B = cases[c].B;
+        CHECK(ws_new(m, T, B, 1, &ws, NULL) == 0, "workspace");
+        if (!ws) {
+            recur_model_free(m);
+            continue;
+        }
+        const double N = B, NT = (double)T * B, H = m->H, D = m->D, DH = D * H, O = m->O;
+        const double W = DH > m->E ? DH : m->E, NTH = NT * H, got = ws->bytes / 4.0;
+        const int materialised = m->L > 1 || m->E, s = 1 + m->cell->has_c + m->cell->cache;
+        // torch-rnn
+        double torch = NT * DH + 2 * NT * O;
+        for (int u = 0; u < m->U; u++) torch += NT * m->lay[u].in + 6 * NTH + 8 * N * H;
+        // design.md's budget
+        int shared = 1 + (D == 2 || (!m->cell->cache && materialised)) + 2 * (D == 2 && materialised);
+        double budget = m->U * (s * NTH + 8 * N * H) + shared * NT * W + (D == 2) * m->L * NT * DH +
+                        (cfg.dropout > 0) * (m->L - 1) * NT * DH / 4 + NT * O + 8 * NT / 4 +
+                        4 * N * (m->G * H + DH);
+        if (D == 1)
+            CHECK(got <= torch, "%s H%d L%d B%d T%d E%d: the window takes %.0f floats, torch-rnn's formula %.0f",
+                  recur_cell_name(cfg.cell), cfg.hidden, cfg.layers, B, T, cfg.embed, got, torch);
+        CHECK(got <= budget, "%s H%d L%d B%d T%d E%d%s: the window takes %.0f floats, design.md's budget %.0f",
+              recur_cell_name(cfg.cell), cfg.hidden, cfg.layers, B, T, cfg.embed, D == 2 ? " bidirectional" : "",
+              got, budget);
+        char name[64];
+        snprintf(name, sizeof name, "%s H%d L%d B%d T%d%s%s%s", recur_cell_name(cfg.cell), cfg.hidden,
+                 cfg.layers, B, T, cfg.embed ? " embed" : "", cfg.dropout > 0 ? " dropout" : "",
+                 D == 2 ? " bidirectional" : "");
+        printf("  workspace %-36s %6.1f MiB, %5.2f N*T*H per unit", name, ws->bytes / 1048576.0, got / NTH / m->U);
+        if (D == 1) printf(", %3.0f %% of torch-rnn's formula", 100 * got / torch);
+        printf(" (weight copies %.1f MiB)\n", ws->wbytes / 1048576.0);
+        ws_free(m, ws);
+        recur_model_free(m);
+    }
+    recur_vocab_free(v);
+}
+
 int main(void)
 {
     test_gemm();
@@ -288,5 +370,6 @@ int main(void)
     test_pooled(RECUR_CELL_LSTM, 1);
     test_pooled(RECUR_CELL_GRU, 0);
     test_gradcheck_catches_errors();
+    test_workspace_memory();
     return check_exit();
 }

@@ -24,10 +24,16 @@ typedef struct cell_def {
     recur_cell id;
     int gates;         /* G: gate blocks stacked in W_ih, W_hh, b_ih, b_hh */
     int has_c;         /* 1 if the cell carries a second state (LSTM's c) */
-    int cache;         /* floats saved per unit per row per step for backward */
+    int cache;         /* floats saved per unit per row per step for backward: 0, or at
+                          least G (the step's input projections are first written there) */
+    int dph_apart;     /* 1 if dph's last gate block differs from dpx's (GRU: r * dpx_n);
+                          rec.c keeps it in the cache's last H columns after the backward */
 
     /* One step for B rows. Reads px, ph [B,G*H], h_prev, c_prev [B,H] (c only
-     * if has_c); writes h [B,H], c [B,H] (if has_c) and cache [B, cache*H]. */
+     * if has_c); writes h [B,H], c [B,H] (if has_c) and cache [B, cache*H].
+     * px may be the same memory as cache (G*H == cache*H, or B == 1) or, for a
+     * cell without a cache, as h: every element is read before the same
+     * element of cache (h) is written, so the step may run in place. */
     void (*forward)(int B, int H, int relu, const float *px, const float *ph,
                     const float *h_prev, const float *c_prev, float *h, float *c, float *cache);
 
@@ -35,7 +41,10 @@ typedef struct cell_def {
      * dc [B,H] (has_c): on entry dL/dc_t from step t+1, on exit dL/dc_{t-1}.
      * Writes dpx, dph [B,G*H] (the gradients of px_t and ph_t; equal except
      * for GRU's n block) and dh_prev [B,H]: the part of dL/dh_{t-1} that
-     * does not go through W_hh (GRU's z*h term; zero for RNN and LSTM). */
+     * does not go through W_hh (GRU's z*h term; zero for RNN and LSTM).
+     * dpx may be the same memory as cache (as for the forward): the cache's
+     * elements of a unit are read before its dpx is written; dph may equal
+     * dpx when they are the same. */
     void (*backward)(int B, int H, int relu, const float *dh, float *dc, const float *h_prev,
                      const float *c_prev, const float *h, const float *c, const float *cache,
                      float *dpx, float *dph, float *dh_prev);

@@ -62,6 +62,6 @@ static void gru_backward(int B, int H, int relu, const float *dh, float *dc, con
 }
 
 const cell_def cell_gru = {
-    .name = "gru", .id = RECUR_CELL_GRU, .gates = 3, .has_c = 0, .cache = 4,
+    .name = "gru", .id = RECUR_CELL_GRU, .gates = 3, .has_c = 0, .cache = 4, .dph_apart = 1,
     .forward = gru_forward, .backward = gru_backward,
 };
