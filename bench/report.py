@@ -29,17 +29,25 @@ def cpu_rate(r, key):
     wall, cpu = r.get(secs[0]), r.get(secs[1])
     if not wall or not cpu or r.get(key) is None:
         return None
-    # Sampling runs on the threads the sampler reports (PyTorch: counted as 1).
-    th = r["threads"] if key == "train_chars_per_s" else r.get("sample_threads", 1)
+    th = r["threads"]
+    if key != "train_chars_per_s":
+        # A sampler sharing its steps between threads uses one of them while
+        # that is faster (busy machine), so its CPU time does not say what
+        # its threads would do with the cores to themselves: no rate then.
+        # (PyTorch's batch-1 sampling is counted as one thread.)
+        th = r.get("sample_threads", 1)
+        if th > 1:
+            return None
     return r[key] * wall / cpu * th
 
 
-def ceiling(streams, th, nbytes):
-    """Characters per CPU-second (x threads) that reading nbytes per character
-    allows on th threads (bench/stream_peak), or None if not measured."""
-    if not nbytes:
+def ceiling(streams, th, nbytes, cpu):
+    """Characters per second that reading nbytes per character allows on th
+    threads (bench/stream_peak): per CPU-second of the threads (x threads) or
+    wall-clock; None if not measured."""
+    if not nbytes or (th, int(nbytes)) not in streams:
         return None
-    return streams.get((th, int(nbytes)))
+    return streams[(th, int(nbytes))][1 if cpu else 0]
 
 
 def fmt(x, d=0):
@@ -69,7 +77,8 @@ def main():
                     # The ceiling is the best read rate seen at that size.
                     for x in r.get("read", []):
                         k = (r["threads"], int(x["bytes"]))
-                        streams[k] = max(streams.get(k, 0), x["cpu_passes_per_s"])
+                        old = streams.get(k, (0, 0))
+                        streams[k] = (max(old[0], x["passes_per_s"]), max(old[1], x["cpu_passes_per_s"]))
                 else:
                     r["_file"] = p
                     runs.append(r)
@@ -206,10 +215,14 @@ def main():
             sth = med([r.get("sample_threads", 1) for r in rc.values()])
             mb = med([r.get("sample_bytes_per_char") for r in rc.values()])
             mb16 = med([r.get("sample_bf16_bytes_per_char") for r in rc.values()])
-            lim = ceiling(streams, sth, mb)
-            lim16 = ceiling(streams, sth, mb16)
-            frac = [rsc[p] / lim for p in rsc if rsc[p] and lim]
-            frac16 = [rbc[p] / lim16 for p in rbc if rbc[p] and lim16]
+            # Per CPU-second on one thread; wall-clock on several (cpu_rate).
+            percpu = sth == 1
+            lim = ceiling(streams, sth, mb, percpu)
+            lim16 = ceiling(streams, sth, mb16, percpu)
+            got = rsc if percpu else {p: r["sample_chars_per_s"] for p, r in rc.items()}
+            got16 = rbc if percpu else {p: r.get("sample_bf16_chars_per_s") for p, r in rc.items()}
+            frac = [got[p] / lim for p in got if got[p] and lim]
+            frac16 = [got16[p] / lim16 for p in got16 if got16[p] and lim16]
             rows_s.append((name, rs, ts, sr, med(list(rsc.values())), med(src), rb, br, sth, mb, lim,
                            med(frac), mb16, lim16, med(frac16)))
             rm = med([r["peak_rss_mib"] for r in rc.values()])
@@ -235,13 +248,16 @@ def main():
               f"| {fmt(rb)} | {btxt} |")
         w("")
         w(f"Sampling is batch 1, temperature 1; PyTorch with `torch.set_num_threads({th})`, recur's sampler")
-        w(f"with `--threads {th}` (it uses one thread when the weights are under 1 MiB; the characters drawn")
-        w("do not depend on it). bf16 is `recur sample --bf16` (opt-in: weights rounded to bfloat16, the")
-        w("ratio against PyTorch's fp32).")
+        w(f"with `--threads {th}` (one thread when the weights are under 1 MiB, and while sharing is slower;")
+        w("the characters drawn do not depend on it). bf16 is `recur sample --bf16` (opt-in: weights")
+        w("rounded to bfloat16; the ratio is against PyTorch's fp32). \"Per CPU-s\" is not given for a")
+        w("sampler on several threads (it runs on one while that is faster, so its CPU time says little).")
         w("")
         w("The ceiling: a sampled character reads every weight once, so it can go no faster than the")
-        w("read bandwidth at that working set (`bench/stream_peak`, per CPU time, on the sampler's")
-        w("threads) divided by the weight bytes per character. Per CPU-second rates on both sides.")
+        w("read bandwidth at that working set (`bench/stream_peak` on the sampler's threads, the best")
+        w("of 25 short batches) divided by the weight bytes per character. On one thread both sides")
+        w("are per CPU-second, on several wall-clock; recur's rate is a whole run's, the ceiling a best")
+        w("batch, so on a busy machine the percentage understates how close the step itself comes.")
         w("")
         w("| model | threads | MB/char fp32 | ceiling chars/s | recur % of it | MB/char bf16 | bf16 ceiling | bf16 % of it |")
         w("|---|---|---|---|---|---|---|---|")

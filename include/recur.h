@@ -168,8 +168,8 @@ typedef struct recur_sample_config {
     int top_k;         /* 0: off */
     float top_p;       /* 1: off (nucleus sampling) */
     uint64_t seed;
-    int threads;       /* threads per step (default 1; more pays from about H = 512 up);
-                          the characters drawn do not depend on it */
+    int threads;       /* threads per step (default 1; more pays from about H = 256 up,
+                          on idle cores); the characters drawn do not depend on it */
     int bf16;          /* 1: read the weights as bfloat16 (half the bytes, faster on large
                           models; probabilities differ slightly: docs/api.md). Default 0 */
 } recur_sample_config;
@@ -195,8 +195,9 @@ RECUR_API int recur_sampler_set_class(recur_sampler *s, int label, recur_error *
 RECUR_API void recur_sampler_reset(recur_sampler *s);
 /* The probability the model gave to the character last returned by next(). */
 RECUR_API float recur_sampler_last_prob(const recur_sampler *s);
-/* The threads each step runs on: config threads, or fewer when the model is too
- * small for a second thread to pay (its weights fit in one core's cache). */
+/* The threads the steps are shared between: config threads, or 1 when the model
+ * is too small for a second thread to pay (its weights fit in one core's cache).
+ * While the other cores are busy the sampler runs on one anyway (docs/api.md). */
 RECUR_API int recur_sampler_threads(const recur_sampler *s);
 
 /* ---------------------------------------------------------------- training */

@@ -25,11 +25,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Below this many bytes of weights per step a step takes a few microseconds
  * and the weights sit in one core's L2: a second thread's barriers would
  * cost more than its share of the reading saves. */
 #define SHARE_MIN_BYTES (1 << 20)
+
+/* adapt's windows (characters), and its wait between tries (windows). */
+#define ADAPT_WIN 64
+#define ADAPT_FIRST 8
+#define ADAPT_MAX 256
 
 enum { IN_ONEHOT, IN_EMBED, IN_BELOW };
 
@@ -67,13 +73,19 @@ struct step_net {
     int *hfirst;
     float *h, *c;           /* [L][2][H] states, double-buffered: a step reads all of h_{t-1} */
     int *cur;               /* [L] which half holds the current state */
-    int *tcur;              /* [nth][L] each thread's copy of cur during a job */
+    int *cur0;              /* [L] cur as a job starts (read-only during it) */
+    int *tcur;              /* [nth][L] each thread's copy, flipped as it steps */
     float *px, *ph;         /* [G*H] */
-    float *cache;           /* [4*H] the cell kernels' per-unit outputs (unused here) */
+    float *cache;           /* [max(cache, 4)*H] what the cell kernels save for a backward (unused here) */
     float *logits;          /* [O] */
     int cls;
     pool *pool;
     double bytes;
+    int use;                /* threads the next job runs on: nth, or 1 (adapt) */
+    int adaptive;           /* nth > 1 and not exact: choose use by timing steps */
+    int win_n, probing;     /* adapt's window: steps timed, and whether it tries the other setting */
+    int since, wait;        /* windows since the last try, and to wait before the next */
+    double win_t, last_avg; /* the window's time; seconds per step of the setting in use */
 };
 
 int step_supported(const recur_model *m)
@@ -260,12 +272,16 @@ int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **
     if (nth > nblocks(H)) nth = nblocks(H);
     if (mat * 4 < SHARE_MIN_BYTES && !exact) nth = 1;
     n->nth = nth;
+    n->use = nth;
+    n->adaptive = nth > 1 && !exact;
+    n->wait = ADAPT_FIRST;
 
     int fail = 0;
     n->lay = calloc((size_t)L, sizeof *n->lay);
     n->cur = calloc((size_t)L, sizeof *n->cur);
+    n->cur0 = calloc((size_t)L, sizeof *n->cur0);
     n->tcur = calloc((size_t)L * nth, sizeof *n->tcur);
-    if (!n->lay || !n->cur || !n->tcur) fail = 1;
+    if (!n->lay || !n->cur || !n->cur0 || !n->tcur) fail = 1;
     size_t at = 0;
     for (int l = 0; l < L && !fail; l++) {
         slayer *ly = &n->lay[l];
@@ -291,7 +307,7 @@ int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **
         n->c = falloc((size_t)L * 2 * H, &fail);
         n->px = falloc((size_t)GH, &fail);
         n->ph = falloc((size_t)GH, &fail);
-        n->cache = falloc((size_t)4 * H, &fail);
+        n->cache = falloc((size_t)(m->cell->cache > 4 ? m->cell->cache : 4) * H, &fail);
         n->logits = falloc((size_t)n->O, &fail);
     }
     if (!fail && nth > 1) {
@@ -333,6 +349,7 @@ void step_free(step_net *n)
     free(n->h);
     free(n->c);
     free(n->cur);
+    free(n->cur0);
     free(n->tcur);
     free(n->px);
     free(n->ph);
@@ -442,39 +459,46 @@ static void sync(step_net *n, int nth)
     if (nth > 1) pool_barrier(n->pool);
 }
 
-static void feed_one(step_net *n, int tid, int nth, int32_t id, int *cur)
+/* A job runs on R real threads (R = n->nth, or 1 while a second thread does
+ * not pay: see adapt). The weights are packed in n->nth shares; real thread
+ * r does the shares r, r + R, ...: all of them when R = 1. Which thread
+ * computes a share never changes what it computes. */
+
+// last: the job's last step, whose last layer needs no barrier (the end of
+// the job waits for every thread).
+static void feed_one(step_net *n, int tid, int R, int32_t id, int *cur, int last)
 {
     for (int l = 0; l < n->L; l++) {
-        layer_step(n, tid, l, id, cur);
-        sync(n, nth); // all of layer l's new state before anything reads it
+        for (int v = tid; v < n->nth; v += R) layer_step(n, v, l, id, cur);
+        if (!last || l < n->L - 1) sync(n, R); // all of layer l's new state before anything reads it
         cur[l] ^= 1;
     }
 }
 
-static void run_job(void *arg, int tid, int nth)
+static void run_job(void *arg, int tid, int R)
 {
     job *j = arg;
     step_net *n = j->n;
     if (j->repack) {
-        pack_thread(n, tid);
-        sync(n, nth);
+        for (int v = tid; v < n->nth; v += R) pack_thread(n, v);
+        sync(n, R);
     }
     int *cur = n->tcur + (size_t)tid * n->L;
-    memcpy(cur, n->cur, sizeof(int) * (size_t)n->L);
+    memcpy(cur, n->cur0, sizeof(int) * (size_t)n->L);
     int fed = 0;
     if (j->head) {
-        head_step(n, tid, cur);
+        for (int v = tid; v < n->nth; v += R) head_step(n, v, cur);
         if (j->draw) {
-            sync(n, nth);
+            sync(n, R);
             if (tid == 0) j->pick = j->draw(j->user, n->logits);
-            sync(n, nth);
-            feed_one(n, tid, nth, j->pick, cur);
+            sync(n, R);
+            feed_one(n, tid, R, j->pick, cur, j->count == 0);
             fed = 1;
         }
     }
-    for (int i = 0; i < j->count; i++, fed = 1) feed_one(n, tid, nth, j->ids[i], cur);
-    // Every thread has passed the barrier after the last layer (or there was
-    // nothing to feed): no one reads n->cur any more in this job.
+    for (int i = 0; i < j->count; i++, fed = 1) feed_one(n, tid, R, j->ids[i], cur, i == j->count - 1);
+    // No thread reads n->cur during a job (cur0 is their copy): thread 0 can
+    // write it back whatever the others are still doing.
     if (tid == 0 && fed) memcpy(n->cur, cur, sizeof(int) * (size_t)n->L);
 }
 
@@ -482,12 +506,78 @@ static void run(step_net *n, job *j)
 {
     j->n = n;
     j->repack = !n->packed || n->version != n->m->version;
-    if (n->nth > 1)
+    memcpy(n->cur0, n->cur, sizeof(int) * (size_t)n->L);
+    if (n->use > 1)
         pool_run(n->pool, run_job, j);
     else
         run_job(j, 0, 1);
     n->packed = 1;
     n->version = n->m->version;
+}
+
+/* ---------------------------------------------------------------- one thread or several */
+
+/* Sharing a step between threads pays only while the threads run at the same
+ * time: a step has a barrier per layer, so on a machine whose cores are busy
+ * with other work, a partner that has been preempted stalls every step (on
+ * the shared benchmark machine, 2 threads then took 10x longer per character
+ * than 1). So the sampler times its steps in windows of ADAPT_WIN characters
+ * and now and then tries the other setting for a window, keeping it if it was
+ * faster. A try is cut short as soon as it has cost 1.5 windows of the
+ * current setting, and each failed try doubles the wait before the next (up
+ * to ADAPT_MAX windows), so a setting that keeps losing costs about 1 %.
+ * Only the speed changes: every number is computed the same way on one
+ * thread or several. */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void adapt(step_net *n, double dt)
+{
+    n->win_t += dt;
+    n->win_n++;
+    const int other = n->use == 1 ? n->nth : 1;
+    if (n->probing) {
+        if (n->win_t > 1.5 * ADAPT_WIN * n->last_avg) {
+            // Already slower than a whole window of the setting it tries to beat.
+            n->probing = 0;
+            n->use = other;
+            n->wait = 2 * n->wait < ADAPT_MAX ? 2 * n->wait : ADAPT_MAX;
+            n->since = n->win_n = 0;
+            n->win_t = 0;
+            return;
+        }
+        if (n->win_n < ADAPT_WIN) return;
+        double avg = n->win_t / n->win_n;
+        n->probing = 0;
+        n->since = n->win_n = 0;
+        n->win_t = 0;
+        if (avg < 0.95 * n->last_avg) {
+            n->last_avg = avg;
+            n->wait = ADAPT_FIRST;
+        } else {
+            n->use = other;
+            n->wait = 2 * n->wait < ADAPT_MAX ? 2 * n->wait : ADAPT_MAX;
+        }
+        return;
+    }
+    if (n->win_n < ADAPT_WIN) return;
+    n->last_avg = n->win_t / n->win_n;
+    n->win_n = 0;
+    n->win_t = 0;
+    if (++n->since >= n->wait) {
+        n->probing = 1;
+        n->use = other;
+    }
+}
+
+void step_use_threads(step_net *n, int k)
+{
+    n->use = k > 1 ? n->nth : 1;
 }
 
 void step_feed(step_net *n, const int32_t *ids, int count)
@@ -506,6 +596,8 @@ const float *step_logits(step_net *n)
 int step_next(step_net *n, step_draw_fn draw, void *user)
 {
     job j = {.head = 1, .draw = draw, .user = user};
+    double t0 = n->adaptive ? now_s() : 0;
     run(n, &j);
+    if (n->adaptive) adapt(n, now_s() - t0);
     return j.pick;
 }

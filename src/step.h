@@ -10,7 +10,8 @@
  * while its gates are in L1. Optionally:
  *   - threads: the units (and head columns) are split between threads, each
  *     reading its share of the weights into its own core's caches, with one
- *     barrier per layer;
+ *     barrier per layer; while the steps run faster on one thread (the other
+ *     cores are busy), they run on one (step.c: adapt);
  *   - bf16: the matrices are stored as bfloat16 (half the bytes to read),
  *     widened exactly to fp32 in registers; activations and sums stay fp32.
  *
@@ -35,17 +36,21 @@ typedef struct step_net step_net;
 int step_supported(const recur_model *m);
 
 /* A step engine for m (which must outlive it) with up to `threads` threads
- * (fewer when the weights are too small to be worth sharing, unless exact:
- * the results are the same) and fp32 or bf16 weights. The state starts at
- * zero. */
+ * (one when the weights are too small to be worth sharing, and at times one
+ * while sharing is slower, unless exact: the results are the same either
+ * way) and fp32 or bf16 weights. The state starts at zero. */
 int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **out,
              recur_error *err);
 void step_free(step_net *n);
 
-/* Threads actually used, and weight bytes read per step (matrices, gathered
- * rows and biases). */
+/* Threads the steps are shared between (when sharing pays), and weight
+ * bytes read per step (matrices, gathered rows and biases). */
 int step_threads(const step_net *n);
 double step_bytes(const step_net *n);
+
+/* Runs the next steps on all of step_threads(n) threads (k > 1) or on one,
+ * as the timing does by itself (for tests: the switch changes no result). */
+void step_use_threads(step_net *n, int k);
 
 /* Zero state; the conditioning class (models with classes) for later steps. */
 void step_reset(step_net *n);

@@ -8,7 +8,8 @@
  *    used before) over a sequence with the state carried: within 1e-5 of the
  *    largest logit (and, today, bit for bit: printed);
  *  - 1, 2 and 3 threads bit for bit, AVX-512 and portable bit for bit, in
- *    fp32 and bf16; repacking when the weights change;
+ *    fp32 and bf16, and switching between one thread and two mid-sequence
+ *    (the sampler's timing does); repacking when the weights change;
  *  - bf16 against fp32 on a trained model: the documented tolerance
  *    (docs/api.md): max |p_bf16 - p_fp32| <= 0.02, mean KL <= 1e-4 nats;
  *  - the sampler on top: seeded runs repeat, 1 and 2 threads draw the same
@@ -258,7 +259,26 @@ static void test_against_forward(void)
         double bd = 0;
         for (size_t i = 0; i < N; i++) bd = fabs(b1[i] - one[i]) > bd ? fabs(b1[i] - one[i]) : bd;
         printf("    bf16: max |logit - fp32| %.3g (largest logit %.3g)\n", bd, big);
-        free(ref), free(one), free(two), free(three), free(b1), free(b2), free(port), free(bport);
+        free(ref), free(two), free(three), free(b1), free(b2), free(port), free(bport);
+
+        // Switching between one thread and several between steps (what the
+        // sampler's timing does) changes nothing either.
+        {
+            step_net *s = NULL;
+            CHECK(step_new(m, 2, 0, 1, &s, NULL) == 0, "step_new");
+            step_set_class(s, cls);
+            float *sw = malloc(sizeof(float) * N);
+            for (int t = 0; s && t < n; t++) {
+                step_use_threads(s, t % 3 == 1 ? 1 : 2);
+                step_feed(s, &ids[t], 1);
+                step_use_threads(s, t % 2 ? 1 : 2);
+                memcpy(sw + (size_t)t * m->O, step_logits(s), sizeof(float) * m->O);
+            }
+            CHECK(same(sw, one, N), "%s: switching threads changed the logits", label);
+            free(sw);
+            free(one);
+            step_free(s);
+        }
 
         // New weights: the engine repacks (the sampler of a training run).
         step_net *s = NULL;
