@@ -32,9 +32,11 @@
  * cost more than its share of the reading saves. */
 #define SHARE_MIN_BYTES (1 << 20)
 
-/* adapt's windows (characters), and its wait between tries (windows). */
+/* adapt's windows (characters), and its waits between tries (windows): after
+ * the first window, after a switch, and at most. */
 #define ADAPT_WIN 64
-#define ADAPT_FIRST 8
+#define ADAPT_FIRST 1
+#define ADAPT_AFTER 2
 #define ADAPT_MAX 256
 
 enum { IN_ONEHOT, IN_EMBED, IN_BELOW };
@@ -523,9 +525,10 @@ static void run(step_net *n, job *j)
  * the shared benchmark machine, 2 threads then took 10x longer per character
  * than 1). So the sampler times its steps in windows of ADAPT_WIN characters
  * and now and then tries the other setting for a window, keeping it if it was
- * faster. A try is cut short as soon as it has cost 1.5 windows of the
- * current setting, and each failed try doubles the wait before the next (up
- * to ADAPT_MAX windows), so a setting that keeps losing costs about 1 %.
+ * faster: first after one window, then after each failed try twice as many
+ * windows as before (up to ADAPT_MAX), after a switch after two. A try is cut
+ * short as soon as it has cost 1.5 windows of the current setting, so a
+ * setting that keeps losing costs about 1 % once the waits have grown.
  * Only the speed changes: every number is computed the same way on one
  * thread or several. */
 
@@ -558,7 +561,7 @@ static void adapt(step_net *n, double dt)
         n->win_t = 0;
         if (avg < 0.95 * n->last_avg) {
             n->last_avg = avg;
-            n->wait = ADAPT_FIRST;
+            n->wait = ADAPT_AFTER; // the machine's load changes: check back soon
         } else {
             n->use = other;
             n->wait = 2 * n->wait < ADAPT_MAX ? 2 * n->wait : ADAPT_MAX;
