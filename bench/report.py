@@ -255,7 +255,7 @@ def main():
         w("")
         w("The ceiling: a sampled character reads every weight once, so it can go no faster than the")
         w("read bandwidth at that working set (`bench/stream_peak` on the sampler's threads, the best")
-        w("of 25 short batches) divided by the weight bytes per character. On one thread both sides")
+        w("of 100 short batches) divided by the weight bytes per character. On one thread both sides")
         w("are per CPU-second, on several wall-clock; recur's rate is a whole run's, the ceiling a best")
         w("batch, so on a busy machine the percentage understates how close the step itself comes.")
         w("")

@@ -20,7 +20,7 @@
  *   build/stream_peak --threads 2 --bytes 12722432,4194304 [--seconds S] [--json]
  *
  * Prints per size: passes/s and GB/s, wall clock and per CPU time of the
- * threads, each the best of 25 short batches (the machine is shared: the best
+ * threads, each the best of 100 short batches (the machine is shared: the best
  * batches are the ones that had the cores to themselves). bench only; no
  * dependency.
  */
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         // Calibrate: passes for about seconds/REPS, then the best of REPS
         // batches: on a shared machine some batches run undisturbed, and the
         // ceiling is what those reach.
-        enum { REPS = 25 };
+        enum { REPS = 100 };
         double cpu, t = batch(&s, 1, &cpu);
         long passes = 1;
         while (t < seconds / (4 * REPS) && passes < (1L << 40)) {
