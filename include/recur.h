@@ -176,7 +176,8 @@ typedef struct recur_sample_config {
 
 RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
 
-/* A generator over m (m must outlive it). State starts at zero. */
+/* A generator over m (m must outlive it). State starts at zero. A model that
+ * does not predict characters (a classifier, a tagger) is RECUR_EINVAL. */
 RECUR_API int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
                       recur_error *err);
 RECUR_API void recur_sampler_free(recur_sampler *s);

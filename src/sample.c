@@ -48,6 +48,9 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
 {
     if (!m || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
     *out = NULL;
+    if (m->O != m->V)
+        return set_error(err, RECUR_EINVAL, "this model predicts %s, not characters: it cannot be sampled from",
+                         m->O > 0 ? "classes or tags" : "nothing (it has no head)");
     recur_sample_config def;
     recur_sample_config_default(&def);
     if (!cfg) cfg = &def;

@@ -13,9 +13,10 @@
  *
  * Threads own fixed ranges of unit blocks (and head panels) for the life of
  * the engine, pack their own chunks, and meet at a barrier after each layer
- * (the next layer needs all of h) and around the draw. Every output element
- * is computed by one thread with the same chain of operations whatever the
- * split, so the thread count never changes a bit.
+ * (the next layer needs all of h) and around the draw; while that is slower
+ * than one thread doing every range (busy cores: adapt, below), one does.
+ * Every output element is computed by one thread with the same chain of
+ * operations whatever the split, so the thread count never changes a bit.
  */
 #include "step.h"
 
@@ -313,15 +314,12 @@ int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **
         n->logits = falloc((size_t)n->O, &fail);
     }
     if (!fail && nth > 1) {
+        // Fewer threads may start than asked: the shares are still nth, and a
+        // job's threads take turns at them (run_job).
         n->pool = pool_new(nth);
         if (!n->pool) fail = 1;
-        else if (pool_size(n->pool) < nth) {
-            // Fewer threads started than planned: the shares were made for nth.
-            pool_free(n->pool);
-            n->pool = NULL;
-            step_free(n);
-            return step_new(m, 1, bf16, exact, out, err);
-        }
+        else if (pool_size(n->pool) < 2)
+            n->use = 1, n->adaptive = 0;
     }
     if (fail) {
         step_free(n);
@@ -461,7 +459,7 @@ static void sync(step_net *n, int nth)
     if (nth > 1) pool_barrier(n->pool);
 }
 
-/* A job runs on R real threads (R = n->nth, or 1 while a second thread does
+/* A job runs on R real threads (the pool's, or 1 while a second thread does
  * not pay: see adapt). The weights are packed in n->nth shares; real thread
  * r does the shares r, r + R, ...: all of them when R = 1. Which thread
  * computes a share never changes what it computes. */
@@ -543,7 +541,7 @@ static void adapt(step_net *n, double dt)
 {
     n->win_t += dt;
     n->win_n++;
-    const int other = n->use == 1 ? n->nth : 1;
+    const int other = n->use == 1 ? pool_size(n->pool) : 1;
     if (n->probing) {
         if (n->win_t > 1.5 * ADAPT_WIN * n->last_avg) {
             // Already slower than a whole window of the setting it tries to beat.
@@ -580,7 +578,7 @@ static void adapt(step_net *n, double dt)
 
 void step_use_threads(step_net *n, int k)
 {
-    n->use = k > 1 ? n->nth : 1;
+    n->use = k > 1 && n->pool && pool_size(n->pool) > 1 ? pool_size(n->pool) : 1;
 }
 
 void step_feed(step_net *n, const int32_t *ids, int count)

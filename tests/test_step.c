@@ -456,6 +456,15 @@ static void test_sampler(void)
     sc.threads = -1;
     recur_sampler *s = NULL;
     CHECK(recur_sampler_new(m2, &sc, &s, &err) == RECUR_EINVAL && !s, "threads -1 accepted");
+    // A classifier's outputs are not characters: no sampler.
+    recur_model_config cc;
+    recur_model_config_default(&cc);
+    cc.outputs = 3;
+    recur_model *m3 = NULL;
+    CHECK(recur_model_new(&cc, v, 1, &m3, &err) == 0, "%s", err.msg);
+    s = NULL;
+    CHECK(m3 && recur_sampler_new(m3, NULL, &s, &err) == RECUR_EINVAL && !s, "sampler over a classifier");
+    recur_model_free(m3);
     recur_model_free(m);
     recur_model_free(m2);
     recur_vocab_free(v);
