@@ -346,17 +346,28 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         if (val.data) {
+            // The union of the two vocabularies, built from their characters
+            // written out once each: copying both texts into one buffer would
+            // hold the whole corpus in memory.
             recur_vocab *vv = NULL;
-            size_t n = text.len + val.len;
-            char *both = malloc(n);
-            if (!both) {
+            if ((rc = recur_vocab_from_text(val.data, val.len, bytes, &vv, &err))) {
+                recur_error_prefix(&err, val_path);
+                goto done;
+            }
+            int na = recur_vocab_size(vocab), nb = recur_vocab_size(vv);
+            char *chars = malloc(4 * ((size_t)na + (size_t)nb));
+            if (!chars) {
+                recur_vocab_free(vv);
                 snprintf(err.msg, sizeof err.msg, "out of memory");
                 goto done;
             }
-            memcpy(both, text.data, text.len);
-            memcpy(both + text.len, val.data, val.len);
-            rc = recur_vocab_from_text(both, n, bytes, &vv, &err);
-            free(both);
+            size_t n = 0;
+            for (int i = 0; i < na; i++) n += (size_t)recur_vocab_char_utf8(vocab, i, chars + n);
+            for (int i = 0; i < nb; i++) n += (size_t)recur_vocab_char_utf8(vv, i, chars + n);
+            recur_vocab_free(vv);
+            vv = NULL;
+            rc = recur_vocab_from_text(chars, n, bytes, &vv, &err);
+            free(chars);
             if (rc) goto done;
             recur_vocab_free(vocab);
             vocab = vv;

@@ -28,8 +28,13 @@ int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip
     int32_t prev = -1; // the character before the window: the next input
     int n = 0;
     size_t pos = 0;
+    // A long text (a mapped file) is walked once: the pages behind the
+    // current window are released as it goes (text.h).
+    text_sweep sweep;
+    text_sweep_init(&sweep, s, len);
     for (;;) {
         int32_t id = -3;
+        text_sweep_at(&sweep, pos);
         if (pos < len) {
             size_t at = pos;
             uint32_t cp = 0;
@@ -72,6 +77,7 @@ int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip
         }
         if (id == -3) break;
     }
+    text_sweep_end(&sweep);
     ws_free(m, ws);
     if (rc) return rc;
     if (chars == 0)

@@ -4,10 +4,15 @@
  * memory, and the batcher that lays B char-rnn streams over the text.
  * The interface and the batcher's layout are documented in text.h. Nothing
  * here decodes a whole text into ids: every pass works on the bytes as they
- * are, so a 1 GB file costs a mapping, not 4 GB of ids.
+ * are, so a 1 GB file costs a mapping, not 4 GB of ids; and every pass over
+ * a mapped file gives back the pages it has read, so the mapping does not
+ * stay resident either.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L // open/fstat/mmap; the build defines it too
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE // madvise and MADV_DONTNEED, which POSIX alone does not declare
 #endif
 
 #include "text.h"
@@ -15,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,27 +213,34 @@ static int vocab_lookup(const recur_vocab *v, uint32_t cp)
 
 // Marks every character of s: ASCII in seen[], the rest in the bitmap.
 // Returns 0, or -1 with *bad set to the offset of invalid UTF-8.
-static int scan_utf8(const uint8_t *s, size_t len, uint8_t seen[128], uint64_t *bitmap, size_t *bad)
+static int scan_utf8(const uint8_t *s, size_t len, uint8_t seen[128], uint64_t *bitmap, size_t *bad,
+                     text_sweep *w)
 {
     size_t i = 0;
+    // In chunks, releasing between them: a check per character through w
+    // would slow the loop (stores to seen[] may alias it).
     while (i < len) {
-        if (len - i >= 8 && all_ascii8(s + i)) {
-            for (int k = 0; k < 8; k++) seen[s[i + k]] = 1;
-            i += 8;
-            continue;
+        size_t stop = len - i > TEXT_RELEASE_CHUNK ? i + TEXT_RELEASE_CHUNK : len;
+        while (i < stop) {
+            if (len - i >= 8 && all_ascii8(s + i)) {
+                for (int k = 0; k < 8; k++) seen[s[i + k]] = 1;
+                i += 8;
+                continue;
+            }
+            if (s[i] < 0x80) {
+                seen[s[i]] = 1;
+                i++;
+                continue;
+            }
+            size_t at = i;
+            int32_t cp = utf8_decode(s, len, &i);
+            if (cp < 0) {
+                *bad = at;
+                return -1;
+            }
+            bitmap[(uint32_t)cp >> 6] |= 1ull << ((uint32_t)cp & 63);
         }
-        if (s[i] < 0x80) {
-            seen[s[i]] = 1;
-            i++;
-            continue;
-        }
-        size_t at = i;
-        int32_t cp = utf8_decode(s, len, &i);
-        if (cp < 0) {
-            *bad = at;
-            return -1;
-        }
-        bitmap[(uint32_t)cp >> 6] |= 1ull << ((uint32_t)cp & 63);
+        text_sweep_at(w, i);
     }
     return 0;
 }
@@ -240,19 +253,28 @@ int recur_vocab_from_text(const char *text, size_t len, int bytes, recur_vocab *
     if (len == 0) return set_error(err, RECUR_EINVAL, "empty text");
     const uint8_t *s = (const uint8_t *)text;
     // The set of characters seen, one bit per code point (136 KiB), so that
-    // the scan is one pass with no search; per call, as nothing is global.
+    // the scan is one pass with no search; per call, so that concurrent
+    // scans share nothing.
     uint64_t *bitmap = xcalloc(UNICODE_LIMIT / 64, sizeof *bitmap);
     if (!bitmap) return set_error(err, RECUR_ENOMEM, "out of memory for the vocabulary scan");
     uint8_t seen[256] = {0};
+    text_sweep sweep;
+    text_sweep_init(&sweep, s, len);
     if (bytes) {
-        for (size_t i = 0; i < len; i++) seen[s[i]] = 1;
+        for (size_t i = 0; i < len;) {
+            size_t stop = len - i > TEXT_RELEASE_CHUNK ? i + TEXT_RELEASE_CHUNK : len;
+            for (; i < stop; i++) seen[s[i]] = 1;
+            text_sweep_at(&sweep, i);
+        }
     } else {
         size_t bad;
-        if (scan_utf8(s, len, seen, bitmap, &bad)) {
+        if (scan_utf8(s, len, seen, bitmap, &bad, &sweep)) {
+            text_sweep_end(&sweep);
             free(bitmap);
             return bad_utf8(err, bad);
         }
     }
+    text_sweep_end(&sweep);
     for (uint32_t c = 0; c < 256; c++)
         if (seen[c]) bitmap[c >> 6] |= 1ull << (c & 63);
 
@@ -459,22 +481,131 @@ int text_count_chars(const uint8_t *s, size_t len, int bytes, size_t *count, rec
         return RECUR_OK;
     }
     size_t n = 0, i = 0;
-    while (i < len) {
-        if (len - i >= 8 && all_ascii8(s + i)) {
-            i += 8;
-            n += 8;
-            continue;
+    text_sweep w;
+    text_sweep_init(&w, s, len);
+    while (i < len) { // in chunks, releasing between them
+        size_t stop = len - i > TEXT_RELEASE_CHUNK ? i + TEXT_RELEASE_CHUNK : len;
+        while (i < stop) {
+            if (len - i >= 8 && all_ascii8(s + i)) {
+                i += 8;
+                n += 8;
+                continue;
+            }
+            if (s[i] < 0x80) {
+                i++;
+            } else {
+                size_t at = i;
+                if (utf8_decode(s, len, &i) < 0) {
+                    text_sweep_end(&w);
+                    return bad_utf8(err, at);
+                }
+            }
+            n++;
         }
-        if (s[i] < 0x80) {
-            i++;
-        } else {
-            size_t at = i;
-            if (utf8_decode(s, len, &i) < 0) return bad_utf8(err, at);
-        }
-        n++;
+        text_sweep_at(&w, i);
     }
+    text_sweep_end(&w);
     *count = n;
     return RECUR_OK;
+}
+
+/* ---------------------------------------------------------------- releasing pages */
+
+// The mappings text_open has made and text_close has not yet unmapped: the
+// library's one piece of process-wide state. The passes that release pages
+// are handed bare pointers (recur_vocab_from_text, recur_trainer_new and
+// recur_eval_text take a char *), and MADV_DONTNEED is harmless only on a
+// file mapping: on a malloc'd buffer it would zero the text. A full table
+// only means that a further mapping keeps its pages until it is closed.
+#define MAX_MAPPINGS 64
+
+static struct {
+    uintptr_t lo, hi; // the mapping (lo == 0: a free slot); file offset 0 is at lo
+    int fd;
+    dev_t dev;        // the file fd was when mapped
+    ino_t ino;
+} mappings[MAX_MAPPINGS];
+static pthread_mutex_t mappings_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// st: the mapped file's (when adding).
+static void note_mapping(const void *p, size_t len, int fd, const struct stat *st, int add)
+{
+    uintptr_t lo = (uintptr_t)p;
+    pthread_mutex_lock(&mappings_mu);
+    for (int i = 0; i < MAX_MAPPINGS; i++) {
+        if (add ? mappings[i].lo == 0 : mappings[i].lo == lo) {
+            mappings[i].lo = add ? lo : 0;
+            mappings[i].hi = add ? lo + len : 0;
+            mappings[i].fd = add ? fd : -1;
+            mappings[i].dev = add ? st->st_dev : 0;
+            mappings[i].ino = add ? st->st_ino : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mappings_mu);
+}
+
+int text_is_mapped(const void *s, size_t len, int *fd, size_t *offset)
+{
+    uintptr_t lo = (uintptr_t)s;
+    if (!s || len == 0 || lo + len < lo) return 0;
+    int found = 0;
+    pthread_mutex_lock(&mappings_mu);
+    for (int i = 0; i < MAX_MAPPINGS && !found; i++) {
+        found = mappings[i].lo != 0 && mappings[i].lo <= lo && lo + len <= mappings[i].hi;
+        if (found && fd) {
+            // A program that closed descriptors it did not open (and maybe
+            // opened another file under the same number) must not have its
+            // text read from the wrong file: then there is no descriptor.
+            struct stat st;
+            *fd = fstat(mappings[i].fd, &st) == 0 && st.st_dev == mappings[i].dev &&
+                          st.st_ino == mappings[i].ino
+                      ? mappings[i].fd
+                      : -1;
+        }
+        if (found && offset) *offset = lo - mappings[i].lo;
+    }
+    pthread_mutex_unlock(&mappings_mu);
+    return found;
+}
+
+void text_release(const void *s, size_t len)
+{
+#ifdef MADV_DONTNEED
+    long page = sysconf(_SC_PAGESIZE);
+    if (len == 0 || page <= 0) return;
+    uintptr_t mask = (uintptr_t)page - 1;
+    // Rounded outwards: the mapping starts on a page boundary and takes its
+    // last page whole, so these pages are all the mapping's. Bytes of them
+    // outside s[0..len) that are read again are simply read from the file.
+    uintptr_t lo = (uintptr_t)s & ~mask, hi = ((uintptr_t)s + len + mask) & ~mask;
+    // A private read-only file mapping is never written, so dropping its
+    // pages loses nothing. A failure only means they stay resident.
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)s;
+    (void)len;
+#endif
+}
+
+void text_sweep_init(text_sweep *w, const uint8_t *s, size_t len)
+{
+    w->s = s;
+    w->len = len;
+    w->done = 0;
+    w->next = text_is_mapped(s, len, NULL, NULL) ? TEXT_RELEASE_CHUNK : SIZE_MAX;
+}
+
+void text_sweep_release(text_sweep *w, size_t upto)
+{
+    if (w->next == SIZE_MAX) return;
+    if (upto > w->len) upto = w->len;
+    if (upto > w->done) {
+        size_t from = w->done > TEXT_RELEASE_MARGIN ? w->done - TEXT_RELEASE_MARGIN : 0;
+        text_release(w->s + from, upto - from);
+        w->done = upto;
+    }
+    w->next = upto < SIZE_MAX - TEXT_RELEASE_CHUNK ? upto + TEXT_RELEASE_CHUNK : SIZE_MAX - 1;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -495,6 +626,8 @@ static int map_file(int fd, const struct stat *st, const char *path, text_file *
     tf->data = p;
     tf->len = len;
     tf->mapped = 1;
+    tf->fd = fd;
+    note_mapping(p, len, fd, st, 1);
     return RECUR_OK;
 }
 
@@ -536,6 +669,7 @@ int text_open(const char *path, text_file *tf, recur_error *err)
 {
     if (!tf) return set_error(err, RECUR_EINVAL, "text_open: NULL argument");
     memset(tf, 0, sizeof *tf);
+    tf->fd = -1;
     if (!path) return set_error(err, RECUR_EINVAL, "text_open: NULL path");
     int fd;
     do {
@@ -554,7 +688,10 @@ int text_open(const char *path, text_file *tf, recur_error *err)
         // Also regular files of size 0: some (in /proc) have content anyway.
         rc = read_file(fd, path, tf, err);
     }
-    close(fd); // a mapping stays valid after its descriptor is closed
+    // A mapping stays valid after its descriptor is closed, but the batcher
+    // reads a mapped text with pread (text.h): the descriptor stays open
+    // until text_close.
+    if (!(rc == RECUR_OK && tf->mapped)) close(fd);
     if (rc == RECUR_OK && tf->len == 0) {
         text_close(tf);
         rc = set_error(err, RECUR_EINVAL, "%s: empty file", path);
@@ -565,9 +702,14 @@ int text_open(const char *path, text_file *tf, recur_error *err)
 void text_close(text_file *tf)
 {
     if (!tf) return;
-    if (tf->mapped && tf->data) munmap((void *)tf->data, tf->len);
+    if (tf->mapped && tf->data) {
+        note_mapping(tf->data, tf->len, -1, NULL, 0);
+        munmap((void *)tf->data, tf->len);
+        close(tf->fd);
+    }
     free(tf->owned);
     memset(tf, 0, sizeof *tf);
+    tf->fd = -1;
 }
 
 /* ---------------------------------------------------------------- batcher */
@@ -582,34 +724,38 @@ void text_close(text_file *tf)
 // counts its characters and (UTF-8 only) fills notes[k] with the byte offset
 // of character k * NOTE_EVERY.
 static int batcher_scan(const recur_vocab *v, const uint8_t *s, size_t len, size_t *notes,
-                        size_t *count, recur_error *err)
+                        size_t *count, text_sweep *w, recur_error *err)
 {
     const int32_t *byte_lut = v->byte_lut;
     size_t n = 0, i = 0, next_note = 0;
-    while (i < len) {
-        if (!v->bytes && len - i >= 8 && all_ascii8(s + i)) {
-            int32_t ids = 0; // negative if any of the eight is unknown
-            for (int k = 0; k < 8; k++) ids |= byte_lut[s[i + k]];
-            if (ids >= 0) {
-                if (next_note < n + 8) {
-                    notes[next_note / NOTE_EVERY] = i + (next_note - n);
-                    next_note += NOTE_EVERY;
+    while (i < len) { // in chunks, releasing between them
+        size_t stop = len - i > TEXT_RELEASE_CHUNK ? i + TEXT_RELEASE_CHUNK : len;
+        while (i < stop) {
+            if (!v->bytes && len - i >= 8 && all_ascii8(s + i)) {
+                int32_t ids = 0; // negative if any of the eight is unknown
+                for (int k = 0; k < 8; k++) ids |= byte_lut[s[i + k]];
+                if (ids >= 0) {
+                    if (next_note < n + 8) {
+                        notes[next_note / NOTE_EVERY] = i + (next_note - n);
+                        next_note += NOTE_EVERY;
+                    }
+                    i += 8;
+                    n += 8;
+                    continue;
                 }
-                i += 8;
-                n += 8;
-                continue;
             }
+            if (!v->bytes && n == next_note) {
+                notes[n / NOTE_EVERY] = i;
+                next_note += NOTE_EVERY;
+            }
+            size_t at = i;
+            uint32_t cp = 0;
+            int id = vocab_next_id(v, s, len, &i, &cp);
+            if (id == -2) return bad_utf8(err, at);
+            if (id < 0) return unknown_char(err, cp, v->bytes, at);
+            n++;
         }
-        if (!v->bytes && n == next_note) {
-            notes[n / NOTE_EVERY] = i;
-            next_note += NOTE_EVERY;
-        }
-        size_t at = i;
-        uint32_t cp = 0;
-        int id = vocab_next_id(v, s, len, &i, &cp);
-        if (id == -2) return bad_utf8(err, at);
-        if (id < 0) return unknown_char(err, cp, v->bytes, at);
-        n++;
+        text_sweep_at(w, i);
     }
     *count = n;
     return RECUR_OK;
@@ -620,6 +766,7 @@ int batcher_init(text_batcher *b, const recur_vocab *v, const uint8_t *s, size_t
 {
     if (!b) return set_error(err, RECUR_EINVAL, "batcher_init: NULL argument");
     memset(b, 0, sizeof *b);
+    b->fd = -1;
     if (!v || (!s && len)) return set_error(err, RECUR_EINVAL, "batcher_init: NULL argument");
     size_t window_ids;
     if (B < 1 || T < 1 || size_mul((size_t)B, (size_t)T, &window_ids))
@@ -630,7 +777,10 @@ int batcher_init(text_batcher *b, const recur_vocab *v, const uint8_t *s, size_t
     if (!v->bytes && !(notes = xmalloc(len / NOTE_EVERY + 1, sizeof *notes)))
         return set_error(err, RECUR_ENOMEM, "out of memory for the batcher");
     size_t nchars = 0;
-    int rc = batcher_scan(v, s, len, notes, &nchars, err);
+    text_sweep w;
+    text_sweep_init(&w, s, len);
+    int rc = batcher_scan(v, s, len, notes, &nchars, &w, err);
+    text_sweep_end(&w);
     size_t per_stream = nchars / (size_t)B;
     if (rc == RECUR_OK && per_stream < (size_t)T + 1)
         rc = set_error(err, RECUR_EINVAL,
@@ -639,8 +789,18 @@ int batcher_init(text_batcher *b, const recur_vocab *v, const uint8_t *s, size_t
                        nchars, B, per_stream, T, (long long)T + 1);
     // start[] has 2B slots: the upper half is batcher_next's scratch for the
     // new positions, so that a failed call leaves the batcher as it was.
+    int fd = -1; // -1 also when the mapping's descriptor is gone: then s is read directly
+    size_t file_off = 0;
+    if (!text_is_mapped(s, len, &fd, &file_off)) fd = -1;
+    size_t cap = 0, bufsize = 0;
+    if (fd >= 0 && (size_mul((size_t)T + 1, 4, &cap) || size_add(cap, TEXT_STREAM_READ, &cap) ||
+                    size_mul(cap, (size_t)B, &bufsize)))
+        rc = set_error(err, RECUR_ENOMEM, "out of memory for the batcher");
     if (rc == RECUR_OK && (!(b->start = xmalloc(2 * (size_t)B, sizeof *b->start)) ||
-                           !(b->pos = xmalloc((size_t)B, sizeof *b->pos))))
+                           !(b->pos = xmalloc((size_t)B, sizeof *b->pos)) ||
+                           (fd >= 0 && (!(b->buf = xmalloc(bufsize, 1)) ||
+                                        !(b->buf_at = xmalloc((size_t)B, sizeof *b->buf_at)) ||
+                                        !(b->buf_n = xcalloc((size_t)B, sizeof *b->buf_n))))))
         rc = set_error(err, RECUR_ENOMEM, "out of memory for the batcher");
     if (rc) {
         free(notes);
@@ -651,12 +811,23 @@ int batcher_init(text_batcher *b, const recur_vocab *v, const uint8_t *s, size_t
         size_t c = (size_t)k * per_stream; // the stream's first character
         size_t off = c;
         if (!v->bytes) {
-            off = notes[c / NOTE_EVERY];
+            size_t from = off = notes[c / NOTE_EVERY];
             for (size_t skip = c % NOTE_EVERY; skip > 0; skip--) off += utf8_len(s[off]);
+            // The walk mapped a little of the text (a whole page-cache folio,
+            // up to 2 MB, on recent kernels): B of them would add up.
+            if (fd >= 0) {
+                from = from > TEXT_RELEASE_MARGIN ? from - TEXT_RELEASE_MARGIN : 0;
+                size_t to = len - off > TEXT_RELEASE_MARGIN ? off + TEXT_RELEASE_MARGIN : len;
+                text_release(s + from, to - from);
+            }
         }
         b->start[k] = b->pos[k] = off;
     }
     free(notes);
+    b->fd = fd;
+    b->file_off = file_off;
+    b->buf_cap = cap;
+    for (int k = 0; fd >= 0 && k < B; k++) b->buf_at[k] = 0; // with buf_n 0: empty
     b->vocab = v;
     b->s = s;
     b->len = len;
@@ -672,7 +843,40 @@ void batcher_free(text_batcher *b)
     if (!b) return;
     free(b->start);
     free(b->pos);
+    free(b->buf);
+    free(b->buf_at);
+    free(b->buf_n);
     memset(b, 0, sizeof *b);
+    b->fd = -1;
+}
+
+// Reads n bytes of the text file at offset off into buf (pread: no mapping,
+// nothing left resident). Fewer bytes than the mapping holds mean the file
+// shrank on disk, which reading the mapping would answer with SIGBUS.
+static int read_at(int fd, uint8_t *buf, size_t n, size_t off, recur_error *err)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0)
+            return set_error(err, RECUR_EIO, "cannot read the text at byte offset %zu: %s",
+                             off + got, strerror(errno));
+        if (r == 0)
+            return set_error(err, RECUR_EIO,
+                             "the text file changed on disk: byte offset %zu is past its end",
+                             off + got);
+        got += (size_t)r;
+    }
+    return RECUR_OK;
+}
+
+void batcher_rewind(text_batcher *b)
+{
+    if (!b || !b->start) return;
+    memcpy(b->pos, b->start, (size_t)b->B * sizeof *b->pos);
+    b->window = 0;
+    b->epoch = 0;
 }
 
 int batcher_next(text_batcher *b, int32_t *in, int32_t *tgt, int *new_epoch, recur_error *err)
@@ -687,12 +891,33 @@ int batcher_next(text_batcher *b, int32_t *in, int32_t *tgt, int *new_epoch, rec
     // targets; the stream moves on by T, so the last target is read again as
     // the next window's first input.
     for (size_t k = 0; k < B; k++) {
-        size_t p = from[k];
+        // The stream's bytes: the text itself, or (a mapped file) its
+        // buffer, refilled from the file when it does not hold the next
+        // 4(T+1) bytes (as many as T+1 characters can take, so a buffer
+        // ends before them only where the text does); p counts from base.
+        const uint8_t *src = b->s;
+        size_t n = b->len, base = 0, p = from[k];
+        if (b->fd >= 0) {
+            size_t f = from[k], need = b->buf_cap - TEXT_STREAM_READ;
+            if (need > b->len - f) need = b->len - f;
+            if (f < b->buf_at[k] || f + need > b->buf_at[k] + b->buf_n[k]) {
+                size_t get = b->len - f < b->buf_cap ? b->len - f : b->buf_cap;
+                b->buf_n[k] = 0;
+                int rc = read_at(b->fd, b->buf + k * b->buf_cap, get, b->file_off + f, err);
+                if (rc) return rc;
+                b->buf_at[k] = f;
+                b->buf_n[k] = get;
+            }
+            src = b->buf + k * b->buf_cap;
+            base = b->buf_at[k];
+            n = b->buf_n[k];
+            p = f - base;
+        }
         for (size_t t = 0; t <= T; t++) {
-            if (t == T) next[k] = p;
-            size_t at = p;
+            if (t == T) next[k] = base + p;
+            size_t at = base + p;
             uint32_t cp = 0;
-            int id = vocab_next_id(b->vocab, b->s, b->len, &p, &cp);
+            int id = vocab_next_id(b->vocab, src, n, &p, &cp);
             // Only possible if the file changed under its mapping since init.
             if (id == -2) return bad_utf8(err, at);
             if (id < 0) return unknown_char(err, cp, b->vocab->bytes, at);

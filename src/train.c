@@ -229,9 +229,7 @@ static int validate(recur_trainer *t, double *loss, recur_error *err)
     text_batcher *b = &t->vb;
     workspace *ws = t->vws;
     const int N = ws->T * ws->B;
-    b->window = 0;
-    b->epoch = 0;
-    for (int i = 0; i < b->B; i++) b->pos[i] = b->start[i];
+    batcher_rewind(b);
     ws_zero_state(t->m, ws);
     size_t windows = b->windows_per_epoch;
     if (t->cfg.val_max_chars > 0) {

@@ -16,6 +16,9 @@
  *  - the JSON parser refuses a document with more than 2,000,000 values
  *    (a 100 MB header cannot ask for gigabytes) but still takes the largest
  *    legitimate one, a vocabulary of every Unicode scalar value;
+ *  - a large text (192 MB, generated) is scanned, evaluated, trained on and
+ *    walked by the batcher past an epoch with peak RSS growing by far less
+ *    than its size: passes release the pages they have read;
  *  - the fuzz targets' regression corpora (fuzz/corpus/ files, and
  *    tests/corpus/safetensors) replay clean: any fuzz finding saved there is
  *    a test from then on.
@@ -617,6 +620,188 @@ static void test_json_cap(void)
     free(cps);
 }
 
+/* ---------------------------------------------------------------- a large text */
+
+// A field of /proc/self/status in kB (VmRSS, VmHWM), or -1.
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    size_t n = strlen(field);
+    while (kb < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') kb = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+// The resident size in kB of the mapping that holds p (its "Rss:" line in
+// /proc/self/smaps), or -1.
+static long mapping_rss_kb(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int in = 0;
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char dash;
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-')
+            in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+        else if (in && strncmp(line, "Rss:", 4) == 0)
+            kb = strtol(line + 4, NULL, 10);
+    }
+    fclose(f);
+    return kb;
+}
+
+// `recur train big.txt --steps 20 --val-max-chars 100000 --sample-every 0`,
+// in process, on a 192 MB generated text, an evaluation of 6 MB of it and a
+// walk of the batcher through more than an epoch: peak RSS (VmHWM, reset
+// first) grows by far less than the text, and the mapping's own resident
+// size (smaps) is next to nothing after each. Before passes released what
+// they had read, every scan left the whole text resident: peak RSS grew by
+// the text's size; and before the batcher read a mapped text with pread,
+// each of its streams kept what a page fault maps (up to a 2 MB page-cache
+// folio on recent kernels) resident, and a walk through an epoch all of it.
+#define BIG_MB 192
+#define BIG_BOUND_KB (96 * 1024) // a plain build takes 14 MB; ASan adds some 30 MB of its own
+
+static void test_large_text(void)
+{
+    if (status_kb("VmHWM") < 0 || mapping_rss_kb(&tmp_dir) < 0) {
+        printf("  SKIP large text: no /proc/self/status or smaps here\n");
+        return;
+    }
+    // A 1 MB block of words (ASCII and some two-, three- and four-byte
+    // characters), written BIG_MB times.
+    static const char *const words[] = {"the ", "of ", "and ", "ROMEO:\n", "caf\xC3\xA9 ",
+                                        "\xCE\xB1\xCE\xB2 ", "\xEC\x95\x88 ", "\xF0\x9F\x98\x80 ",
+                                        "thou ", "art, ", "more! ", "\n"};
+    size_t block = 1 << 20, n = 0;
+    char *b = malloc(block + 16);
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    while (n < block) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const char *w = words[x % (sizeof words / sizeof words[0])];
+        size_t k = strlen(w);
+        if (n + k > block) break;
+        memcpy(b + n, w, k);
+        n += k;
+    }
+    while (n < block) b[n++] = ' ';
+    const char *path = tmppath("big.txt");
+    FILE *f = fopen(path, "wb");
+    int wrote = f != NULL;
+    if (f) setvbuf(f, NULL, _IONBF, 0); // so that each fwrite is one write(2)
+    for (size_t i = 0; wrote && i < (size_t)BIG_MB * block; i += 65536)
+        wrote = fwrite(b + i % block, 1, 65536, f) == 65536;
+    if (f && fclose(f)) wrote = 0;
+    free(b);
+    if (!wrote) {
+        printf("  SKIP large text: cannot write %d MB to %s\n", BIG_MB, path);
+        unlink(path);
+        return;
+    }
+
+    // The peak from here on: writing 5 to clear_refs resets VmHWM to VmRSS.
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    int reset = cr && fputs("5", cr) >= 0;
+    if (cr && fclose(cr)) reset = 0;
+    long base = reset ? status_kb("VmRSS") : status_kb("VmHWM");
+
+    recur_error err = {0};
+    recur_text text = {0};
+    recur_vocab *v = NULL;
+    recur_model *m = NULL, *tiny = NULL;
+    recur_trainer *t = NULL;
+    int rc = recur_text_open(path, &text, &err);
+    CHECK(rc == 0, "open: %s", err.msg);
+    if (!rc) {
+        rc = recur_vocab_from_text(text.data, text.len, 0, &v, &err);
+        CHECK(rc == 0 && recur_vocab_size(v) == 26, "vocabulary: %s", err.msg);
+    }
+    long after_vocab = rc ? -1 : mapping_rss_kb(text.data);
+    CHECK(!rc && after_vocab < 1024, "after the vocabulary scan %ld kB of the text resident", after_vocab);
+
+    // Evaluation walks its text once, releasing every chunk and at the end:
+    // 6 MB of it (the end release has 2 MB to give back), with a model small
+    // enough to be quick.
+    recur_model_config mc;
+    recur_model_config_default(&mc);
+    recur_eval_result er;
+    if (!rc) {
+        mc.hidden = 4;
+        mc.layers = 1;
+        rc = recur_model_new(&mc, v, 1, &tiny, &err);
+        if (!rc) rc = recur_eval_text(tiny, text.data, (size_t)6 << 20, 0, 1, &er, &err);
+        CHECK(rc == 0, "eval: %s", err.msg);
+    }
+    long after_eval = rc ? -1 : mapping_rss_kb(text.data);
+    CHECK(!rc && after_eval < 1024, "after evaluating 6 MB %ld kB of the text resident", after_eval);
+
+    // The CLI's default model and the run of docs/reliability.md section 5.
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    tc.steps = 20;
+    tc.val_max_chars = 100000;
+    tc.sample_every = 0;
+    tc.eval_every = 10;
+    if (!rc) {
+        recur_model_config_default(&mc);
+        rc = recur_model_new(&mc, v, tc.seed, &m, &err);
+        if (!rc) rc = recur_trainer_new(m, &tc, text.data, text.len, NULL, 0, &t, &err);
+        if (!rc) rc = recur_trainer_run(t, NULL, NULL, &err);
+        CHECK(rc == 0 && recur_trainer_step(t) == 20, "train: %s", err.msg);
+    }
+    long after_train = rc ? -1 : mapping_rss_kb(text.data);
+    CHECK(!rc && after_train < 1024, "after training %ld kB of the text resident", after_train);
+
+    // The streams of a long run: more than an epoch of windows (each stream
+    // reads its whole share of the text, then starts again).
+    long walk_max = -1;
+    size_t windows = 0;
+    if (!rc) {
+        text_batcher tb;
+        const int B = 32, T = 16384; // the default batch
+        int32_t *in = malloc((size_t)B * T * sizeof *in), *tgt = malloc((size_t)B * T * sizeof *tgt);
+        rc = batcher_init(&tb, v, (const uint8_t *)text.data, text.len, B, T, &err);
+        CHECK(rc == 0 && in && tgt, "batcher: %s", err.msg);
+        if (!rc) {
+            windows = tb.windows_per_epoch + 3;
+            for (size_t w = 0; !rc && w < windows; w++) {
+                int fresh;
+                rc = batcher_next(&tb, in, tgt, &fresh, &err);
+                long kb = mapping_rss_kb(text.data);
+                if (kb > walk_max) walk_max = kb;
+            }
+            CHECK(rc == 0 && tb.epoch == 1, "walk: %s", err.msg);
+        }
+        batcher_free(&tb);
+        free(in);
+        free(tgt);
+        CHECK(!rc && walk_max < 1024, "a walk of %zu windows kept up to %ld kB of the text resident",
+              windows, walk_max);
+    }
+
+    long peak = status_kb("VmHWM");
+    CHECK(peak - base < BIG_BOUND_KB,
+          "peak RSS grew by %ld kB for a %d MB text (bound %d kB%s)", peak - base, BIG_MB,
+          BIG_BOUND_KB, reset ? "" : "; VmHWM could not be reset");
+    printf("  large text: %d MB; peak RSS +%ld kB%s; resident text after vocabulary %ld kB, eval %ld kB, "
+           "training %ld kB, walk of %zu windows at most %ld kB\n",
+           BIG_MB, peak - base, reset ? "" : " (VmHWM not reset)", after_vocab, after_eval, after_train,
+           windows, walk_max);
+    recur_trainer_free(t);
+    recur_model_free(m);
+    recur_model_free(tiny);
+    recur_vocab_free(v);
+    recur_text_close(&text);
+    unlink(path);
+}
+
 /* ---------------------------------------------------------------- fuzz corpora */
 
 static int replay_dir(const char *dir, int (*one)(const uint8_t *, size_t))
@@ -662,6 +847,12 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    // First, while the process is small (the peak it measures is reset, but
+    // freed memory of earlier tests could still be resident).
+    if (under_valgrind())
+        printf("  SKIP large text under valgrind (passes over %d MB; checked in the other builds)\n", BIG_MB);
+    else
+        test_large_text();
     test_fuzz_corpora();
     test_stop_anywhere();
     test_nan_skip();

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "text.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -599,6 +600,105 @@ static void test_batcher_multibyte(void)
     free(text);
 }
 
+// Passes over a mapped text release the pages they have read, and the
+// batcher reads a mapped text's windows from the file (text.h): the same
+// windows must come out of a mapped file as from a copy in memory, also
+// from a part of the mapping (a validation text), and a copy in memory must
+// never be released (MADV_DONTNEED would zero it, and the batcher would then
+// meet U+0000, which is not in the vocabulary). The text is a little over
+// one TEXT_RELEASE_CHUNK, so that every pass releases in the middle as well
+// as at the end; the batcher runs into a third epoch.
+static void test_release_keeps_text(void)
+{
+    static const uint32_t pool[] = {'a', 'b', 'c', ' ', '\n', 0xE9, 0x3B1, 0xC548, 0x1F600};
+    size_t cap = TEXT_RELEASE_CHUNK + (TEXT_RELEASE_CHUNK >> 2), len = 0, nchars = 0;
+    char *text = malloc(cap + 4);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    while (len < cap) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        len += (size_t)utf8_encode(pool[x % (sizeof pool / sizeof pool[0])], text + len);
+        nchars++;
+    }
+    char dir[] = "/tmp/recur_test_text_XXXXXX", path[256];
+    if (!text || !mkdtemp(dir)) {
+        CHECK(0, "setup");
+        free(text);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/big.txt", dir);
+    write_file(path, text, len);
+    text_file tf;
+    recur_error err = {0};
+    int rc = text_open(path, &tf, &err);
+    CHECK(rc == RECUR_OK && tf.mapped, "open: %s", err.msg);
+    int fd = -1;
+    size_t off = 0;
+    CHECK(rc == RECUR_OK && text_is_mapped(tf.data, tf.len, NULL, NULL) &&
+              text_is_mapped(tf.data + 1, 10, &fd, &off) && fd == tf.fd && off == 1 &&
+              !text_is_mapped(tf.data, tf.len + 1, NULL, NULL) &&
+              !text_is_mapped(text, len, NULL, NULL),
+          "text_is_mapped knows the mapping and only it");
+    recur_vocab *v = NULL, *vm = NULL;
+    size_t count = 0;
+    if (rc == RECUR_OK) {
+        CHECK(recur_vocab_from_text(text, len, 0, &v, &err) == RECUR_OK &&
+                  recur_vocab_from_text((const char *)tf.data, tf.len, 0, &vm, &err) == RECUR_OK &&
+                  v->n == vm->n && memcmp(v->chars, vm->chars, (size_t)v->n * 4) == 0,
+              "vocabulary of the mapping: %s", err.msg);
+        CHECK(text_count_chars(tf.data, tf.len, 0, &count, &err) == RECUR_OK && count == nchars,
+              "count %zu of %zu", count, nchars);
+        CHECK(memcmp(tf.data, text, len) == 0, "the mapping reads the file after its release");
+    }
+    if (v && vm) {
+        // B*T*windows/epoch covers the text; 2 epochs and a bit.
+        int B = 3, T = 4096;
+        int windows = (int)(2 * ((nchars / (size_t)B - 1) / (size_t)T) + 2);
+        CHECK(compare_with_ref(v, tf.data, tf.len, B, T, windows), "mapped file, B=%d T=%d", B, T);
+        // A part that starts inside a character's page, as a split does.
+        size_t at = len / 3;
+        while ((tf.data[at] & 0xC0) == 0x80) at++;
+        CHECK(compare_with_ref(v, tf.data + at, tf.len - at, 5, 999, 1000),
+              "a part of the mapped file from byte %zu", at);
+        CHECK(compare_with_ref(v, (const uint8_t *)text, len, B, T, windows),
+              "copy in memory, B=%d T=%d", B, T);
+        CHECK(memcmp(tf.data, text, len) == 0, "the mapping still reads the file");
+        // A program that closed the descriptor and opened another file under
+        // its number: the batcher reads through the mapping instead.
+        int saved = dup(tf.fd), null = open("/dev/null", O_RDONLY);
+        if (saved >= 0 && null >= 0 && dup2(null, tf.fd) == tf.fd) {
+            int fd2 = 0;
+            CHECK(text_is_mapped(tf.data, tf.len, &fd2, NULL) && fd2 == -1,
+                  "a descriptor that is another file is not used (%d)", fd2);
+            CHECK(compare_with_ref(v, tf.data, tf.len, B, T, 5), "mapped file, descriptor gone");
+            dup2(saved, tf.fd);
+        }
+        if (saved >= 0) close(saved);
+        if (null >= 0) close(null);
+        // A file that shrinks during training: an error, where reading the
+        // mapping past the new end would be SIGBUS.
+        text_batcher tb;
+        if (batcher_init(&tb, v, tf.data, tf.len, 3, 64, &err) == RECUR_OK) {
+            int32_t in[3 * 64], tgt[3 * 64];
+            int fresh;
+            CHECK(truncate(path, (off_t)(len / 2)) == 0, "truncate");
+            rc = batcher_next(&tb, in, tgt, &fresh, &err);
+            CHECK(rc == RECUR_EIO && has(&err, "changed on disk"), "shrunk file: rc %d: %s", rc,
+                  err.msg);
+            batcher_free(&tb);
+        }
+    }
+    const uint8_t *was = tf.data;
+    text_close(&tf);
+    CHECK(!text_is_mapped(was, 1, NULL, NULL), "a closed mapping is forgotten");
+    recur_vocab_free(v);
+    recur_vocab_free(vm);
+    free(text);
+    unlink(path);
+    rmdir(dir);
+    printf("  release of read pages: %zu bytes mapped and in memory, same vocabulary, count, windows\n",
+           len);
+}
+
 int main(void)
 {
     test_utf8_roundtrip();
@@ -611,5 +711,6 @@ int main(void)
     test_batcher_small();
     test_batcher_errors();
     test_batcher_multibyte();
+    test_release_keeps_text();
     return check_exit();
 }
