@@ -32,12 +32,11 @@ KS_INLINE __mmask16 lanes(int n)
     return (__mmask16)(n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1u);
 }
 
-KS_INLINE void mv32(const int np, const int nv, const int *nc, int K, const float *x, const float *w,
-                    const float *const *init, float *const *out)
+// The accumulators of a chunk's np panels of nv vectors: from init (or
+// zero) at the start, into out at the end; lanes past nc[p] stay untouched.
+KS_INLINE void acc_start(const int np, const int nv, const int *nc, const float *const *init,
+                         __mmask16 m[STEP_NP][4], __m512 acc[STEP_NP][4])
 {
-    __m512 acc[STEP_NP][4];
-    __mmask16 m[STEP_NP][4];
-    const int nw = 16 * nv, ld = np * nw;
 #pragma GCC unroll 4
     for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
@@ -45,6 +44,24 @@ KS_INLINE void mv32(const int np, const int nv, const int *nc, int K, const floa
             m[p][v] = lanes(nc[p] - 16 * v);
             acc[p][v] = init ? _mm512_maskz_loadu_ps(m[p][v], init[p] + 16 * v) : _mm512_setzero_ps();
         }
+}
+
+KS_INLINE void acc_store(const int np, const int nv, float *const *out, __mmask16 m[STEP_NP][4],
+                         __m512 acc[STEP_NP][4])
+{
+#pragma GCC unroll 4
+    for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(out[p] + 16 * v, m[p][v], acc[p][v]);
+}
+
+KS_INLINE void mv32(const int np, const int nv, const int *nc, int K, const float *x, const float *w,
+                    const float *const *init, float *const *out)
+{
+    __m512 acc[STEP_NP][4];
+    __mmask16 m[STEP_NP][4];
+    const int nw = 16 * nv, ld = np * nw;
+    acc_start(np, nv, nc, init, m, acc);
     for (int k = 0; k < K; k++, w += ld) {
         const __m512 xv = _mm512_set1_ps(x[k]);
 #pragma GCC unroll 4
@@ -56,10 +73,7 @@ KS_INLINE void mv32(const int np, const int nv, const int *nc, int K, const floa
             }
         }
     }
-#pragma GCC unroll 4
-    for (int p = 0; p < np; p++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(out[p] + 16 * v, m[p][v], acc[p][v]);
+    acc_store(np, nv, out, m, acc);
 }
 
 KS_INLINE void mv16(const int np, const int nv, const int *nc, int K, const float *x, const uint32_t *w,
@@ -69,13 +83,7 @@ KS_INLINE void mv16(const int np, const int nv, const int *nc, int K, const floa
     __mmask16 m[STEP_NP][4];
     const int nw = 16 * nv, ld = np * nw;
     const __m512i hi_mask = _mm512_set1_epi32((int)0xFFFF0000u);
-#pragma GCC unroll 4
-    for (int p = 0; p < np; p++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) {
-            m[p][v] = lanes(nc[p] - 16 * v);
-            acc[p][v] = init ? _mm512_maskz_loadu_ps(m[p][v], init[p] + 16 * v) : _mm512_setzero_ps();
-        }
+    acc_start(np, nv, nc, init, m, acc);
     int k = 0;
     for (; k + 1 < K; k += 2, w += ld) {
         const __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
@@ -103,10 +111,7 @@ KS_INLINE void mv16(const int np, const int nv, const int *nc, int K, const floa
                 acc[p][v] = _mm512_fmadd_ps(x0, _mm512_castsi512_ps(_mm512_slli_epi32(d, 16)), acc[p][v]);
             }
     }
-#pragma GCC unroll 4
-    for (int p = 0; p < np; p++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(out[p] + 16 * v, m[p][v], acc[p][v]);
+    acc_store(np, nv, out, m, acc);
 }
 
 // One instance per shape: full chunks (nv = 4, np = 1..4) and a narrow
