@@ -21,19 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
+
 void openblas_set_num_threads(int);
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double now_s(void)
-{
-    return clock_s(CLOCK_MONOTONIC);
-}
 
 /* The machine is shared: besides wall-clock rates, each measurement gives a
  * CPU-time rate, FLOPs per CPU-second of its threads times the thread count,
@@ -50,7 +40,7 @@ typedef struct fma_arg {
 static void *fma_loop(void *p)
 {
     fma_arg *a = p;
-    double cpu0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    double cpu0 = thread_cpu_s();
     // 12 independent chains, enough to cover the FMA latency on 2 pipes. They
     // start from different values and pass through an empty asm each
     // iteration, so the compiler can neither merge nor drop them.
@@ -79,7 +69,7 @@ static void *fma_loop(void *p)
                              _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
     a->out = _mm512_reduce_add_ps(s);
-    a->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    a->cpu = thread_cpu_s() - cpu0;
     return NULL;
 }
 
@@ -88,8 +78,8 @@ static double fma_peak(int threads, double *cpu_rate)
     double best = 0;
     *cpu_rate = 0;
     for (int rep = 0; rep < 5; rep++) {
-        pthread_t th[64];
-        fma_arg args[64];
+        pthread_t th[BENCH_MAX_THREADS];
+        fma_arg args[BENCH_MAX_THREADS];
         long iters = 20000000;
         double t0 = now_s();
         for (int i = 0; i < threads; i++) {
@@ -119,25 +109,12 @@ static double read_gbs(size_t bytes)
     double best = 0;
     volatile float sink = 0;
     for (int rep = 0; rep < 5; rep++) {
-        double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), c;
+        double c0 = thread_cpu_s(), c;
         size_t done = 0;
         do {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (size_t i = 0; i < n; i += 128) {
-                a0 = _mm512_add_ps(a0, _mm512_load_ps(x + i));
-                a1 = _mm512_add_ps(a1, _mm512_load_ps(x + i + 16));
-                a2 = _mm512_add_ps(a2, _mm512_load_ps(x + i + 32));
-                a3 = _mm512_add_ps(a3, _mm512_load_ps(x + i + 48));
-                a4 = _mm512_add_ps(a4, _mm512_load_ps(x + i + 64));
-                a5 = _mm512_add_ps(a5, _mm512_load_ps(x + i + 80));
-                a6 = _mm512_add_ps(a6, _mm512_load_ps(x + i + 96));
-                a7 = _mm512_add_ps(a7, _mm512_load_ps(x + i + 112));
-            }
-            a0 = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-            a4 = _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7));
-            sink += _mm512_reduce_add_ps(_mm512_add_ps(a0, a4));
+            sink += read_acc_sum(read_pass(read_acc_zero(), x, n));
             done += n * sizeof(float);
-            c = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+            c = thread_cpu_s() - c0;
         } while (c < 0.05);
         double gbs = (double)done / c * 1e-9;
         if (gbs > best) best = gbs;
@@ -184,21 +161,15 @@ static double sgemm_gflops(int transa, int M, int N, int K, double seconds, int 
 
 int main(int argc, char **argv)
 {
-    int threads = 1, json = 0;
-    double seconds = 1.0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
+    bench_opts o = bench_opts_default();
+    for (int i = 1; i < argc; i++)
+        if (!bench_opt(&o, argc, argv, &i)) {
             fprintf(stderr, "usage: sgemm_peak [--threads N] [--seconds S] [--json]\n");
             return 2;
         }
-    }
-    if (threads < 1 || threads > 64) threads = 1;
+    bench_opts_check(&o);
+    const int threads = o.threads, json = o.json;
+    const double seconds = o.seconds;
     openblas_set_num_threads(threads);
     double peak_cpu, peak = fma_peak(threads, &peak_cpu);
 
@@ -227,11 +198,10 @@ int main(int argc, char **argv)
                 if (json)
                     printf("%s{\"cell\":\"%s\",\"H\":%d,\"B\":%d,\"T\":%d,\"product\":\"%s\",\"M\":%d,"
                            "\"N\":%d,\"K\":%d,\"gflops\":%.1f,\"cpu_gflops\":%.1f}",
-                           first ? "" : ",", names[c], H, B, T, p[k].what, p[k].M, p[k].N, p[k].K, gf, cr);
+                           json_sep(&first), names[c], H, B, T, p[k].what, p[k].M, p[k].N, p[k].K, gf, cr);
                 else
                     printf("%-6s H%-4d B%-3d T%-4d  %-9s %5d x %5d x %5d %10.1f %10.1f\n", names[c], H, B,
                            T, p[k].what, p[k].M, p[k].N, p[k].K, gf, cr);
-                first = 0;
             }
         }
     double sqc, sq = sgemm_gflops(0, 2048, 2048, 2048, seconds * 2, threads, &sqc);

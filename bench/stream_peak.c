@@ -13,8 +13,9 @@
  * each pass is one "character", the buffer is split into N contiguous shares
  * (one per thread, each staying in that core's caches), and the threads meet
  * at a barrier after every pass, as the sampler's threads do. The read itself
- * is 16-float vector loads into 8 independent sums (no other work), so it is
- * the best any kernel can do at this size and thread count.
+ * (read_pass, bench/common.h) is 16-float vector loads into 8 independent
+ * sums (no other work), so it is the best any kernel can do at this size and
+ * thread count.
  *
  *   cc -O2 -mavx512f -pthread bench/stream_peak.c -o build/stream_peak
  *   build/stream_peak --threads 2 --bytes 12722432,4194304 [--seconds S] [--json]
@@ -33,12 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "common.h"
 
 typedef struct shared {
     const float *buf;
@@ -77,26 +73,15 @@ static void *reader(void *p)
     size_t b1 = blocks * (size_t)(a->tid + 1) / (size_t)s->threads;
     const float *x = s->buf + b0 * 128;
     size_t n = (b1 - b0) * 128;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    read_acc acc = read_acc_zero();
     barrier(s);
-    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+    double c0 = thread_cpu_s();
     for (long pass = 0; pass < s->passes; pass++) {
-        for (size_t i = 0; i < n; i += 128) {
-            a0 = _mm512_add_ps(a0, _mm512_load_ps(x + i));
-            a1 = _mm512_add_ps(a1, _mm512_load_ps(x + i + 16));
-            a2 = _mm512_add_ps(a2, _mm512_load_ps(x + i + 32));
-            a3 = _mm512_add_ps(a3, _mm512_load_ps(x + i + 48));
-            a4 = _mm512_add_ps(a4, _mm512_load_ps(x + i + 64));
-            a5 = _mm512_add_ps(a5, _mm512_load_ps(x + i + 80));
-            a6 = _mm512_add_ps(a6, _mm512_load_ps(x + i + 96));
-            a7 = _mm512_add_ps(a7, _mm512_load_ps(x + i + 112));
-        }
+        acc = read_pass(acc, x, n);
         if (s->threads > 1) barrier(s);
     }
-    a->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    a0 = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
-    a4 = _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7));
-    a->sink = _mm512_reduce_add_ps(_mm512_add_ps(a0, a4));
+    a->cpu = thread_cpu_s() - c0;
+    a->sink = read_acc_sum(acc);
     return NULL;
 }
 
@@ -104,8 +89,8 @@ static void *reader(void *p)
  * the summed CPU seconds of the threads in *cpu. */
 static double batch(shared *s, long passes, double *cpu)
 {
-    pthread_t th[64];
-    targ args[64];
+    pthread_t th[BENCH_MAX_THREADS];
+    targ args[BENCH_MAX_THREADS];
     s->passes = passes;
     atomic_store(&s->arrived, 0);
     atomic_store(&s->gen, 0);
@@ -114,9 +99,9 @@ static double batch(shared *s, long passes, double *cpu)
         pthread_create(&th[i], NULL, reader, &args[i]);
     }
     args[0] = (targ){s, 0, 0, 0};
-    double t0 = clock_s(CLOCK_MONOTONIC);
+    double t0 = now_s();
     reader(&args[0]);
-    double t = clock_s(CLOCK_MONOTONIC) - t0;
+    double t = now_s() - t0;
     for (int i = 1; i < s->threads; i++) pthread_join(th[i], NULL);
     // Thread start-up falls inside thread 0's wall time; with passes lasting
     // at least tens of milliseconds in all it is noise.
@@ -130,31 +115,29 @@ static double batch(shared *s, long passes, double *cpu)
 
 int main(int argc, char **argv)
 {
-    int threads = 1, json = 0;
-    double seconds = 1.0;
+    bench_opts o = bench_opts_default();
     const char *bytes_list = "262144,1048576,4194304,16777216,67108864";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
+        if (bench_opt(&o, argc, argv, &i))
+            continue;
+        if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
             bytes_list = argv[++i];
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
         else {
             fprintf(stderr, "usage: stream_peak [--threads N] [--bytes B1,B2,...] [--seconds S] [--json]\n");
             return 2;
         }
     }
-    if (threads < 1 || threads > 64) threads = 1;
+    bench_opts_check(&o);
+    const int threads = o.threads, json = o.json;
+    const double seconds = o.seconds;
     if (json)
         printf("{\"threads\":%d,\"read\":[", threads);
     else
         printf("threads %d: bytes read per pass, each thread its share, a barrier after each pass\n"
                "%14s %12s %10s %10s\n", threads, "bytes", "passes/s", "GB/s", "(CPU)");
     const char *p = bytes_list;
-    for (int first = 1; *p; first = 0) {
+    int first = 1;
+    while (*p) {
         char *end;
         size_t bytes = strtoull(p, &end, 10);
         p = *end == ',' ? end + 1 : end;
@@ -186,7 +169,7 @@ int main(int argc, char **argv)
         double gb = (double)n * sizeof(float) * 1e-9;
         if (json)
             printf("%s{\"bytes\":%zu,\"passes_per_s\":%.1f,\"gbs\":%.2f,\"cpu_passes_per_s\":%.1f,\"cpu_gbs\":%.2f}",
-                   first ? "" : ",", bytes, best, best * gb, best_cpu, best_cpu * gb);
+                   json_sep(&first), bytes, best, best * gb, best_cpu, best_cpu * gb);
         else
             printf("%14zu %12.0f %10.1f %10.1f\n", bytes, best, best * gb, best_cpu * gb);
         free(buf);

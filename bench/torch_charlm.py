@@ -24,8 +24,12 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+# The shared model and data code (bench/torch_common.py), found next to this
+# file whatever the working directory (and under python3 -P / -I too).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_common import CharLM, detach, read_text  # noqa: E402
 
 
 def model_flops(cell, H, L, embed):
@@ -36,26 +40,6 @@ def model_flops(cell, H, L, embed):
         width = H if l > 0 else embed
         f += 2.0 * G * H * (H + width)
     return f
-
-
-class CharLM(nn.Module):
-    def __init__(self, cell, V, H, L):
-        super().__init__()
-        self.V = V
-        rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(V, H, L)
-        self.head = nn.Linear(H, V)
-
-    def forward(self, ids, state):
-        x = F.one_hot(ids, self.V).float()  # [T, B, V]
-        out, state = self.rnn(x, state)
-        return self.head(out), state
-
-
-def detach(state):
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
 
 
 def main():
@@ -80,12 +64,8 @@ def main():
     torch.manual_seed(a.seed)
     path = a.text or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
                                   "tinyshakespeare.txt")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    chars = sorted(set(text))
+    chars, data = read_text(path)
     V = len(chars)
-    idx = {c: i for i, c in enumerate(chars)}
-    data = torch.tensor([idx[c] for c in text], dtype=torch.long)
     B, T, H, L = a.batch, a.seq, a.hidden, a.layers
     per_stream = len(data) // B
     streams = data[: per_stream * B].view(B, per_stream).t().contiguous()  # [per_stream, B]

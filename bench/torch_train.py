@@ -20,6 +20,7 @@ the first validation at or below --target, or after --max-seconds.
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -27,22 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class CharLM(nn.Module):
-    def __init__(self, cell, V, H, L, dropout):
-        super().__init__()
-        self.V = V
-        rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(V, H, L, dropout=dropout if L > 1 else 0.0)
-        self.head = nn.Linear(H, V)
-
-    def forward(self, ids, state):
-        out, state = self.rnn(F.one_hot(ids, self.V).float(), state)
-        return self.head(out), state
-
-
-def detach(s):
-    return tuple(x.detach() for x in s) if isinstance(s, tuple) else s.detach()
+# The shared model and data code (bench/torch_common.py), found next to this
+# file whatever the working directory (and under python3 -P / -I too).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_common import CharLM, detach, read_text  # noqa: E402
 
 
 def zero_state(cell, L, B, H):
@@ -92,10 +81,7 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    text = open(a.text, encoding="utf-8").read()
-    vocab = sorted(set(text))
-    index = {c: i for i, c in enumerate(vocab)}
-    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    vocab, ids = read_text(a.text)
     at = len(ids) - int(len(ids) * a.val_frac)
     train, val = ids[:at], ids[at:]
     B, T, H, L = a.batch, a.seq, a.hidden, a.layers

@@ -4,12 +4,9 @@
 # data; output formats, exit codes and one-line errors.
 # usage: cli_apps.sh RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]
 set -uo pipefail
-recur=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 run() { # run CODE DESCRIPTION CMD...
     local code=$1 what=$2
     shift 2
@@ -74,5 +71,4 @@ run 1 "sample without --class" "$recur" sample "$tmp/g.safetensors"
 run 1 "sample a classifier" "$recur" sample "$tmp/c.safetensors"
 "$recur" info "$tmp/g.safetensors" >/dev/null 2>&1 && ok || bad "info on a by-class model"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -5,37 +5,8 @@
 # repeatable with a seed, prime and eval characters outside the vocabulary.
 # usage: cli_basic.sh RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]
 set -uo pipefail
-recur=$1
-src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE DESCRIPTION -- COMMAND...: exit status CODE; for errors, exactly
-# one line on stderr that starts with "recur".
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$code" ]; then
-        bad "$what: exit $got, expected $code ($(head -c 300 "$tmp/err"))"
-        return
-    fi
-    if [ "$code" != 0 ]; then
-        local lines
-        lines=$(wc -l <"$tmp/err")
-        if [ "$lines" != 1 ] || ! grep -q '^recur' "$tmp/err"; then
-            bad "$what: expected one 'recur ...' line on stderr, got: $(cat "$tmp/err")"
-            return
-        fi
-    fi
-    ok
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---- usage errors: exit 2
 expect 2 "no command" -- "$recur"
@@ -126,5 +97,4 @@ expect 1 "resume from a model without state" -- "$recur" train "$tmp/text.txt" -
 expect 0 "gradcheck lstm" -- "$recur" gradcheck --cell lstm
 if grep -q "rnn.weight_hh_l1" "$tmp/out"; then ok; else bad "gradcheck does not list every tensor"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

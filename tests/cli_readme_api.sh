@@ -5,13 +5,10 @@
 # Also checks that librecur.a exports nothing but recur_* symbols.
 # usage: cli_readme_api.sh RECUR_BINARY SOURCE_DIR EXAMPLES_DIR
 set -euo pipefail
-recur=$1
-src=$2
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 build=$(cd "$3/.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-check() { if "$@"; then pass=$((pass + 1)); else echo "FAIL: $*" >&2; fail=$((fail + 1)); fi; }
+check() { if "$@"; then ok; else bad "$*"; fi; }
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 check test -f "$tmp/prefix/include/recur.h"
@@ -36,5 +33,4 @@ head -c 20000 "$src/data/tinyshakespeare.txt" >"$tmp/t.txt"
     --out "$tmp/shakespeare.safetensors" --quiet
 out=$(cd "$tmp" && ./prog)
 check test "${#out}" -ge 150
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

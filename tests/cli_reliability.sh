@@ -24,48 +24,21 @@
 # process-kill and 2 GB parts are skipped with a SKIP line; the rest runs.
 # usage: cli_reliability.sh RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]
 set -uo pipefail
-recur=$1
-src=$2
-tmp=$(mktemp -d)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# On exit (tests/lib.sh's trap), also runs of ours still going (a failed check
+# left one behind): this shell's own background jobs, by PID.
 cleanup() {
-    # Runs of ours still going (a failed check left one behind): this shell's
-    # own background jobs, by PID.
     local p
     for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 skip() { echo "SKIP $*"; }
 valgrind=0
 if [ -n "${RECUR_VALGRIND:-}" ] && [ "${RECUR_VALGRIND}" != 0 ]; then valgrind=1; fi
 
-# expect CODE FRAGMENT DESCRIPTION -- COMMAND...: exit status CODE and, for an
-# error, exactly one line on stderr, starting with "recur" and holding FRAGMENT.
-expect() {
-    local code=$1 frag=$2 what=$3
-    shift 4
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$code" ]; then
-        bad "$what: exit $got, expected $code ($(head -c 300 "$tmp/err"))"
-        return 1
-    fi
-    if [ "$code" != 0 ]; then
-        if [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -q '^recur' "$tmp/err"; then
-            bad "$what: expected one 'recur ...' line on stderr, got: $(head -c 600 "$tmp/err")"
-            return 1
-        fi
-        if ! grep -qF -- "$frag" "$tmp/err"; then
-            bad "$what: message lacks '$frag': $(cat "$tmp/err")"
-            return 1
-        fi
-    fi
-    ok
-}
+# Checks below use tests/lib.sh's expect in its FRAGMENT form:
+# expect CODE FRAGMENT DESCRIPTION -- COMMAND... (FRAGMENT "" for none).
 
 # The log without its timing fields, which differ from run to run.
 strip_log() { sed -E 's/,"chars_per_s":[^,}]*//; s/,"elapsed_s":[^,}]*//' "$1"; }
@@ -475,5 +448,4 @@ else
     rm -f "$bd/big.txt"
 fi
 
-echo "$pass passed, $fail failed (${SECONDS}s)"
-[ "$fail" = 0 ]
+finish "(${SECONDS}s)"

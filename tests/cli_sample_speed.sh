@@ -7,14 +7,8 @@
 # bad values are usage errors, and --help lists both options.
 # usage: cli_sample_speed.sh RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]
 set -uo pipefail
-recur=$1
-src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 check() { if eval "$2"; then ok; else bad "$1"; fi; }
 
 head -c 20000 "$src/data/tinyshakespeare.txt" >"$tmp/text.txt"
@@ -48,5 +42,4 @@ check "bench --json has the sampling keys" 'grep -q "\"sample_chars_per_s\":" "$
     grep -q "\"sample_bf16_chars_per_s\":" "$tmp/bench.json" && grep -q "\"sample_threads\":1," "$tmp/bench.json" &&
     grep -q "\"sample_bytes_per_char\":" "$tmp/bench.json" && grep -q "\"train_chars_per_s\":" "$tmp/bench.json"'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

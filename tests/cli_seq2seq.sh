@@ -7,37 +7,11 @@
 # with one 'recur ...' line on stderr; an unseen character is read as U+FFFD.
 # usage: cli_seq2seq.sh RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]
 set -uo pipefail
-recur=$1
-examples=${3:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE DESCRIPTION -- COMMAND...: exit status CODE; for errors, exactly
-# one line on stderr that starts with "recur". stdin is $tmp/in.
-expect() {
-    local code=$1 what=$2
-    shift 3
-    "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" != "$code" ]; then
-        bad "$what: exit $got, expected $code ($(head -c 300 "$tmp/err"))"
-        return 1
-    fi
-    if [ "$code" != 0 ]; then
-        local lines
-        lines=$(wc -l <"$tmp/err")
-        if [ "$lines" != 1 ] || ! grep -q '^recur' "$tmp/err"; then
-            bad "$what: expected one 'recur ...' line on stderr, got: $(cat "$tmp/err")"
-            return 1
-        fi
-    fi
-    ok
-}
+# expect (tests/lib.sh) runs each command with stdin from $tmp/in.
+expect_stdin=$tmp/in
 : >"$tmp/in"
 
 # ---- help and usage
@@ -126,5 +100,4 @@ elif [ -n "$examples" ]; then
     bad "example_seq2seq was not built in $examples"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

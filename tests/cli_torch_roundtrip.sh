@@ -21,20 +21,17 @@
 #
 # Needs Debian's python3 with torch; exits 77 (skip) without it.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RECUR=${1:?usage: cli_torch_roundtrip.sh RECUR SRCDIR}
-SRC=${2:?usage: cli_torch_roundtrip.sh RECUR SRCDIR}
 PY=/usr/bin/python3
-TOOLS=$SRC/tools
+TOOLS=$src/tools
 TOL=1e-5
 
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
     echo "SKIP: python3-torch not installed"
     exit 77
 fi
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # A few KB of mixed text, with 2-, 3- and 4-byte UTF-8 characters.
 "$PY" - "$tmp/text.txt" <<'EOF'
@@ -89,15 +86,15 @@ for c in "${cases[@]}"; do
     # shellcheck disable=SC2086  # args is a list of flags
     "$PY" "$TOOLS/from_torch.py" --random $args --vocab-text "$TEXT" --seed $seed --out "$ckpt"
     seed=$((seed + 1))
-    r=$("$RECUR" eval "$ckpt" "$TEXT" --json | nats)
+    r=$("$recur" eval "$ckpt" "$TEXT" --json | nats)
     t=$("$PY" "$TOOLS/to_torch.py" "$ckpt" --text "$TEXT" | nats)
     compare "eval $name ($args)" "$r" "$t"
 done
 
 # (b) A model trained by recur, evaluated by both.
-"$RECUR" train "$TEXT" --cell lstm --hidden 16 --layers 2 --steps 30 --seq 16 --batch 4 \
+"$recur" train "$TEXT" --cell lstm --hidden 16 --layers 2 --steps 30 --seq 16 --batch 4 \
     --out "$tmp/M.safetensors" --quiet
-r=$("$RECUR" eval "$tmp/M.safetensors" "$TEXT" --json | nats)
+r=$("$recur" eval "$tmp/M.safetensors" "$TEXT" --json | nats)
 t=$("$PY" "$TOOLS/to_torch.py" "$tmp/M.safetensors" --text "$TEXT" | nats)
 compare "eval of a recur-trained lstm" "$r" "$t"
 # The resumable state (with optim./train. tensors) loads into PyTorch too.
@@ -112,7 +109,7 @@ if [ -n "$last" ]; then
 fi
 
 # (c) Sampling from a PyTorch-made checkpoint.
-out=$("$RECUR" sample "$tmp/gru-embed.safetensors" --length 60 --seed 3 --prime "é")
+out=$("$recur" sample "$tmp/gru-embed.safetensors" --length 60 --seed 3 --prime "é")
 n=$(printf '%s' "$out" | "$PY" -c 'import sys; print(len(sys.stdin.buffer.read().decode("utf-8")))')
 if [ "$n" -ge 61 ]; then
     echo "ok   recur sample on a from_torch checkpoint: $n characters"
@@ -142,7 +139,7 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
         a = alphabets[label] + "aky"  # shared characters, so it is not trivial
         f.write("%s\t%s\n" % (label, "".join(rng.choice(a) for _ in range(rng.randint(1, 9)))))
 EOF
-"$RECUR" classify train "$tmp/classes.tsv" --cell lstm --hidden 12 --layers 2 --embed 6 \
+"$recur" classify train "$tmp/classes.tsv" --cell lstm --hidden 12 --layers 2 --embed 6 \
     --steps 150 --batch 8 --threads 1 --out "$tmp/cls.safetensors" --quiet >/dev/null
 
 # compare_classify LABEL CKPT NLABELS TEXT...: recur classify predict's
@@ -151,7 +148,7 @@ compare_classify() {
     local label=$1 ckpt=$2 k=$3
     shift 3
     local r t
-    if ! r=$("$RECUR" classify predict "$ckpt" "$@" --top-k "$k"); then
+    if ! r=$("$recur" classify predict "$ckpt" "$@" --top-k "$k"); then
         echo "FAIL $label: recur classify predict failed"
         fails=$((fails + 1))
         return
@@ -234,7 +231,7 @@ roundtrip pt-cls --task classify --labels "$labels"
 tags='["DET","NOUN","X"]'
 "$PY" "$TOOLS/from_torch.py" --random --cell lstm --hidden 8 --layers 2 --bidirectional \
     --task tag --labels "$tags" --vocab-text "$TEXT" --seed 22 --out "$tmp/pt-tag.safetensors"
-out=$(echo "the lazy café" | "$RECUR" tag predict "$tmp/pt-tag.safetensors")
+out=$(echo "the lazy café" | "$recur" tag predict "$tmp/pt-tag.safetensors")
 if [ "$(echo "$out" | wc -w)" -eq 3 ]; then
     echo "ok   recur tag predict on a from_torch tagger: $out"
 else
@@ -246,7 +243,7 @@ roundtrip pt-tag --task tag --labels "$tags"
 classes='["a","b"]'
 "$PY" "$TOOLS/from_torch.py" --random --cell gru --hidden 8 --task condlm --labels "$classes" \
     --vocab-text "$TEXT" --seed 23 --out "$tmp/pt-cond.safetensors"
-out=$("$RECUR" sample "$tmp/pt-cond.safetensors" --class b --length 30 --seed 4)
+out=$("$recur" sample "$tmp/pt-cond.safetensors" --class b --length 30 --seed 4)
 if [ -n "$out" ]; then
     echo "ok   recur sample --class on a from_torch conditioned model"
 else
