@@ -141,6 +141,20 @@ gate_rows rec_rows(const recur_model *m, const workspace *ws, int u, float *dout
     return r;
 }
 
+// How the cell kernels are called on a step's B rows: all at once when px
+// rows are ld = G*H apart as the kernels expect (or B == 1), else one row per
+// call; kc: floats of cache per row.
+typedef struct row_split {
+    int calls, rows;
+    size_t kc;
+} row_split;
+
+static row_split split_rows(const recur_model *m, int B, int ld)
+{
+    const int one = B == 1 || ld == m->G * m->H;
+    return (row_split){one ? 1 : B, one ? B : 1, (size_t)m->cell->cache * m->H};
+}
+
 // The cell's step on every row, units [u0, u1): one call when rows of px are
 // G*H apart as the kernels expect, else row by row (GRU: its px rows are the
 // cache's, 4H apart). fwd NULL: the cell's plain function, all units.
@@ -149,18 +163,17 @@ static void step_forward(const recur_model *m, cell_fwd_fn fwd, int B, int u0, i
                          const float *cp, float *h, float *c, float *cache)
 {
     const cell_def *cell = m->cell;
-    const int H = m->H, GH = m->G * H, relu = m->cfg.relu, nb = B == 1 || ld == GH ? 1 : B;
-    const int rows = nb == 1 ? B : 1;
-    const size_t kc = (size_t)cell->cache * H;
-    for (int b = 0; b < nb; b++) {
+    const int H = m->H, GH = m->G * H, relu = m->cfg.relu;
+    const row_split r = split_rows(m, B, ld);
+    for (int b = 0; b < r.calls; b++) {
         const size_t o = (size_t)b * H;
         const float *x = px + (size_t)b * ld, *p = ph + (size_t)b * GH, *hq = hp + o;
         const float *cq = cp ? cp + o : NULL;
-        float *hh = h + o, *cc = c ? c + o : NULL, *k = cache ? cache + b * kc : NULL;
+        float *hh = h + o, *cc = c ? c + o : NULL, *k = cache ? cache + b * r.kc : NULL;
         if (fwd)
-            fwd(rows, H, u0, u1, relu, x, p, hq, cq, hh, cc, k);
+            fwd(r.rows, H, u0, u1, relu, x, p, hq, cq, hh, cc, k);
         else
-            cell->forward(rows, H, relu, x, p, hq, cq, hh, cc, k);
+            cell->forward(r.rows, H, relu, x, p, hq, cq, hh, cc, k);
     }
 }
 
@@ -171,18 +184,17 @@ static void step_backward(const recur_model *m, cell_bwd_fn bwd, int B, int u0, 
                           float *dph, float *dhp)
 {
     const cell_def *cell = m->cell;
-    const int H = m->H, GH = m->G * H, relu = m->cfg.relu, nb = B == 1 || ld == GH ? 1 : B;
-    const int rows = nb == 1 ? B : 1;
-    const size_t kc = (size_t)cell->cache * H;
-    for (int b = 0; b < nb; b++) {
+    const int H = m->H, GH = m->G * H, relu = m->cfg.relu;
+    const row_split r = split_rows(m, B, ld);
+    for (int b = 0; b < r.calls; b++) {
         const size_t o = (size_t)b * H;
         float *dcq = dc ? dc + o : NULL, *x = dpx + (size_t)b * ld, *p = dph + (size_t)b * GH;
         const float *cpq = cp ? cp + o : NULL, *cq = c ? c + o : NULL;
-        const float *k = cache ? cache + b * kc : NULL;
+        const float *k = cache ? cache + b * r.kc : NULL;
         if (bwd)
-            bwd(rows, H, u0, u1, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
+            bwd(r.rows, H, u0, u1, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
         else
-            cell->backward(rows, H, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
+            cell->backward(r.rows, H, relu, dh + o, dcq, hp + o, cpq, h + o, cq, k, x, p, dhp + o);
     }
 }
 
