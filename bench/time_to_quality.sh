@@ -92,7 +92,9 @@ else
     run_torch
 fi
 
-$PY - "$OUT" "$TARGET" <<'EOF'
+# The summary goes to the terminal and to $OUT/summary.txt; the trained
+# checkpoints are left in $OUT but not meant for the repository (.gitignore).
+$PY - "$OUT" "$TARGET" <<'EOF' | tee "$OUT/summary.txt"
 import json, sys
 out, target = sys.argv[1], float(sys.argv[2])
 def first(path):
