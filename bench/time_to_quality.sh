@@ -4,8 +4,9 @@
 # the last 10 % of tinyshakespeare). The default batch is 8 streams of 50
 # characters, the recipe with which recur got furthest ahead (docs/benchmarks.md:
 # bench/results/ttq-lstm512-b8; BATCH=32 is the earlier run, ttq-lstm512).
-# Both validate every EVAL steps over the whole held-out text, and the wall time at the first validation at or below
-# TARGET is what counts (validation time included, in both).
+# Both validate every EVAL steps over the whole held-out text, and the wall
+# time at the first validation at or below TARGET is what counts (validation
+# time included, in both).
 #
 # By default the two run at the same time, each pinned to one core with one
 # thread (taskset), so that whatever else loads this shared machine loads both;
