@@ -18,13 +18,15 @@
 #
 #   bench/time_to_quality.sh                    # writes bench/results/ttq-<date>/
 #   CELL=lstm HIDDEN=512 LAYERS=2 DROPOUT=0.2 BATCH=8 SEQ=50 TARGET=1.55 \
-#   MAX_SECONDS=3600 EVAL=250 CONCURRENT=1 THREADS=1 bench/time_to_quality.sh
+#   MAX_SECONDS=3600 EVAL=250 CONCURRENT=1 THREADS=1 SEED=1 bench/time_to_quality.sh
+# SEED seeds both trainers (recur's weights and dropout; PyTorch's own generator:
+# the same seed does not give the same initial weights in the two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CELL=${CELL:-lstm} HIDDEN=${HIDDEN:-512} LAYERS=${LAYERS:-2} DROPOUT=${DROPOUT:-0.2}
 BATCH=${BATCH:-8} SEQ=${SEQ:-50} TARGET=${TARGET:-1.55} MAX_SECONDS=${MAX_SECONDS:-3600}
-EVAL=${EVAL:-250} CONCURRENT=${CONCURRENT:-1} THREADS=${THREADS:-1}
+EVAL=${EVAL:-250} CONCURRENT=${CONCURRENT:-1} THREADS=${THREADS:-1} SEED=${SEED:-1}
 BUILD=${BUILD:-build} PY=${PY:-/usr/bin/python3} TEXT=${TEXT:-data/tinyshakespeare.txt}
 OUT=${OUT:-bench/results/ttq-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -33,7 +35,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 --target recur_cli >/dev/null
 RECUR=$BUILD/recur
 
-recipe=(--cell "$CELL" --hidden "$HIDDEN" --layers "$LAYERS" --dropout "$DROPOUT" --batch "$BATCH" --seq "$SEQ")
+recipe=(--cell "$CELL" --hidden "$HIDDEN" --layers "$LAYERS" --dropout "$DROPOUT" --batch "$BATCH" --seq "$SEQ" --seed "$SEED")
 pin0=() pin1=()
 if [ "$CONCURRENT" = 1 ]; then pin0=(taskset -c 0); pin1=(taskset -c 1); THREADS=1; fi
 

@@ -231,6 +231,7 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     ws->T = T;
     ws->B = B;
     ws->threads = threads < 1 ? 1 : threads;
+    ws->step_min_flops = REC_STEP_MIN_FLOPS;
     const int L = m->L, U = m->U, D = m->D, H = m->H, GH = m->G * m->H, O = m->O;
     const size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
     // The widest input that is ever materialised: a layer's output, or the

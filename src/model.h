@@ -109,6 +109,8 @@ typedef struct workspace {
     float **dhf, **dcf;    /* [U] [B*H] extra gradient on each row's state after its last real
                               step (an encoder's final state feeds a decoder); used if final_grad */
     int final_grad;
+    double step_min_flops; /* a unit's steps with fewer FLOPs than this run on one thread
+                              (rec.c; REC_STEP_MIN_FLOPS); tests lower it to share small ones */
     rec_state *rec;        /* the fast recurrence's state (rec.h) */
     size_t bytes;          /* what ws_new allocated for the window (activations, gradients,
                               scratch: the terms that grow with T and B), in bytes */

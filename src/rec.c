@@ -396,17 +396,14 @@ static void backward_job(void *arg, int tid, int nth)
     }
 }
 
-// Threads for a unit's steps: one when a step is too small to share or the
-// cell has no vector kernel. A step pays two barriers; below about 4 MFLOP
-// (rnn H128 at B50: 1.6 MFLOP, ~8 us of work) sharing it made the whole
-// training step slower than one thread alone (2 threads: 282k chars/s at a
-// 4e5 threshold, 398k at 4e6; lstm and gru H128 B50, 6.5 and 4.9 MFLOP, gain).
+// Threads for a unit's steps: one when a step is too small to share (fewer
+// than ws->step_min_flops, rec.h) or the cell has no vector kernel.
 static int step_threads(const recur_model *m, const workspace *ws)
 {
     int n = pool_size(ws->rec->pool), nub = nblocks(m->H);
     double flops = 2.0 * ws->B * m->G * m->H * m->H;
     if (n > nub) n = nub;
-    if (flops < 4e6 || (int)m->cell->id >= 3) n = 1;
+    if (flops < ws->step_min_flops || (int)m->cell->id >= 3) n = 1;
     return n;
 }
 

@@ -324,6 +324,7 @@ static void test_recurrence(void)
         float *douts[3], *dpx[3], *dph[3];
         for (int k = 0; k < 3; k++) {
             CHECK(ws_new(m, T, B, k == 2 ? 2 : 1, &ws[k], NULL) == 0, "workspace");
+            ws[k]->step_min_flops = 0; // share every step, however small (rec.h)
             put_px(m, ws[k], px, N);
             memcpy(ws[k]->hs[0], h0, sizeof(float) * BH);
             if (ws[k]->cs[0]) memcpy(ws[k]->cs[0], c0, sizeof(float) * BH);
