@@ -47,7 +47,12 @@ def ceiling(streams, th, nbytes, cpu):
     wall-clock; None if not measured."""
     if not nbytes or (th, int(nbytes)) not in streams:
         return None
-    return streams[(th, int(nbytes))][1 if cpu else 0]
+    wall, per_cpu = streams[(th, int(nbytes))]
+    if not cpu and th > 1 and wall < 0.8 * per_cpu:
+        # The threads did not run together while it was measured (another
+        # process held a core): the wall-clock rate is no ceiling.
+        return None
+    return per_cpu if cpu else wall
 
 
 def fmt(x, d=0):
@@ -258,6 +263,8 @@ def main():
         w("of 100 short batches) divided by the weight bytes per character. On one thread both sides")
         w("are per CPU-second, on several wall-clock; recur's rate is a whole run's, the ceiling a best")
         w("batch, so on a busy machine the percentage understates how close the step itself comes.")
+        w("A ceiling on several threads is left out (-) when its wall-clock rate was under 80 % of its")
+        w("CPU-time rate: another process held a core while it was measured, so it bounds nothing.")
         w("")
         w("| model | threads | MB/char fp32 | ceiling chars/s | recur % of it | MB/char bf16 | bf16 ceiling | bf16 % of it |")
         w("|---|---|---|---|---|---|---|---|")
