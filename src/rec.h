@@ -26,8 +26,9 @@
  * FLOPs per step (2 B G H^2; ws->step_min_flops starts here). Each shared
  * step ends at a barrier, forward and backward: below about 4 MFLOP (rnn H128
  * at B50: 1.6 MFLOP, about 8 us of work) that made the whole training step
- * slower than one thread alone (2 threads: 282k chars/s at 0.4 MFLOP, 398k at 4; lstm and gru H128
- * B50, 6.5 and 4.9 MFLOP, gain from sharing). Results do not depend on it. */
+ * slower than one thread alone (2 threads: 282k chars/s at 0.4 MFLOP, 398k
+ * at 4; lstm and gru H128 B50, 6.5 and 4.9 MFLOP, gain from sharing).
+ * Results do not depend on it. */
 #define REC_STEP_MIN_FLOPS 4e6
 
 /* Allocates ws->rec (pool of ws->threads threads, packed weights, scratch). */
