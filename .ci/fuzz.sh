@@ -43,7 +43,7 @@ rm -rf "$out/obj"
 mkdir -p "$out/obj"
 echo "== build the library with -fsanitize=fuzzer-no-link,$san ($(date +%T))"
 export cc out
-printf '%s\n' src/*.c src/cells/*.c | xargs -P "$(nproc)" -I{} sh -c \
+find src -name '*.c' | sort | xargs -P "$(nproc)" -I{} sh -c \
     'src=$1; shift; exec "$cc" "$@" -c "$src" -o "$out/obj/$(echo "$src" | tr / _).o"' _ {} \
     "${flags[@]}" -fsanitize=fuzzer-no-link,$san
 

@@ -15,7 +15,7 @@
  * (with RECUR_FUZZ_NO_MAIN) to replay fuzz/corpus/checkpoint and
  * tests/corpus/safetensors, so any input saved there is a regression test.
  */
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 
 #include <stdio.h>
 #include <stdlib.h>

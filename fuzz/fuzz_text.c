@@ -19,7 +19,7 @@
  * Build and run: .ci/fuzz.sh. tests/test_reliability.c includes this file
  * (with RECUR_FUZZ_NO_MAIN) to replay fuzz/corpus/text.
  */
-#include "model.h"
+#include "nn/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

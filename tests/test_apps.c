@@ -7,7 +7,7 @@
  * docs/applications.md.
  */
 #include "check.h"
-#include "model.h"
+#include "nn/model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,9 +4,9 @@
  * with central differences for every input and parameter, with rows of
  * different source lengths.
  */
-#include "attention.h"
+#include "nn/attention.h"
 #include "check.h"
-#include "rng.h"
+#include "base/rng.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * loads, and the metadata a file needs is exactly what docs/format.md says.
  */
 #include "check.h"
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,8 +8,8 @@
  * of data/names after deduplication and of data/ud_english_ewt.
  */
 #include "check.h"
-#include "dataset.h"
-#include "text.h"
+#include "data/dataset.h"
+#include "data/text.h"
 
 #include <dirent.h>
 #include <stdlib.h>

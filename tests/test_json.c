@@ -6,7 +6,7 @@
  * under ASan/valgrind to catch out-of-bounds reads and leaks).
  */
 #include "check.h"
-#include "json.h"
+#include "base/json.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -13,11 +13,11 @@
  *  - the thread pool's barrier.
  */
 #include "check.h"
-#include "gemm.h"
-#include "kern.h"
-#include "model.h"
-#include "pool.h"
-#include "rec.h"
+#include "kernels/gemm.h"
+#include "kernels/kern.h"
+#include "nn/model.h"
+#include "kernels/pool.h"
+#include "nn/rec.h"
 
 #include <float.h>
 #include <stdatomic.h>

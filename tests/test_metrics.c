@@ -6,8 +6,8 @@
  * argument errors; and the top-k rule for ties.
  */
 #include "check.h"
-#include "json.h"
-#include "metrics.h"
+#include "base/json.h"
+#include "tasks/metrics.h"
 
 #include <string.h>
 

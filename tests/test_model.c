@@ -6,10 +6,10 @@
  * cell (plus proof that a wrong gradient fails the check).
  */
 #include "check.h"
-#include "gemm.h"
-#include "gradcheck.h"
-#include "model.h"
-#include "optim.h"
+#include "kernels/gemm.h"
+#include "nn/gradcheck.h"
+#include "nn/model.h"
+#include "nn/optim.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,9 +9,9 @@
  *    unchanged by the dispatch.
  */
 #include "check.h"
-#include "kern.h"
-#include "optim.h"
-#include "rng.h"
+#include "kernels/kern.h"
+#include "nn/optim.h"
+#include "base/rng.h"
 
 #include <float.h>
 #include <math.h>

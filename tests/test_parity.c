@@ -25,8 +25,8 @@
  * results to 1 thread.
  */
 #include "check.h"
-#include "model.h"
-#include "safetensors.h"
+#include "nn/model.h"
+#include "formats/safetensors.h"
 
 #include <dirent.h>
 #ifdef _OPENMP

@@ -24,8 +24,8 @@
  *    a test from then on.
  */
 #include "check.h"
-#include "checkpoint.h"
-#include "json.h"
+#include "formats/checkpoint.h"
+#include "base/json.h"
 
 #include <dirent.h>
 #include <errno.h>

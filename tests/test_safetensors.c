@@ -6,7 +6,7 @@
  * the problem, a mutation loop for memory safety, and the atomic file write.
  */
 #include "check.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <dirent.h>
 #include <stdint.h>

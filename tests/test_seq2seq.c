@@ -9,10 +9,10 @@
  * above stated bounds (skipped under valgrind: RECUR_VALGRIND).
  */
 #include "check.h"
-#include "checkpoint.h"
-#include "dataset.h"
-#include "seq2seq.h"
-#include "text.h"
+#include "formats/checkpoint.h"
+#include "data/dataset.h"
+#include "tasks/seq2seq.h"
+#include "data/text.h"
 
 #include <stdlib.h>
 #include <string.h>

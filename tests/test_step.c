@@ -16,9 +16,9 @@
  *    characters (fp32 and bf16), recur_sampler_threads.
  */
 #include "check.h"
-#include "kern_step.h"
-#include "model.h"
-#include "step.h"
+#include "kernels/kern_step.h"
+#include "nn/model.h"
+#include "nn/step.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -6,9 +6,9 @@
  * text into ids first. Temporary files go in a fresh directory under /tmp.
  */
 #include "check.h"
-#include "internal.h"
-#include "json.h"
-#include "text.h"
+#include "base/internal.h"
+#include "base/json.h"
+#include "data/text.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * eval carries the state through the whole text.
  */
 #include "check.h"
-#include "model.h"
+#include "nn/model.h"
 
 #include <stdlib.h>
 #include <string.h>

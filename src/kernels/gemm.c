@@ -1,0 +1,280 @@
+/*
+ * gemm.c - the general matrix product on top of kern.h's micro-kernel
+ * (a 6 x 64 register tile of C), and the naive _ref definitions.
+ *
+ * Blocking (per thread): columns in blocks of up to 8 panels of 64; k in
+ * blocks of about 256, for which B is packed into the thread's scratch as
+ * panels [k][64] (unless B's rows are short enough to read in place); then
+ * every row of the thread's share runs through the micro-kernel against
+ * those panels, in blocks of up to 6 rows of nearly equal size. Between k blocks the
+ * partial sums sit in C, which changes nothing: each element is still one
+ * FMA chain over k in increasing order, whatever the blocking, the split
+ * between threads, or the instruction set (kern.h) - so 1 and 2 threads
+ * give the same bits.
+ *
+ * Threads split the columns (whole panels) when there are enough of them,
+ * else the rows.
+ */
+#include "kernels/gemm.h"
+
+#include "kernels/kern.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 256       /* k per packed block (a block may take up to KC + KC/2) */
+#define NCP 8        /* panels per packed block */
+
+/* ---------------------------------------------------------------- packing */
+
+// Bp[p][k][j] = b(k0 + k, j0 + 64p + j) for the block's panels, zero past n1.
+static void pack_b(float *Bp, const gemm_args *g, int k0, int kc, int j0, int j1)
+{
+    for (int p = 0; j0 + p * MK_NR < j1; p++) {
+        int c0 = j0 + p * MK_NR, nc = j1 - c0 < MK_NR ? j1 - c0 : MK_NR;
+        float *dst = Bp + (size_t)p * kc * MK_NR;
+        if (g->bjs == 1) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = g->B + (long)(k0 + k) * g->bks + c0;
+                float *d = dst + (size_t)k * MK_NR;
+                memcpy(d, src, sizeof(float) * (size_t)nc);
+                if (nc < MK_NR) memset(d + nc, 0, sizeof(float) * (size_t)(MK_NR - nc));
+            }
+        } else {
+            // B^T given (b(k,j) = B[j*bjs + k*bks]): read each column's run of k.
+            if (nc < MK_NR)
+                for (int k = 0; k < kc; k++)
+                    memset(dst + (size_t)k * MK_NR + nc, 0, sizeof(float) * (size_t)(MK_NR - nc));
+            for (int j = 0; j < nc; j++) {
+                const float *src = g->B + (long)(c0 + j) * g->bjs + (long)k0 * g->bks;
+                for (int k = 0; k < kc; k++) dst[(size_t)k * MK_NR + j] = src[(long)k * g->bks];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the product */
+
+// Rows [m0, m1) x columns [j0, j1) of C.
+static void gemm_block(const kern *kn, const gemm_args *g, int m0, int m1, int j0, int j1,
+                       float *scratch, int kcmax, int ncp)
+{
+    const int K = g->K;
+    // Row-major B with short rows (at most 2 KiB: no cache-set aliasing between
+    // rows) is read in place; anything else is packed into panels first.
+    const int inplace = g->bjs == 1 && g->bks <= 512;
+    for (int jb = j0; jb < j1; jb += ncp * MK_NR) {
+        int je = jb + ncp * MK_NR < j1 ? jb + ncp * MK_NR : j1;
+        int np = (je - jb + MK_NR - 1) / MK_NR;
+        for (int k0 = 0; k0 < K;) {
+            int kc = K - k0 <= kcmax + kcmax / 2 ? K - k0 : kcmax;
+            if (!inplace) pack_b(scratch, g, k0, kc, jb, je);
+            int init = (k0 > 0 || g->accumulate) ? 1 : g->bias ? 2 : 0;
+            for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+                int i, i1;
+                mk_block(m0, m1, nb, b, &i, &i1);
+                const float *a = g->A + (long)i * g->ars + (long)k0 * g->aks;
+                for (int p = 0; p < np; p++) {
+                    int c0 = jb + p * MK_NR, nc = je - c0 < MK_NR ? je - c0 : MK_NR;
+                    const float *bp = inplace ? g->B + (long)k0 * g->bks + c0
+                                              : scratch + (size_t)p * kc * MK_NR;
+                    kn->mk(i1 - i, nc, kc, a, g->ars, g->aks, bp, inplace ? g->bks : MK_NR,
+                           g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
+                }
+            }
+            k0 += kc;
+        }
+    }
+}
+
+void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
+{
+    const int M = g->M, N = g->N, K = g->K;
+    if (M <= 0 || N <= 0) return;
+    int np = (N + MK_NR - 1) / MK_NR, mb = (M + MK_MR - 1) / MK_MR;
+    int m0 = 0, m1 = M, j0 = 0, j1 = N;
+    if (nth > 1) {
+        if (np >= 2 * nth || (np >= nth && mb < 4 * nth)) {
+            j0 = (int)((long)np * tid / nth) * MK_NR;
+            j1 = (int)((long)np * (tid + 1) / nth) * MK_NR;
+            if (j1 > N) j1 = N;
+        } else {
+            m0 = (int)((long)mb * tid / nth) * MK_MR;
+            m1 = (int)((long)mb * (tid + 1) / nth) * MK_MR;
+            if (m1 > M) m1 = M;
+        }
+        if (m0 >= m1 || j0 >= j1) return;
+    }
+    if (K <= 0) {
+        if (!g->accumulate)
+            for (int i = m0; i < m1; i++) {
+                float *c = g->C + (long)i * g->ldc + j0;
+                if (g->bias)
+                    memcpy(c, g->bias + j0, sizeof(float) * (size_t)(j1 - j0));
+                else
+                    memset(c, 0, sizeof(float) * (size_t)(j1 - j0));
+            }
+        return;
+    }
+    const kern *kn = kern_get();
+    const int init = g->accumulate ? 1 : g->bias ? 2 : 0;
+    if (g->bjs == 1 && m1 - m0 <= 2 * MK_MR) {
+        // A few rows (one step of a small batch, sampling): packing B would
+        // cost as much as the product; read it in place.
+        if (m1 - m0 == 1) {
+            // A matrix-vector product: four panels per call (kern.h, mv).
+            for (int c0 = j0; c0 < j1; c0 += 4 * MK_NR) {
+                int q = 0, nc[4];
+                const float *bp[4], *bs[4];
+                float *cp[4];
+                for (; q < 4 && c0 + q * MK_NR < j1; q++) {
+                    int c = c0 + q * MK_NR;
+                    nc[q] = j1 - c < MK_NR ? j1 - c : MK_NR;
+                    bp[q] = g->B + c;
+                    bs[q] = g->bias ? g->bias + c : NULL;
+                    cp[q] = g->C + (long)m0 * g->ldc + c;
+                }
+                kn->mv(q, nc, K, g->A + (long)m0 * g->ars, g->aks, bp, g->bks, cp, init, bs);
+            }
+            return;
+        }
+        for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+            int i, i1;
+            mk_block(m0, m1, nb, b, &i, &i1);
+            int mr = i1 - i;
+            for (int c0 = j0; c0 < j1; c0 += MK_NR) {
+                int nc = j1 - c0 < MK_NR ? j1 - c0 : MK_NR;
+                kn->mk(mr, nc, K, g->A + (long)i * g->ars, g->ars, g->aks, g->B + c0, g->bks,
+                       g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
+            }
+        }
+        return;
+    }
+    if (scratch) {
+        gemm_block(kn, g, m0, m1, j0, j1, scratch, KC, NCP);
+    } else {
+        // No scratch (a product outside any pool that could not allocate): one
+        // small panel at a time from the stack; same result.
+        _Alignas(64) float small[64 * MK_NR + 64 * MK_MR];
+        gemm_block(kn, g, m0, m1, j0, j1, small, 42, 1);
+    }
+}
+
+typedef struct run_ctx {
+    const gemm_args *g;
+    pool *p;
+} run_ctx;
+
+static void run_job(void *arg, int tid, int nth)
+{
+    run_ctx *c = arg;
+    gemm_part(c->g, tid, nth, pool_scratch(c->p, tid));
+}
+
+void gemm_run(pool *p, const gemm_args *g)
+{
+    if (p && pool_size(p) > 1 && (double)g->M * g->N * g->K > 1e5) {
+        run_ctx c = {g, p};
+        pool_run(p, run_job, &c);
+        return;
+    }
+    if (p) {
+        gemm_part(g, 0, 1, pool_scratch(p, 0));
+        return;
+    }
+    float *s = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
+    gemm_part(g, 0, 1, s);
+    free(s);
+}
+
+static _Thread_local pool *current;
+
+pool *gemm_set_pool(pool *p)
+{
+    pool *old = current;
+    current = p;
+    return old;
+}
+
+static void run(int M, int N, int K, const float *A, long ars, long aks, const float *B, long bks,
+                long bjs, float *C, long ldc, int accumulate, const float *bias, int threads)
+{
+    gemm_args g = {M, N, K, A, ars, aks, B, bks, bjs, C, ldc, accumulate, bias};
+    (void)threads; // the pool decides; results do not depend on it
+    gemm_run(current, &g);
+}
+
+void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+             int ldc, int accumulate, int threads)
+{
+    run(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, accumulate, NULL, threads);
+}
+
+void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+             int ldc, int accumulate, int threads)
+{
+    run(M, N, K, A, 1, lda, B, ldb, 1, C, ldc, accumulate, NULL, threads);
+}
+
+void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+             int ldc, int accumulate, int threads)
+{
+    run(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, accumulate, NULL, threads);
+}
+
+void gemm_nn_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads)
+{
+    run(M, N, K, A, lda, 1, B, ldb, 1, C, ldc, 0, bias, threads);
+}
+
+void gemm_nt_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int threads)
+{
+    run(M, N, K, A, lda, 1, B, 1, ldb, C, ldc, 0, bias, threads);
+}
+
+/* ---------------------------------------------------------------- references */
+
+void gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, int accumulate)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? C[(long)i * ldc + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += A[(long)i * lda + k] * B[(long)k * ldb + j];
+            C[(long)i * ldc + j] = s;
+        }
+}
+
+void gemm_tn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, int accumulate)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? C[(long)i * ldc + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += A[(long)k * lda + i] * B[(long)k * ldb + j];
+            C[(long)i * ldc + j] = s;
+        }
+}
+
+void gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, int accumulate)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? C[(long)i * ldc + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += A[(long)i * lda + k] * B[(long)j * ldb + k];
+            C[(long)i * ldc + j] = s;
+        }
+}
+
+void transpose(float *dst, const float *src, int rows, int cols)
+{
+    // 16x16 blocks keep both sides in cache for large matrices.
+    for (int i0 = 0; i0 < rows; i0 += 16)
+        for (int j0 = 0; j0 < cols; j0 += 16)
+            for (int i = i0; i < rows && i < i0 + 16; i++)
+                for (int j = j0; j < cols && j < j0 + 16; j++)
+                    dst[(long)j * rows + i] = src[(long)i * cols + j];
+}

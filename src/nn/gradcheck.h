@@ -1,0 +1,26 @@
+/*
+ * gradcheck.h - analytic vs numerical gradients (central differences) for
+ * every parameter tensor of a model, the CS231n habit as a library call.
+ */
+#ifndef RECUR_GRADCHECK_H
+#define RECUR_GRADCHECK_H
+
+#include "nn/model.h"
+
+/* A window to differentiate on: ids and cond [T*B]; tgt [T*B], or [B] when
+ * pool (one answer per row, as a classifier); lens [B] or NULL (all T). */
+typedef struct gc_window {
+    const int32_t *ids, *tgt, *cond, *lens;
+    int T, B, pool;
+} gc_window;
+
+/* Compares the gradient of the mean loss on the window from the given
+ * initial states (h0/c0: one [B*H] per unit, or NULL for zeros) for up to
+ * per_tensor entries of each tensor. corrupt >= 0 adds 1% + 1e-3 to the
+ * analytic gradient of tensor number `corrupt` first: the self-test that
+ * proves the check can fail. Rows are in table order. */
+int gradcheck_model(recur_model *m, const gc_window *w, float *const *h0, float *const *c0,
+                    int per_tensor, int corrupt, uint64_t seed, recur_gradcheck_row *rows,
+                    int *nrows, recur_error *err);
+
+#endif

@@ -1,0 +1,779 @@
+/*
+ * model.c - a model is embed (optional) -> rnn (L stacked cells) -> head,
+ * laid out as the PyTorch module {embed: nn.Embedding, rnn: nn.RNN/LSTM/GRU,
+ * head: nn.Linear}. This file holds its parameter table, PyTorch's default
+ * initialisation, the window workspace, and the forward and backward passes
+ * (backpropagation through time). The pointwise math of each cell is in
+ * src/cells/; the derivation of the whole backward is docs/math.md.
+ */
+#include "nn/model.h"
+
+#include "kernels/gemm.h"
+#include "kernels/kern.h"
+#include "nn/rec.h"
+#include "base/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Windows of at most this many rows (T*B: sampling, one stream) multiply by
+// transposed copies of W_ih and the head made once per weight version; larger
+// ones pack the weights inside each product instead (gemm.c).
+#define SMALL_WINDOW 12
+
+/* ---------------------------------------------------------------- parameters */
+
+static void add_view(recur_model *m, const char *name, int rows, int cols, size_t *off)
+{
+    param_view *v = &m->views[m->nviews++];
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->rows = rows;
+    v->cols = cols;
+    v->off = *off;
+    v->n = (size_t)rows * (size_t)(cols ? cols : 1);
+    *off += v->n;
+}
+
+int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_model **out,
+                recur_error *err)
+{
+    *out = NULL;
+    const cell_def *cell = cell_get(cfg->cell);
+    if (!cell) return set_error(err, RECUR_EINVAL, "unknown cell type %d", (int)cfg->cell);
+    if (cfg->hidden < 1 || cfg->hidden > 65536)
+        return set_error(err, RECUR_EINVAL, "hidden size must be 1..65536, got %d", cfg->hidden);
+    if (cfg->layers < 1 || cfg->layers > 64)
+        return set_error(err, RECUR_EINVAL, "layers must be 1..64, got %d", cfg->layers);
+    if (cfg->embed < 0 || cfg->embed > 65536)
+        return set_error(err, RECUR_EINVAL, "embedding size must be 0..65536, got %d", cfg->embed);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return set_error(err, RECUR_EINVAL, "dropout must be in [0, 1), got %g", cfg->dropout);
+    if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
+        return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
+    if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
+    if (cfg->outputs < -1 || cfg->outputs > 1000000 || cfg->cond < 0 || cfg->cond > 1000000)
+        return set_error(err, RECUR_EINVAL, "outputs must be -1..1000000 and cond 0..1000000");
+
+    recur_model *m = calloc(1, sizeof *m);
+    if (!m) return set_error(err, RECUR_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    m->cell = cell;
+    m->V = vocab->n;
+    m->H = cfg->hidden;
+    m->L = cfg->layers;
+    m->E = cfg->embed;
+    m->G = cell->gates;
+    m->O = cfg->outputs == 0 ? vocab->n : (cfg->outputs < 0 ? 0 : cfg->outputs); // 0: no head
+    m->Cc = cfg->cond;
+    m->best_val = NAN;
+    m->version = 1;
+    int rc = vocab_clone(vocab, &m->vocab, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    m->D = cfg->bidirectional ? 2 : 1;
+    m->U = m->L * m->D;
+    m->views = calloc((size_t)(4 * m->U + 3), sizeof *m->views);
+    m->lay = calloc((size_t)m->U, sizeof *m->lay);
+    if (!m->views || !m->lay) {
+        recur_model_free(m);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+
+    // The table, in PyTorch's registration order: embed, rnn (per layer and
+    // direction: weight_ih, weight_hh, bias_ih, bias_hh; "_reverse" for the
+    // second direction), head.
+    size_t off = 0;
+    char name[48];
+    int GH = m->G * m->H;
+    if (m->E) {
+        m->embed = off;
+        add_view(m, "embed.weight", m->V, m->E, &off);
+    }
+    static const char *const kinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+    for (int u = 0; u < m->U; u++) {
+        int l = u / m->D, d = u % m->D;
+        layer_off *lo = &m->lay[u];
+        lo->in = l == 0 ? (m->E ? m->E : m->V) + m->Cc : m->D * m->H;
+        size_t *offs[4] = {&lo->w_ih, &lo->w_hh, &lo->b_ih, &lo->b_hh};
+        for (int k = 0; k < 4; k++) {
+            *offs[k] = off;
+            snprintf(name, sizeof name, "rnn.%s_l%d%s", kinds[k], l, d ? "_reverse" : "");
+            add_view(m, name, GH, k == 0 ? lo->in : (k == 1 ? m->H : 0), &off);
+        }
+    }
+    m->head_w = m->head_b = off;
+    if (m->O) {
+        add_view(m, "head.weight", m->O, m->D * m->H, &off);
+        m->head_b = off;
+        add_view(m, "head.bias", m->O, 0, &off);
+    }
+    m->nw = off;
+    m->w = xcalloc(off, sizeof(float));
+    if (!m->w) {
+        recur_model_free(m);
+        return set_error(err, RECUR_ENOMEM, "out of memory for %zu parameters", off);
+    }
+    *out = m;
+    return RECUR_OK;
+}
+
+void model_init(recur_model *m, rng *r)
+{
+    // nn.RNN/LSTM/GRU: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
+    // nn.Linear(H, V): weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (fan_in = H).
+    // nn.Embedding: N(0, 1).
+    float k = 1.0f / sqrtf((float)m->H);
+    for (int i = 0; i < m->nviews; i++) {
+        const param_view *v = &m->views[i];
+        float *p = m->w + v->off;
+        int is_embed = m->E && v->off == m->embed;
+        for (size_t j = 0; j < v->n; j++)
+            p[j] = is_embed ? rng_normal(r) : (2.0f * rng_uniform(r) - 1.0f) * k;
+    }
+    m->version++;
+}
+
+const param_view *model_find_view(const recur_model *m, const char *name)
+{
+    for (int i = 0; i < m->nviews; i++)
+        if (strcmp(m->views[i].name, name) == 0) return &m->views[i];
+    return NULL;
+}
+
+void recur_model_config_default(recur_model_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->cell = RECUR_CELL_RNN;
+    cfg->hidden = 128;
+    cfg->layers = 2;
+}
+
+int recur_model_new(const recur_model_config *cfg, const recur_vocab *vocab, uint64_t seed,
+                    recur_model **out, recur_error *err)
+{
+    if (!cfg || !vocab || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
+    int rc = model_alloc(cfg, vocab, out, err);
+    if (rc) return rc;
+    rng r;
+    rng_seed(&r, seed);
+    model_init(*out, &r);
+    return RECUR_OK;
+}
+
+void recur_model_free(recur_model *m)
+{
+    if (!m) return;
+    recur_vocab_free(m->vocab);
+    free(m->w);
+    free(m->views);
+    free(m->lay);
+    free(m->train_meta);
+    labels_free(m->labels, m->nlabels);
+    free(m);
+}
+
+void recur_model_get_info(const recur_model *m, recur_model_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->cell = m->cfg.cell;
+    info->relu = m->cfg.relu;
+    info->hidden = m->H;
+    info->layers = m->L;
+    info->embed = m->E;
+    info->vocab_size = m->V;
+    info->dropout = m->cfg.dropout;
+    info->params = m->nw;
+    info->steps = m->steps;
+    info->best_val = m->best_val;
+}
+
+const recur_vocab *recur_model_vocab(const recur_model *m)
+{
+    return m->vocab;
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+// n floats, zeroed, counted in *bytes.
+static float *falloc(size_t *bytes, size_t n, int *fail)
+{
+    float *p = xcalloc(n ? n : 1, sizeof(float));
+    if (!p) *fail = 1;
+    *bytes += (n ? n : 1) * sizeof(float);
+    return p;
+}
+
+static int32_t *ialloc(workspace *ws, size_t n, int *fail)
+{
+    int32_t *p = xcalloc(n ? n : 1, sizeof(int32_t));
+    if (!p) *fail = 1;
+    ws->bytes += (n ? n : 1) * sizeof(int32_t);
+    return p;
+}
+
+static float **palloc(int n, int *fail)
+{
+    float **p = calloc((size_t)n, sizeof(float *));
+    if (!p) *fail = 1;
+    return p;
+}
+
+int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err)
+{
+    *out = NULL;
+    if (T < 1 || B < 1) return set_error(err, RECUR_EINVAL, "window must be at least 1x1");
+    workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return set_error(err, RECUR_ENOMEM, "out of memory");
+    ws->T = T;
+    ws->B = B;
+    ws->threads = threads < 1 ? 1 : threads;
+    ws->step_min_flops = REC_STEP_MIN_FLOPS;
+    const int L = m->L, U = m->U, D = m->D, H = m->H, GH = m->G * m->H, O = m->O;
+    const size_t N = (size_t)T * (size_t)B, BH = (size_t)B * (size_t)H;
+    // The widest input that is ever materialised: a layer's output, or the
+    // embedding (one-hot ids and classes never are).
+    int fail = 0, maxin = D * H > m->E ? D * H : m->E;
+    ws->hs = palloc(U, &fail);
+    ws->cs = palloc(U, &fail);
+    ws->cache = palloc(U, &fail);
+    ws->wt_ih = palloc(U, &fail);
+    ws->dh0 = palloc(U, &fail);
+    ws->dc0 = palloc(U, &fail);
+    ws->dhf = palloc(U, &fail);
+    ws->dcf = palloc(U, &fail);
+    ws->keep = calloc((size_t)L, sizeof(uint8_t *));
+    if (!ws->keep) fail = 1;
+    ws->cat = palloc(L, &fail);
+    for (int u = 0; u < U && !fail; u++) {
+        // What a unit keeps for its backward: h (and c) at every step, and
+        // the cell's cache, which also holds the step's input projections
+        // and later its gate gradients (rec.h: rec_rows).
+        ws->hs[u] = falloc(&ws->bytes, (N + B) * H, &fail);
+        if (m->cell->has_c) ws->cs[u] = falloc(&ws->bytes, (N + B) * H, &fail);
+        if (m->cell->cache) ws->cache[u] = falloc(&ws->bytes, N * H * m->cell->cache, &fail);
+        // W_ih^T: for the one-hot gathers of layer 0, and for windows so small
+        // (sampling) that transposing once beats packing W_ih at every call.
+        if ((u < D && (!m->E || m->Cc)) || N <= SMALL_WINDOW)
+            ws->wt_ih[u] = falloc(&ws->wbytes, (size_t)m->lay[u].in * GH, &fail);
+        ws->dh0[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dc0[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dhf[u] = falloc(&ws->bytes, BH, &fail);
+        ws->dcf[u] = falloc(&ws->bytes, BH, &fail);
+    }
+    for (int l = 0; l < L && !fail; l++) {
+        if (l > 0 && m->cfg.dropout > 0) {
+            ws->keep[l] = xcalloc(N * D * H, 1);
+            ws->bytes += N * D * H;
+            if (!ws->keep[l]) fail = 1;
+        }
+        if (D == 2) ws->cat[l] = falloc(&ws->bytes, N * 2 * H, &fail);
+    }
+    if (!fail) {
+        if (N <= SMALL_WINDOW) ws->wt_head = falloc(&ws->wbytes, (size_t)D * H * O, &fail);
+        ws->ids = ialloc(ws, N, &fail);
+        ws->cond = ialloc(ws, N, &fail);
+        ws->lens = ialloc(ws, (size_t)B, &fail);
+        if (D == 2) {
+            ws->rev = ialloc(ws, N, &fail);
+            ws->ids_r = ialloc(ws, N, &fail);
+            ws->cond_r = ialloc(ws, N, &fail);
+        }
+        // One step's ph; two steps' dph for a cell that keeps it apart (rec.c).
+        ws->ph = falloc(&ws->bytes, (size_t)(m->cell->dph_apart ? 2 : 1) * B * GH, &fail);
+        ws->logits = falloc(&ws->bytes, N * O, &fail);
+        ws->pooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
+        ws->dpooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
+        ws->dh_seq = falloc(&ws->bytes, N * maxin, &fail);
+        // A second gradient buffer only where dh_seq is still in use when a
+        // layer's input gradient is made: RNN keeps its gate gradients there
+        // (when some layer has a materialised input), bidirectional layers
+        // split it in two.
+        if (D == 2 || (!m->cell->cache && (L > 1 || m->E)))
+            ws->dx_seq = falloc(&ws->bytes, N * maxin, &fail);
+        ws->dh = falloc(&ws->bytes, BH, &fail);
+        ws->dhp = falloc(&ws->bytes, BH, &fail);
+        if (D == 2 && (L > 1 || m->E)) { // some layer's input is materialised
+            ws->xr = falloc(&ws->bytes, N * maxin, &fail);
+            ws->dxr = falloc(&ws->bytes, N * maxin, &fail);
+        }
+    }
+    if (!fail && rec_new(m, ws)) fail = 1;
+    if (fail) {
+        ws_free(m, ws);
+        return set_error(err, RECUR_ENOMEM, "out of memory for a %dx%d window workspace", T, B);
+    }
+    for (int b = 0; b < B; b++) ws->lens[b] = T;
+    *out = ws;
+    return RECUR_OK;
+}
+
+void ws_free(const recur_model *m, workspace *ws)
+{
+    if (!ws) return;
+    rec_free(m, ws);
+    float **per_unit[] = {ws->hs, ws->cs, ws->cache, ws->wt_ih, ws->dh0, ws->dc0, ws->dhf, ws->dcf};
+    for (size_t k = 0; k < sizeof per_unit / sizeof per_unit[0]; k++) {
+        if (!per_unit[k]) continue;
+        for (int u = 0; u < m->U; u++) free(per_unit[k][u]);
+        free(per_unit[k]);
+    }
+    for (int l = 0; l < m->L; l++) {
+        if (ws->keep) free(ws->keep[l]);
+        if (ws->cat) free(ws->cat[l]);
+    }
+    free(ws->keep);
+    free(ws->cat);
+    void *flat[] = {ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
+                    ws->cond_r, ws->ph, ws->logits, ws->pooled, ws->dpooled,
+                    ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr};
+    for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) free(flat[k]);
+    free(ws);
+}
+
+void ws_zero_state(const recur_model *m, workspace *ws)
+{
+    size_t BH = (size_t)ws->B * m->H;
+    for (int u = 0; u < m->U; u++) {
+        memset(ws->hs[u], 0, BH * sizeof(float));
+        if (ws->cs[u]) memset(ws->cs[u], 0, BH * sizeof(float));
+    }
+}
+
+void ws_carry_state(const recur_model *m, workspace *ws)
+{
+    size_t BH = (size_t)ws->B * m->H, last = (size_t)ws->T * BH;
+    for (int u = 0; u < m->U; u++) {
+        memmove(ws->hs[u], ws->hs[u] + last, BH * sizeof(float));
+        if (ws->cs[u]) memmove(ws->cs[u], ws->cs[u] + last, BH * sizeof(float));
+    }
+}
+
+// The forward products read W^T so that every GEMM is gemm_nn with unit
+// stride along G*H; repacked only when the weights changed.
+static void ws_pack(const recur_model *m, workspace *ws)
+{
+    if (ws->packed == m->version) return;
+    int GH = m->G * m->H;
+    for (int u = 0; u < m->U; u++) {
+        if (ws->wt_ih[u]) transpose(ws->wt_ih[u], m->w + m->lay[u].w_ih, GH, m->lay[u].in);
+    }
+    if (ws->wt_head) transpose(ws->wt_head, m->w + m->head_w, m->O, m->D * m->H);
+    ws->packed = m->version;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+// A reverse unit reads each row backwards from its last real step: its step
+// t of row b is the sequence's step lens[b]-1-t (padding, past the end, stays
+// where it is and comes after the real steps, so it never reaches them).
+static void make_reverse_order(workspace *ws)
+{
+    const int T = ws->T, B = ws->B;
+    for (int b = 0; b < B; b++) {
+        int len = ws->lens[b] < 1 ? 1 : (ws->lens[b] > T ? T : ws->lens[b]);
+        for (int t = 0; t < T; t++) ws->rev[t * B + b] = (t < len ? len - 1 - t : t) * B + b;
+    }
+}
+
+// One unit over the window: x [N, xin] (NULL: one-hot ids), its ids and
+// classes, in the unit's own time order. Leaves h_1..h_T in ws->hs[u].
+static void unit_forward(const recur_model *m, workspace *ws, int u, const float *x,
+                         const int32_t *ids, const int32_t *cond)
+{
+    const int T = ws->T, B = ws->B, GH = m->G * m->H, N = T * B, th = ws->threads;
+    const layer_off *lo = &m->lay[u];
+    const int first = u < m->D; // a unit of layer 0
+    const float *b_ih = m->w + lo->b_ih;
+
+    // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
+    // row gather of W_ih^T (a column of W_ih), never a product; so is the
+    // conditioning class, whose columns follow the input's.
+    // px goes where the recurrence will replace it (rec.h: rec_rows).
+    int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
+    const gate_rows gr = rec_rows(m, ws, u, NULL);
+    if (x && ws->wt_ih[u])
+        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, gr.px, gr.ld, th);
+    else if (x)
+        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, gr.px, gr.ld, th);
+    else
+        rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], ids, 0, N, GH, b_ih);
+    if (first && m->Cc) rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], cond, xin, N, GH, NULL);
+
+    // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell, for t = 1..T
+    // (rec.c: on the workspace's threads, one barrier per step).
+    rec_forward(m, ws, u);
+}
+
+// The output of layer l in sequence order: [N, D*H].
+static const float *layer_output(const recur_model *m, const workspace *ws, int l)
+{
+    return m->D == 1 ? ws->hs[l] + (size_t)ws->B * m->H : ws->cat[l];
+}
+
+// Layer l's input as the forward reads it: NULL for one-hot ids, the layer
+// below's output itself when nothing changes it, else made in dst [N, xin]:
+// embedding rows, or the layer below's output through dropout (inverted, as
+// nn.LSTM's: kept elements scaled by 1/(1-p)). reverse: in the reverse
+// unit's order (always made in dst). Nothing of it is kept between the
+// forward and the backward, which makes it again, bit for bit, from the ids,
+// the weights and the masks.
+static const float *layer_input(const recur_model *m, const workspace *ws, int l, float *dst,
+                                int reverse)
+{
+    const int N = ws->T * ws->B, DH = m->D * m->H;
+    if (l == 0 && !m->E) return NULL;
+    const int xin = l == 0 ? m->E : DH;
+    const uint8_t *keep = l > 0 && ws->dropped ? ws->keep[l] : NULL;
+    const float scale = 1.0f / (1.0f - m->cfg.dropout);
+    const float *out = l > 0 ? layer_output(m, ws, l - 1) : NULL;
+    if (l > 0 && !keep && !reverse) return out;
+    for (int n = 0; n < N; n++) {
+        const int src = reverse ? ws->rev[n] : n; // the sequence row
+        const size_t r = (size_t)src * xin;
+        float *d = dst + (size_t)n * xin;
+        if (l == 0)
+            memcpy(d, m->w + m->embed + (size_t)ws->ids[src] * m->E, sizeof(float) * (size_t)xin);
+        else if (!keep)
+            memcpy(d, out + r, sizeof(float) * (size_t)xin);
+        else
+            for (int i = 0; i < xin; i++) d[i] = out[r + i] * (keep[r + i] ? scale : 0.0f);
+    }
+    return dst;
+}
+
+void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
+{
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
+    const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H;
+    ws_pack(m, ws);
+    memcpy(ws->ids, ids, sizeof(int32_t) * (size_t)N);
+    if (D == 2) {
+        make_reverse_order(ws);
+        for (int n = 0; n < N; n++) {
+            ws->ids_r[n] = ids[ws->rev[n]];
+            ws->cond_r[n] = ws->cond[ws->rev[n]];
+        }
+    }
+    ws->dropped = drop && L > 1 && ws->keep[1]; // masks are made when the model has dropout
+
+    for (int l = 0; l < L; l++) {
+        // (1) The layer's input: one-hot ids (NULL), embedding rows, or the
+        // layer below's output, through dropout when training; made (if at
+        // all) in dh_seq, which the forward does not otherwise use.
+        if (l > 0 && ws->dropped) {
+            const float p = m->cfg.dropout;
+            for (size_t i = 0; i < (size_t)N * DH; i++) ws->keep[l][i] = !(rng_uniform(drop) < p);
+        }
+        const float *x = layer_input(m, ws, l, ws->dh_seq, 0);
+        unit_forward(m, ws, l * D, x, ids, ws->cond);
+        if (D == 1) continue;
+        // The reverse unit reads the same input, reordered.
+        unit_forward(m, ws, l * D + 1, layer_input(m, ws, l, ws->xr, 1), ws->ids_r, ws->cond_r);
+        // Both directions side by side, in sequence order.
+        const float *hf = ws->hs[l * D] + (size_t)B * H, *hb = ws->hs[l * D + 1] + (size_t)B * H;
+        for (int n = 0; n < N; n++) {
+            memcpy(ws->cat[l] + (size_t)n * DH, hf + (size_t)n * H, sizeof(float) * H);
+            memcpy(ws->cat[l] + (size_t)ws->rev[n] * DH + H, hb + (size_t)n * H, sizeof(float) * H);
+        }
+    }
+    rec_leave(prev);
+}
+
+const float *model_top(const recur_model *m, const workspace *ws)
+{
+    return layer_output(m, ws, m->L - 1);
+}
+
+void model_forward_head(const recur_model *m, workspace *ws, const float *in, int rows)
+{
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
+    const int O = m->O, DH = m->D * m->H;
+    ws_pack(m, ws);
+    const float *b = m->w + m->head_b;
+    if (ws->wt_head)
+        gemm_nn_bias(rows, O, DH, in, DH, ws->wt_head, O, b, ws->logits, O, ws->threads);
+    else
+        gemm_nt_bias(rows, O, DH, in, DH, m->w + m->head_w, DH, b, ws->logits, O, ws->threads);
+    rec_leave(prev);
+}
+
+void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, float *c)
+{
+    const int B = ws->B, H = m->H;
+    for (int b = 0; b < B; b++) {
+        size_t at = ((size_t)ws->lens[b] * B + b) * H;
+        memcpy(h + (size_t)b * H, ws->hs[u] + at, sizeof(float) * H);
+        if (c && ws->cs[u]) memcpy(c + (size_t)b * H, ws->cs[u] + at, sizeof(float) * H);
+    }
+}
+
+void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
+{
+    const int B = ws->B, H = m->H, L = m->L, D = m->D, DH = D * H;
+    model_forward_stack(m, ws, ids, drop);
+    if (!m->O) return; // headless: the caller reads the states
+    // The head: logits = W_hy h + b_y, on every position, or (pool) on one
+    // feature row per stream: the forward state after the last real step and
+    // the reverse state after reading the whole row (its position 0).
+    if (!ws->pool) {
+        model_forward_head(m, ws, model_top(m, ws), ws->T * B);
+        return;
+    }
+    const float *hf = ws->hs[(L - 1) * D] + (size_t)B * H;
+    for (int b = 0; b < B; b++) {
+        int last = ws->lens[b] - 1;
+        memcpy(ws->pooled + (size_t)b * DH, hf + ((size_t)last * B + b) * H, sizeof(float) * H);
+        if (D == 2)
+            memcpy(ws->pooled + (size_t)b * DH + H,
+                   ws->hs[(L - 1) * D + 1] + ((size_t)(last + 1) * B + b) * H, sizeof(float) * H);
+    }
+    model_forward_head(m, ws, ws->pooled, B);
+}
+
+/* ---------------------------------------------------------------- backward */
+
+// One unit backwards over the window, from dout [N, H] (the gradient at its
+// outputs, in its own time order; RNN: overwritten). Accumulates the unit's
+// weight gradients into g; writes dx [N, xin] = dL/dx (unless x is one-hot)
+// and dh0/dc0. Its input is made again in xbuf (layer_input) once the sweep
+// is done; xbuf may be dx (the input is dead once dW_ih is made), and dx may
+// be dout when the cell has a cache (dout is dead once the sweep has run).
+static void unit_backward(const recur_model *m, workspace *ws, int u, float *dout, float *xbuf,
+                          float *dx, float *g)
+{
+    const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, N = T * B, th = ws->threads;
+    const layer_off *lo = &m->lay[u];
+    const int l = u / m->D, reverse = u % m->D;
+    const int32_t *ids = reverse ? ws->ids_r : ws->ids, *cond = reverse ? ws->cond_r : ws->cond;
+    // (2) The sweep back through time (rec.c). Only dh_{t-1} = dph_t W_hh is
+    // sequential; it leaves dL/dh_0 and dL/dc_0 of this unit in ws->dh0, ws->dc0.
+    rec_backward(m, ws, u, dout);
+    const gate_rows gr = rec_rows(m, ws, u, dout);
+
+    // (3) Weight gradients as one product each over all T*B rows (dph's last
+    // gate block apart when it is not dpx's: GRU's n).
+    const int lead = (G - 1) * H; // dph's columns that are dpx's
+    if (gr.dph_last == lead) {
+        gemm_tn(GH, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+        rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, GH);
+    } else {
+        if (lead) gemm_tn(lead, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+        gemm_tn(H, H, N, gr.dpx + gr.dph_last, gr.ld, ws->hs[u], H, g + lo->w_hh + (size_t)lead * H, H, 1,
+                th);
+        if (lead) rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, lead);
+        rec_colsum(ws, g + lo->b_hh + lead, gr.dpx + gr.dph_last, gr.ld, N, H);
+    }
+    rec_colsum(ws, g + lo->b_ih, gr.dpx, gr.ld, N, GH);
+    const int first = u < m->D;
+    const int xin = first ? lo->in - m->Cc : lo->in;
+    // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
+    // transpose of the gather.
+    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, cond, xin, N, GH);
+    const float *x = layer_input(m, ws, l, xbuf, reverse);
+    if (!x) {
+        rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, ids, 0, N, GH);
+        return;
+    }
+    gemm_tn(GH, xin, N, gr.dpx, gr.ld, x, xin, g + lo->w_ih, lo->in, 1, th);
+    // (4) The gradient of the unit's input, dx = dpx W_ih.
+    gemm_nn(N, xin, GH, gr.dpx, gr.ld, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
+}
+
+void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
+                         float *din)
+{
+    pool *prev = rec_enter(ws);
+    const int O = m->O, DH = m->D * m->H, th = ws->threads;
+    const float *dlogits = ws->logits;
+    // dW_hy += dlogits^T in, db_y += sum dlogits, din = dlogits W_hy
+    gemm_tn(O, DH, rows, dlogits, O, in, DH, g + m->head_w, DH, 1, th);
+    rec_colsum(ws, g + m->head_b, dlogits, O, rows, O);
+    if (din) gemm_nn(rows, DH, O, dlogits, O, m->w + m->head_w, DH, din, DH, 0, th);
+    rec_leave(prev);
+}
+
+void model_backward(const recur_model *m, workspace *ws, float *g)
+{
+    const int T = ws->T, B = ws->B, H = m->H, D = m->D, N = T * B, DH = D * H;
+    if (!ws->pool) {
+        model_backward_head(m, ws, model_top(m, ws), N, g, ws->dh_seq);
+        model_backward_stack(m, ws, g);
+        return;
+    }
+    // Pooled: the gradient reaches the stack only at the rows' ends.
+    model_backward_head(m, ws, ws->pooled, B, g, ws->dpooled);
+    memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
+    for (int b = 0; b < B; b++) {
+        // The reverse half was read at the reverse unit's last step, which
+        // is the row's position 0 in sequence order.
+        int last = ws->lens[b] - 1;
+        memcpy(ws->dh_seq + ((size_t)last * B + b) * DH, ws->dpooled + (size_t)b * DH, sizeof(float) * H);
+        if (D == 2)
+            memcpy(ws->dh_seq + (size_t)b * DH + H, ws->dpooled + (size_t)b * DH + H, sizeof(float) * H);
+    }
+    model_backward_stack(m, ws, g);
+}
+
+void model_backward_stack(const recur_model *m, workspace *ws, float *g)
+{
+    pool *prev = rec_enter(ws); // the products below run on the workspace's threads
+    const int T = ws->T, B = ws->B, H = m->H, L = m->L, D = m->D;
+    const int N = T * B, DH = D * H;
+    for (int l = L - 1; l >= 0; l--) {
+        const int onehot = l == 0 && !m->E;
+        const int xin = l == 0 ? m->lay[0].in - m->Cc : DH;
+        // Where the layer's input gradient lands: over dh_seq when the sweep
+        // leaves it dead (a cell with a cache keeps its gate gradients there),
+        // else in dx_seq.
+        float *dx = D == 1 && m->cell->cache ? ws->dh_seq : ws->dx_seq;
+        if (D == 1) {
+            unit_backward(m, ws, l, ws->dh_seq, dx, dx, g);
+        } else {
+            // Split dh_seq [N, 2H] into the forward half (dh_seq, now [N, H])
+            // and the reverse half in the reverse unit's time order (dx_seq).
+            for (int n = 0; n < N; n++)
+                memcpy(ws->dx_seq + (size_t)n * H, ws->dh_seq + (size_t)ws->rev[n] * DH + H, sizeof(float) * H);
+            for (int n = 0; n < N; n++) // in place: row n moves down to n*H <= n*2H
+                memmove(ws->dh_seq + (size_t)n * H, ws->dh_seq + (size_t)n * DH, sizeof(float) * H);
+            // Reverse unit first: its input in its own order (xr), its dx
+            // (reverse order) to dxr, then back into sequence order in xr's
+            // place; the forward unit's input is then made in dxr.
+            unit_backward(m, ws, l * D + 1, ws->dx_seq, ws->xr, ws->dxr, g);
+            if (!onehot)
+                for (int n = 0; n < N; n++)
+                    memcpy(ws->xr + (size_t)ws->rev[n] * xin, ws->dxr + (size_t)n * xin, sizeof(float) * xin);
+            unit_backward(m, ws, l * D, ws->dh_seq, ws->dxr, ws->dx_seq, g);
+            if (!onehot)
+                for (size_t i = 0; i < (size_t)N * xin; i++) ws->dx_seq[i] += ws->xr[i];
+        }
+        if (onehot) continue; // one-hot input: its gradient was scattered into W_ih
+        if (l > 0) {
+            // dx becomes the gradient at the outputs of the layer below (through dropout).
+            const uint8_t *keep = ws->dropped ? ws->keep[l] : NULL;
+            const float scale = 1.0f / (1.0f - m->cfg.dropout);
+            if (keep)
+                for (size_t i = 0; i < (size_t)N * DH; i++) ws->dh_seq[i] = dx[i] * (keep[i] ? scale : 0.0f);
+            else if (dx != ws->dh_seq)
+                memcpy(ws->dh_seq, dx, sizeof(float) * (size_t)N * DH);
+        } else {
+            // Embedding: scatter the rows back to the ids that were looked up.
+            for (int n = 0; n < N; n++) {
+                float *ge = g + m->embed + (size_t)ws->ids[n] * m->E;
+                const float *d = dx + (size_t)n * m->E;
+                for (int j = 0; j < m->E; j++) ge[j] += d[j];
+            }
+        }
+    }
+    rec_leave(prev);
+}
+
+/* ---------------------------------------------------------------- loss */
+
+double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count)
+{
+    // Per row: the max, exp(z - max) once per logit (vectorised, kern.h), the
+    // sum in double; the loss is logsumexp - z_target and, with want_grad,
+    // d(mean loss)/dz = (softmax(z) - onehot(target)) / counted.
+    int counted = 0;
+    for (int n = 0; n < N; n++) counted += tgt[n] >= 0;
+    float scale = counted ? (float)(1.0 / counted) : 0.0f;
+    double total = kern_get()->xent(logits, tgt, 0, N, V, want_grad, scale);
+    if (count) *count = counted;
+    return total;
+}
+
+/* ---------------------------------------------------------------- labels */
+
+void labels_free(char **labels, int n)
+{
+    for (int i = 0; labels && i < n; i++) free(labels[i]);
+    free(labels);
+}
+
+int model_set_labels(recur_model *m, recur_task task, const char *const *labels, int n,
+                     recur_error *err)
+{
+    int want = task == RECUR_TASK_CONDLM ? m->Cc : (task == RECUR_TASK_LM ? 0 : m->O);
+    if (n != want)
+        return set_error(err, RECUR_EINVAL, "a %s model needs %d labels, got %d", recur_task_name(task), want, n);
+    char **copy = n ? calloc((size_t)n, sizeof *copy) : NULL;
+    if (n && !copy) return set_error(err, RECUR_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (!(copy[i] = strdup(labels[i]))) {
+            labels_free(copy, i);
+            return set_error(err, RECUR_ENOMEM, "out of memory");
+        }
+    labels_free(m->labels, m->nlabels);
+    m->labels = copy;
+    m->nlabels = n;
+    m->task = task;
+    return RECUR_OK;
+}
+
+int labels_from_json(const char *json, char ***out, int *n, recur_error *err)
+{
+    json_value *v = NULL;
+    int rc = json_parse(json, strlen(json), 2, &v, err);
+    if (rc) return rc;
+    *out = NULL;
+    *n = 0;
+    if (v->type != J_ARR || v->n > 1000000) {
+        json_free(v);
+        return set_error(err, RECUR_EFORMAT, "recur.labels must be a JSON array of strings");
+    }
+    char **l = v->n ? calloc(v->n, sizeof *l) : NULL;
+    if (v->n && !l) {
+        json_free(v);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const json_value *e = &v->items[i];
+        if (e->type != J_STR || e->len == 0 || strlen(e->str) != e->len) {
+            labels_free(l, (int)i);
+            json_free(v);
+            return set_error(err, RECUR_EFORMAT, "recur.labels entry %zu is not a non-empty string", i);
+        }
+        if (!(l[i] = strdup(e->str))) {
+            labels_free(l, (int)i);
+            json_free(v);
+            return set_error(err, RECUR_ENOMEM, "out of memory");
+        }
+    }
+    *out = l;
+    *n = (int)v->n;
+    json_free(v);
+    return RECUR_OK;
+}
+
+const char *recur_task_name(recur_task t)
+{
+    static const char *const names[] = {"lm", "classify", "tag", "condlm"};
+    return (unsigned)t < 4 ? names[t] : "?";
+}
+
+recur_task recur_model_task(const recur_model *m)
+{
+    return m->task;
+}
+
+int recur_model_label_count(const recur_model *m)
+{
+    return m->nlabels;
+}
+
+const char *recur_model_label(const recur_model *m, int i)
+{
+    return i >= 0 && i < m->nlabels ? m->labels[i] : NULL;
+}
+
+int recur_model_label_id(const recur_model *m, const char *name)
+{
+    for (int i = 0; name && i < m->nlabels; i++)
+        if (strcmp(m->labels[i], name) == 0) return i;
+    return -1;
+}
