@@ -34,7 +34,7 @@ typedef struct seq_task {
     keyed *tmp;
     rng shuffle;
     int64_t *order64;       /* the order as saved */
-    char spos[32], sepoch[32], srng[80];
+    char spos[32], sepoch[32], srng[80], sbatch[16];
 } seq_task;
 
 static long long sq_steps_per_epoch(train_task *bt)
@@ -126,6 +126,8 @@ static int sq_state_add(train_task *bt, engine_extra *x, recur_error *err)
     x->kv[x->nkv++] = (st_kv){"recur.state.pos", t->spos};
     x->kv[x->nkv++] = (st_kv){"recur.state.epoch", t->sepoch};
     x->kv[x->nkv++] = (st_kv){"recur.state.shuffle", t->srng};
+    snprintf(t->sbatch, sizeof t->sbatch, "%d", t->cfg.batch);
+    x->kv[x->nkv++] = (st_kv){"recur.state.batch", t->sbatch}; // pos counts batches of this size
     (void)err;
     return RECUR_OK;
 }
@@ -165,7 +167,13 @@ static int sq_state_read(train_task *bt, const st_file *f, const char *path, rec
         return rc;
     }
     if ((rc = same_model(t->m, saved, path, err))) goto done;
-    long pos, epoch;
+    long pos, epoch, batch;
+    if ((rc = meta_int(f, "recur.state.batch", 1, 100000, 1, 0, &batch, err))) goto done;
+    if (batch != t->cfg.batch) {
+        rc = set_error(err, RECUR_EINVAL, "%s was trained with --batch %ld; resume with the same value (got --batch %d)",
+                       path, batch, t->cfg.batch);
+        goto done;
+    }
     if ((rc = meta_int(f, "recur.state.pos", 0, (long)t->per_epoch, 1, 0, &pos, err)) ||
         (rc = meta_int(f, "recur.state.epoch", 0, 0x7fffffffL, 1, 0, &epoch, err)))
         goto done;
