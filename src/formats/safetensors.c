@@ -322,7 +322,7 @@ static int parse_header(st_file *f, recur_error *err)
                          jerr.msg);
     }
     if (root->type != J_OBJ) {
-        rc = set_error(err, RECUR_EFORMAT, "header is a JSON %s, not an object",
+        rc = set_error(err, RECUR_EFORMAT, NOT_ST "header is a JSON %s, not an object",
                        type_name(root->type));
         json_free(root);
         return rc;
