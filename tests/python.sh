@@ -8,6 +8,9 @@
 #       `pip install --no-build-isolation ./python` into a fresh venv (offline:
 #       --no-index), then uses the installed module from elsewhere: it must
 #       be the installed copy, with librecur.so bundled, and work.
+#   python.sh example LIBRECUR RECUR_BINARY SOURCE_DIR
+#       examples/python/train_sample_plot.py for a few steps: it trains,
+#       samples, and writes a PNG when matplotlib is installed.
 set -uo pipefail
 mode=$1 lib=$2 recur=$3 src=$4
 PY=/usr/bin/python3
@@ -58,8 +61,24 @@ print("ok: installed recur %s in %s, %s; sampled %r" % (recur.__version__, where
                                                          os.path.basename(lib), text))
 PYEOF
     ;;
+example)
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    RECUR_LIB=$lib "$PY" "$src/examples/python/train_sample_plot.py" --steps 20 --out-dir "$tmp" \
+        >"$tmp/log" 2>&1 || { echo "FAIL: the example failed: $(tail -n 20 "$tmp/log")"; exit 1; }
+    grep -q "^ROMEO:" "$tmp/log" || { echo "FAIL: no sample in: $(cat "$tmp/log")"; exit 1; }
+    [ -s "$tmp/example.safetensors" ] || { echo "FAIL: no checkpoint written"; exit 1; }
+    if "$PY" -c 'import matplotlib' 2>/dev/null; then
+        [ "$(head -c 4 "$tmp/example.png" | od -An -c | tr -d ' ')" = '211PNG' ] ||
+            { echo "FAIL: no PNG written: $(cat "$tmp/log")"; exit 1; }
+        echo "ok: sampled and plotted"
+    else
+        grep -q "matplotlib is not installed" "$tmp/log" || { echo "FAIL: $(cat "$tmp/log")"; exit 1; }
+        echo "ok: sampled (python3-matplotlib is not installed: no plot made)"
+    fi
+    ;;
 *)
-    echo "usage: python.sh pytest|install LIBRECUR RECUR_BINARY SOURCE_DIR" >&2
+    echo "usage: python.sh pytest|install|example LIBRECUR RECUR_BINARY SOURCE_DIR" >&2
     exit 2
     ;;
 esac
