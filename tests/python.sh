@@ -23,7 +23,7 @@ pytest)
         echo "SKIP: python3-pytest is not installed"
         exit 77
     fi
-    RECUR_LIB=$lib "$PY" -m pytest -rs -p no:cacheprovider "$src/python/tests"
+    RECUR_LIB=$lib "$PY" -m pytest -rs -p no:cacheprovider -p no:hypothesispytest "$src/python/tests"
     rc=$?
     [ "$rc" = 5 ] && echo "FAIL: pytest ran no tests"
     [ "$rc" = 0 ]

@@ -543,7 +543,8 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           save_every: int = 0, val_frac: Optional[float] = None, seed: int = 1,
           threads: int = 1, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
     """Trains a character-level language model on the text file `path` with
-    librecur's trainer, as `recur train` does, and returns the trained model.
+    librecur's trainer, as `recur train` does, and returns the model as it is
+    at the end of the run (`out` holds the one best on validation).
 
     out: the best-validation model; last: the resumable state (default: out
     with .last); resume: continue exactly from a state written as `last`
@@ -614,6 +615,10 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
         model.path = out_s
         return model
     except BaseException:
+        # The trainer uses the model: it goes first.
+        if trainer:
+            lib.recur_trainer_free(trainer)
+            trainer = None
         if model is not None:
             model.close()
         raise

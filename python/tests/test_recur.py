@@ -127,6 +127,9 @@ def rss_kb():
 
 
 def test_no_leak_over_a_thousand_models(lm_path):
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("under AddressSanitizer RSS measures its quarantine of freed memory; "
+                    "the plain build runs this test")
     for _ in range(50):  # warm up allocator and caches
         recur.load(lm_path).close()
     gc.collect()
