@@ -262,3 +262,20 @@ def test_train_errors(tmp_path):
     (tmp_path / "a.txt").write_text("abc" * 100)
     with pytest.raises(recur.Error, match="cell"):
         recur.train(tmp_path / "a.txt", out=tmp_path / "m.safetensors", cell="transformer")
+
+
+def test_library_location(tmp_path, lm_path):
+    import subprocess
+    import sys
+    code = ("import recur\n"
+            "try:\n"
+            "    recur.load(%r)\n"
+            "except recur.Error as e:\n"
+            "    print(e.code, e.message)\n" % str(lm_path))
+    env = dict(os.environ, RECUR_LIB=str(tmp_path / "nowhere" / "librecur.so"),
+               PYTHONPATH=os.path.dirname(os.path.dirname(recur.__file__)))
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert p.stdout.startswith("%d RECUR_LIB=" % recur.EIO) and "nowhere" in p.stdout, p
+    # The library in use is the one RECUR_LIB named (python.sh sets it to the build's).
+    if os.environ.get("RECUR_LIB"):
+        assert os.path.realpath(recur.library_path()) == os.path.realpath(os.environ["RECUR_LIB"])
