@@ -44,6 +44,17 @@ task() {
     steps=80
 }
 
+# started LOG PID: waits until the run has taken a step (its log has a line):
+# a shell's background jobs ignore SIGINT until recur installs its handler,
+# so a signal sent earlier would be lost, not tested.
+started() {
+    for _ in $(seq 1 600); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 0
+        sleep 0.01
+    done
+}
+
 same() { # WHAT A B
     if cmp -s "$2" "$3"; then ok; else bad "$1: $2 and $3 differ"; fi
 }
@@ -82,10 +93,12 @@ for name in lm cosine classify tag condlm seq2seq; do
 
     # Stopped by SIGINT wherever it lands.
     landed=0
-    for wait in 0.05 0.15 0.3; do
+    for wait in 0 0.05 0.15; do
         out="$d/int$wait.safetensors"
-        "${cmd[@]}" --steps $steps --out "$out" >/dev/null 2>"$d/int.err" &
+        rm -f "$d/int.jsonl"
+        "${cmd[@]}" --steps $steps --out "$out" --log "$d/int.jsonl" >/dev/null 2>"$d/int.err" &
         pid=$!
+        started "$d/int.jsonl" $pid
         sleep "$wait"
         kill -INT $pid 2>/dev/null
         wait $pid
@@ -107,9 +120,10 @@ for name in lm cosine classify tag condlm seq2seq; do
 
     # SIGKILL while the state is saved at every step: whatever is on disk loads and resumes.
     out="$d/kill.safetensors"
-    "${cmd[@]}" --steps $steps --save-every 1 --out "$out" >/dev/null 2>&1 &
+    "${cmd[@]}" --steps $steps --save-every 1 --out "$out" --log "$d/kill.jsonl" >/dev/null 2>&1 &
     pid=$!
-    sleep 0.25
+    started "$d/kill.jsonl" $pid
+    sleep 0.1
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
     if [ -f "${out%.safetensors}.last.safetensors" ]; then
