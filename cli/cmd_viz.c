@@ -195,6 +195,9 @@ static int rank_units(viz_report *r, recur_error *err)
         viz_rank *top = r->rank[f];
         for (int k = 0; k < VIZ_TOP; k++) top[k] = (viz_rank){-1, 0, 0, RECUR_TRACE_H, 0};
         if ((rc = recur_trace_feature(t, (recur_feature)f, x, err))) break;
+        int varies = 0;
+        for (int s = 1; s < n && !varies; s++) varies = x[s] != x[0];
+        if (!varies) continue; // nothing in this text to track (no quotes, say)
         for (int w = RECUR_TRACE_H; w <= RECUR_TRACE_C && !rc; w++) {
             if (!recur_trace_get(t, (recur_trace_value)w, 0, 0, 0)) continue;
             if ((rc = recur_trace_correlate(t, (recur_trace_value)w, x, corr, err))) break;

@@ -144,7 +144,7 @@ static const char *const js_main[] = {
     "function plot(box,title,xs,series,yl,yr,rmul){var W=720,H=240,L=60,R=60,T=22,Bm=34;"
     "var x0=Infinity,x1=-Infinity,y0=Infinity,y1=-Infinity;xs.forEach(function(x){x0=Math.min(x0,x);x1=Math.max(x1,x);});"
     "series.forEach(function(s){s.v.forEach(function(v){if(v!==null){y0=Math.min(y0,v);y1=Math.max(y1,v);}});});"
-    "if(!(x1>x0))x1=x0+1;if(!(y1>y0)){y1=y0+1;}var pad=(y1-y0)*0.05;y0-=pad;y1+=pad;"
+    "if(!(x1>x0))x1=x0+1;if(!(y1>y0)){var e=Math.abs(y0)*0.1||1;y0-=e;y1+=e;}var pad=(y1-y0)*0.05;y0-=pad;y1+=pad;"
     "function X(x){return L+(x-x0)/(x1-x0)*(W-L-R);}function Y(y){return T+(1-(y-y0)/(y1-y0))*(H-T-Bm);}\n",
     "var g='<svg width=\"'+W+'\" height=\"'+H+'\" viewBox=\"0 0 '+W+' '+H+'\"><rect x=\"'+L+'\" y=\"'+T+'\" width=\"'+(W-L-R)+'\" height=\"'+(H-T-Bm)+'\" fill=\"#fafafa\" stroke=\"#ccc\"/>';\n",
     "for(var k=0;k<=4;k++){var yv=y0+(y1-y0)*k/4,yy=Y(yv);g+='<line x1=\"'+L+'\" x2=\"'+(W-R)+'\" y1=\"'+yy+'\" y2=\"'+yy+'\" stroke=\"#e4e4e4\"/>';"
@@ -289,6 +289,7 @@ static void ranking_table(FILE *f, const viz_report *r)
           "click to show)</th></tr>", f);
     for (int k = 0; k < RECUR_FEAT_COUNT; k++) {
         fprintf(f, "<tr><td>%s</td><td>", what[k]);
+        if (r->rank[k][0].layer < 0) fputs("<span class=\"note\">the text never changes this feature: nothing to track</span>", f);
         for (int j = 0; j < r->nrank; j++) {
             const viz_rank *q = &r->rank[k][j];
             if (q->layer < 0) continue;

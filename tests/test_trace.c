@@ -345,7 +345,8 @@ static void test_planted(void)
         fclose(f);
         char want[128];
         snprintf(want, sizeof want, "data-feature=\"quote\" data-layer=\"0\" data-unit=\"%d\"", PLANT_K);
-        CHECK(strstr(buf, want) != NULL, "the report does not rank L0 unit %d first for quote", PLANT_K);
+        const char *first = strstr(buf, "data-feature=\"quote\"");
+        CHECK(first && !strncmp(first, want, strlen(want)), "the report does not rank L0 unit %d first for quote", PLANT_K);
     }
     free(x);
     recur_trace_free(t);
@@ -389,6 +390,165 @@ static void test_attention(void)
     recur_pairs_free(&data);
 }
 
+
+/* ---------------------------------------------------------------- the report's numbers */
+
+static int b64v(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+// Decodes the base64 text at s (up to a '"') into a new buffer.
+static uint8_t *unbase64(const char *s, size_t *n)
+{
+    const char *e = strchr(s, '"');
+    size_t len = e ? (size_t)(e - s) : 0, k = 0;
+    uint8_t *out = malloc(len / 4 * 3 + 3);
+    for (size_t i = 0; i + 3 < len; i += 4) {
+        int a = b64v(s[i]), b = b64v(s[i + 1]), c = b64v(s[i + 2]), d = b64v(s[i + 3]);
+        out[k++] = (uint8_t)(a << 2 | b >> 4);
+        if (c >= 0) out[k++] = (uint8_t)((b & 15) << 4 | c >> 2);
+        if (d >= 0) out[k++] = (uint8_t)((c & 3) << 6 | d);
+    }
+    *n = k;
+    return out;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    b[*len] = 0;
+    fclose(f);
+    return b;
+}
+
+// A small LSTM trained for a few steps; `recur viz` on it; every number the
+// page embeds, decoded as the page's script decodes it, equals the trace's
+// within the quantisation step: h within 1/255 (half of 2/255), c within
+// cscale/255, gates and probabilities within 1/510, surprise within 12/510
+// bits (all plus 1e-6 for float rounding).
+static void test_report_numbers(void)
+{
+    printf("the report's numbers are the trace's:\n");
+    recur_error err = {0};
+    recur_vocab *v = NULL;
+    recur_model *m = NULL;
+    recur_trainer *tr = NULL;
+    CHECK(recur_vocab_from_text(TEXT, strlen(TEXT), 0, &v, &err) == 0, "%s", err.msg);
+    recur_model_config mc;
+    recur_model_config_default(&mc);
+    mc.cell = RECUR_CELL_LSTM, mc.hidden = 16, mc.layers = 2;
+    CHECK(recur_model_new(&mc, v, 5, &m, &err) == 0, "%s", err.msg);
+    recur_train_config tc;
+    recur_train_config_default(&tc);
+    tc.steps = 60, tc.seq = 16, tc.batch = 4, tc.threads = 1, tc.lr = 0.01f, tc.eval_every = 0, tc.sample_every = 0;
+    CHECK(recur_trainer_new(m, &tc, TEXT, strlen(TEXT), NULL, 0, &tr, &err) == 0, "%s", err.msg);
+    CHECK(recur_trainer_run(tr, NULL, NULL, &err) == 0, "%s", err.msg);
+    recur_trainer_free(tr);
+    const char *ckpt = "trace_numbers.safetensors", *txt = "trace_numbers.txt", *html = "trace_numbers.html";
+    CHECK(recur_model_save(m, ckpt, &err) == 0, "%s", err.msg);
+    FILE *f = fopen(txt, "wb");
+    fwrite(TEXT, 1, strlen(TEXT), f);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' viz %s %s --layer all --out %s >/dev/null", RECUR_BINARY, ckpt, txt, html);
+    int st = system(cmd);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s exited %d", cmd, st);
+    size_t len = 0, nb = 0;
+    char *page = slurp(html, &len);
+    CHECK(page != NULL, "no report");
+    if (!page) return;
+    const char *bl = strstr(page, "\"blob\":\""), *tk = strstr(page, "\"tracks\":["), *ex = strstr(page, "\"expects\":{");
+    CHECK(bl && tk && ex, "the report's data is missing");
+    if (!bl || !tk || !ex) return;
+    uint8_t *B = unbase64(bl + 8, &nb);
+    recur_trace *t = NULL;
+    CHECK(recur_trace_text(m, TEXT, strlen(TEXT), NULL, &t, &err) == 0, "%s", err.msg);
+    const int n = recur_trace_steps(t);
+    int pn = 0;
+    const char *np = strstr(page, "\"n\":");
+    CHECK(np && sscanf(np, "\"n\":%d", &pn) == 1 && pn == n, "n %d vs %d", pn, n);
+
+    // Every track: [layer, dir, unit, "values", cscale, offset].
+    double worst[3] = {0, 0, 0}; // h, c / cscale, gates
+    int tracks = 0, bad = 0;
+    const char *p = tk + 10;
+    while (*p == '[' || *p == ',') {
+        if (*p == ',') p++;
+        int l, d, u, used = 0;
+        char names[8];
+        double cs;
+        size_t off;
+        if (sscanf(p, "[%d,%d,%d,\"%7[a-z]\",%lf,%zu]%n", &l, &d, &u, names, &cs, &off, &used) != 6) break;
+        p += used;
+        tracks++;
+        for (int j = 0; names[j]; j++) {
+            recur_trace_value w = RECUR_TRACE_H;
+            for (int k = 0; k < RECUR_TRACE_NVALUES; k++)
+                if (recur_trace_value_name((recur_trace_value)k)[0] == names[j]) w = (recur_trace_value)k;
+            for (int s = 0; s < n; s++) {
+                if (off + (size_t)j * n + s >= nb) { bad++; break; }
+                int q = B[off + (size_t)j * n + s];
+                float x = recur_trace_get(t, w, s, l, d)[u];
+                double e = w == RECUR_TRACE_H ? fabs(q / 127.5 - 1 - x)
+                         : w == RECUR_TRACE_C ? fabs(q / 127.5 - 1 - x / cs)
+                                              : fabs(q / 255.0 - x);
+                int k = w == RECUR_TRACE_H ? 0 : w == RECUR_TRACE_C ? 1 : 2;
+                if (e > worst[k]) worst[k] = e;
+            }
+        }
+    }
+    printf("  %d tracks: max error h %.4f (bound %.4f), c/cscale %.4f, gates %.4f (bound %.4f)\n", tracks, worst[0],
+           1 / 255.0, worst[1], worst[2], 1 / 510.0);
+    CHECK(tracks == 2 * 16 && !bad, "tracks %d (every unit of both layers) bad %d", tracks, bad);
+    CHECK(worst[0] <= 1 / 255.0 + 1e-6 && worst[1] <= 1 / 255.0 + 1e-6 && worst[2] <= 1 / 510.0 + 1e-6, "quantisation");
+
+    // Surprise, p of the actual character, the top 5 after every character.
+    size_t so, po, to;
+    CHECK(sscanf(ex, "\"expects\":{\"surprise\":%zu,\"pactual\":%zu,\"top\":%zu}", &so, &po, &to) == 3, "expects");
+    double ws = 0, wp = 0;
+    int order_bad = 0;
+    for (int s = 1; s < n; s++) {
+        const float *pr = recur_trace_probs(t, s - 1);
+        int id = recur_trace_char(t, s, NULL, NULL);
+        double bits = -log2(pr[id]);
+        ws = fmax(ws, fabs(B[so + s] / 255.0 * 12 - fmin(bits, 12)));
+        wp = fmax(wp, fabs(B[po + s] / 255.0 - pr[id]));
+        float prev = 2;
+        for (int k = 0; k < 5; k++) {
+            const uint8_t *o = B + to + ((size_t)s * 5 + k) * 3;
+            int tid = o[0] | o[1] << 8;
+            wp = fmax(wp, fabs(o[2] / 255.0 - pr[tid]));
+            if (pr[tid] > prev) order_bad++;
+            prev = pr[tid];
+            // No character outside the five is likelier than the fifth.
+            if (k == 4)
+                for (int c = 0; c < recur_trace_outputs(t); c++)
+                    if (pr[c] > pr[tid] + 1e-7f) {
+                        int listed = 0;
+                        for (int j = 0; j < 5; j++) listed |= (B[to + ((size_t)s * 5 + j) * 3] | B[to + ((size_t)s * 5 + j) * 3 + 1] << 8) == c;
+                        if (!listed) order_bad++;
+                    }
+        }
+    }
+    printf("  surprise max error %.4f bits (bound %.4f), probabilities %.4f (bound %.4f)\n", ws, 12 / 510.0, wp, 1 / 510.0);
+    CHECK(ws <= 12 / 510.0 + 1e-5 && wp <= 1 / 510.0 + 1e-6 && !order_bad, "expects: %d out of order", order_bad);
+    free(B);
+    free(page);
+    recur_trace_free(t);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
 int main(void)
 {
     test_against_reference(RECUR_CELL_LSTM);
@@ -397,5 +557,6 @@ int main(void)
     test_features();
     test_planted();
     test_attention();
+    test_report_numbers();
     return check_exit();
 }
