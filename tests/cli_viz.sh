@@ -130,4 +130,13 @@ has "$tmp/s.html" 'id="attention"'
 hasnt "$tmp/s.html" "http://"
 expect 2 "--unit is for" "--unit on seq2seq" -- "$recur" viz "$tmp/s.safetensors" "$tmp/src.txt" --unit 0:0
 
+# ---------------------------------------------------------------- the example
+if [ -n "$examples" ] && [ -x "$examples/example_trace" ]; then
+    expect 0 "examples/trace.c" -- "$examples/example_trace" "$tmp/lm.safetensors" "First Citizen:" 1 3
+    [ "$(wc -l <"$tmp/out")" = 16 ] && grep -q "^position in line: best unit [01]:[0-9]*, r = " "$tmp/out" && ok ||
+        bad "example_trace output: $(cat "$tmp/out")"
+    "$examples/example_trace" "$tmp/lm.safetensors" "First" 9 0 >/dev/null 2>"$tmp/err"
+    [ $? = 2 ] && grep -q "no unit 9:0" "$tmp/err" && ok || bad "examples/trace.c, no such unit: $(cat "$tmp/err")"
+fi
+
 finish
