@@ -112,7 +112,7 @@ static const char css[] =
     "button.best{font-weight:bold}#picker{margin:6px 0}#picker select,#picker input{margin-right:10px}"
     "table.heat td{width:16px;height:16px;padding:0;text-align:center;font:11px ui-monospace,monospace}"
     "table.heat th{font:11px ui-monospace,monospace;padding:0 3px}table.cm td{width:auto;padding:2px 6px}"
-    "pre.sample{background:#f7f7f7;padding:8px;white-space:pre-wrap}svg text{font:11px sans-serif}"
+    ".plot{display:inline-block;vertical-align:top}pre.sample{background:#f7f7f7;padding:8px;white-space:pre-wrap}svg text{font:11px sans-serif}"
     ".note{color:#a40}#viz-error{background:#fdd;padding:6px}";
 
 /* ---------------------------------------------------------------- script */
@@ -141,7 +141,7 @@ static const char *const js_main[] = {
     "s.className='ch';s.textContent=shown(D.chars[i]);s.dataset.i=i;box.appendChild(s);out.push(s);}return out;}\n",
     "function vname(c){return c==='\\n'?'\\\\n':c===' '?'space':c==='\\t'?'\\\\t':c;}\n"
     // section 2: learning curves
-    "function plot(box,title,xs,series,yl,yr,rmul){var W=720,H=240,L=60,R=60,T=22,Bm=34;"
+    "function plot(box,title,xs,series,yl,yr,rmul,W){W=W||720;var H=240,L=60,R=60,T=22,Bm=34;"
     "var x0=Infinity,x1=-Infinity,y0=Infinity,y1=-Infinity;xs.forEach(function(x){x0=Math.min(x0,x);x1=Math.max(x1,x);});"
     "series.forEach(function(s){s.v.forEach(function(v){if(v!==null){y0=Math.min(y0,v);y1=Math.max(y1,v);}});});"
     "if(!(x1>x0))x1=x0+1;if(!(y1>y0)){var e=Math.abs(y0)*0.1||1;y0-=e;y1+=e;}var pad=(y1-y0)*0.05;y0-=pad;y1+=pad;"
@@ -168,9 +168,8 @@ static const char *const js_main[] = {
     "if(D.log&&$('curves-plot')){var G=D.log,lb=1/Math.log(2);"
     "plot($('curves-plot'),'loss (nats/char, left; bits/char, right)',G.step,[{n:'train loss',v:G.train,c:'#4a7bd0',bits:1},"
     "{n:'validation loss',v:G.val,c:'#e0662a',w:2.2,bits:1}],'nats/char','bits/char',lb);"
-    "var top=0;G.lr.forEach(function(v){if(v!==null&&v>top)top=v;});"
-    "plot($('curves-plot'),'learning rate',G.step,[{n:'learning rate',v:G.lr,c:'#2a9d5c'}],'lr','',0);"
-    "plot($('curves-plot'),'gradient norm (before clipping)',G.step,[{n:'gradient norm',v:G.gn,c:'#8a4fc0'}],'norm','',0);}\n"
+    "plot($('curves-plot'),'learning rate',G.step,[{n:'learning rate',v:G.lr,c:'#2a9d5c'}],'lr','',0,520);"
+    "plot($('curves-plot'),'gradient norm (before clipping)',G.step,[{n:'gradient norm',v:G.gn,c:'#8a4fc0'}],'norm','',0,520);}\n"
     // section 3: surprise and the top 5
     "if(D.expects&&$('expects-text')){var E=D.expects,S=spans($('expects-text'));"
     "for(var i=1;i<D.n;i++)S[i].style.background=heat(B[E.surprise+i]/255);\n",
