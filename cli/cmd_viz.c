@@ -563,8 +563,8 @@ int cmd_viz(int argc, char **argv)
         {"chars", OPT_LL, &chars, 1, 1e7, "N", "characters of TEXT to trace and show", 0},
         {"layer", OPT_STR, &layer_s, 0, 0, "L", "the layer whose every unit is embedded: a number, 'top' or 'all' "
                                                  "(the best units for each feature are embedded whatever their layer) (default: top)", 0},
-        {"skip-unknown", OPT_FLAG, &skip_unknown, 0, 0, 0, "leave out characters outside the model's vocabulary instead of failing", 0},
-        {"unit", OPT_STR, &unit_s, 0, 0, "L:U", "print TEXT to the terminal coloured by unit U of layer L (no page is written)", 0},
+        {"skip-unknown", OPT_FLAG, &skip_unknown, 0, 0, 0, "leave out characters outside the model's vocabulary instead of failing (default: off)", 0},
+        {"unit", OPT_STR, &unit_s, 0, 0, "L:U", "print TEXT to the terminal coloured by unit U of layer L, no page (default: none, write the page)", 0},
         {"value", OPT_STR, &value_s, 0, 0, "V", "with --unit: h, c, i, f, g, o (LSTM) or r, z, n (GRU) (default: h)", 0},
         {"color", OPT_STR, &color_s, 0, 0, "WHEN", "with --unit: auto (when stdout is a terminal), always or never (default: auto)", 0},
     };
