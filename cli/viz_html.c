@@ -249,9 +249,11 @@ static void model_section(FILE *f, const viz_report *r)
             fputs("</td></tr>", f);
         }
         fprintf(f, "<tr><td>steps trained</td><td>%lld</td></tr>", i.steps);
+        recur_task task = recur_model_task(r->m);
+        const char *per = task == RECUR_TASK_CLASSIFY ? "text" : task == RECUR_TASK_TAG ? "tag" : "char";
         if (isfinite(i.best_val))
-            fprintf(f, "<tr><td>best validation loss</td><td>%.4f nats/char (%.4f bits/char)</td></tr>", i.best_val,
-                    i.best_val / log(2.0));
+            fprintf(f, "<tr><td>best validation loss</td><td>%.4f nats/%s (%.4f bits/%s)</td></tr>", i.best_val, per,
+                    i.best_val / log(2.0), per);
         else fputs("<tr><td>best validation loss</td><td>none recorded</td></tr>", f);
     } else {
         recur_seq2seq_info i;
