@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text"}
+targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text fuzz_state"}
 cc=${FUZZ_CC:-clang}
 out=build-fuzz
 
@@ -48,7 +48,8 @@ find src -name '*.c' | sort | xargs -P "$(nproc)" -I{} sh -c \
     "${flags[@]}" -fsanitize=fuzzer-no-link,$san
 
 declare -A seeds=(
-    [fuzz_checkpoint]="fuzz/corpus/checkpoint tests/corpus/safetensors"
+    [fuzz_checkpoint]="fuzz/corpus/checkpoint fuzz/corpus/state tests/corpus/safetensors"
+    [fuzz_state]="fuzz/corpus/state"
     [fuzz_text]="fuzz/corpus/text"
 )
 

@@ -41,6 +41,7 @@
 static const char *fuzz_current = "";
 #include "../fuzz/fuzz_checkpoint.c"
 #include "../fuzz/fuzz_text.c"
+#include "../fuzz/fuzz_state.c"
 
 static int under_valgrind(void)
 {
@@ -836,8 +837,19 @@ static void test_fuzz_corpora(void)
     int a = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_checkpoint_one);
     int b = replay_dir(RECUR_SOURCE_DIR "/tests/corpus/safetensors", fuzz_checkpoint_one);
     int c = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/text", fuzz_text_one);
-    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs\n", a, b, c);
-    CHECK(a >= 5 && b >= 10 && c >= 5, "corpora present");
+    // States of every task: resumed by their task (fuzz_state) and read as checkpoints.
+    int d = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_state_one);
+    // Every application and seq2seq seed resumes (fuzz_state makes their data):
+    // the target reaches the state reader of each task, not an early refusal.
+    int apps = 0;
+    DIR *sd = opendir(RECUR_SOURCE_DIR "/fuzz/corpus/state");
+    for (struct dirent *de; sd && (de = readdir(sd));)
+        if (strstr(de->d_name, "_state.safetensors") && strncmp(de->d_name, "lm", 2)) apps++;
+    if (sd) closedir(sd);
+    CHECK(fuzz_state_resumed >= apps && apps >= 6, "%d of %d task states resumed", fuzz_state_resumed, apps);
+    d += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_checkpoint_one);
+    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs, state corpus twice (%d)\n", a, b, c, d);
+    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 14, "corpora present");
 }
 
 int main(void)
