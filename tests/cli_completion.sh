@@ -43,7 +43,7 @@ want() {
     if [ "$got" = "$*" ]; then ok; else bad "completing '${words[*]}': got '$got', expected '$*'"; fi
 }
 
-want recur "" = --help --version bench classify eval gradcheck hello info sample seq2seq tag train
+want recur "" = --help --version bench classify eval gradcheck hello info sample seq2seq tag train viz
 want recur tr = train
 want recur seq2seq "" = eval generate predict train
 want recur tag "" = eval predict train
