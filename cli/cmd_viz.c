@@ -565,8 +565,8 @@ int cmd_viz(int argc, char **argv)
                                                  "(the best units for each feature are embedded whatever their layer) (default: top)", 0},
         {"skip-unknown", OPT_FLAG, &skip_unknown, 0, 0, 0, "leave out characters outside the model's vocabulary instead of failing (default: off)", 0},
         {"unit", OPT_STR, &unit_s, 0, 0, "L:U", "print TEXT to the terminal coloured by unit U of layer L, no page (default: none, write the page)", 0},
-        {"value", OPT_STR, &value_s, 0, 0, "V", "with --unit: h, c, i, f, g, o (LSTM) or r, z, n (GRU) (default: h)", 0},
-        {"color", OPT_STR, &color_s, 0, 0, "WHEN", "with --unit: auto (when stdout is a terminal), always or never (default: auto)", 0},
+        {"value", OPT_STR, &value_s, 0, 0, "V", "h, c, i, f, g, o, r, z or n (what --unit shows: h for every cell; c, i, f, g, o for LSTM; r, z, n for GRU) (default: h)", 0},
+        {"color", OPT_STR, &color_s, 0, 0, "WHEN", "auto, always or never (--unit's colours; auto: when stdout is a terminal) (default: auto)", 0},
     };
     const char *pos[2];
     int npos, rc = args_parse("viz", viz_usage, argc, argv, 2, o, (int)(sizeof o / sizeof o[0]), pos, 2, &npos);
