@@ -277,10 +277,11 @@ static int draw_samples(viz_report *r, const recur_model *m, const char *text, r
         if (rc) return rc;
         // Start after a newline when the model knows one, else after the text's first character.
         size_t off = 0;
-        int nb = 1, first = recur_trace_char(r->tr, 0, &off, &nb);
-        const char *prime = recur_vocab_id(v, '\n') >= 0 ? "\n" : text + off;
-        size_t plen = recur_vocab_id(v, '\n') >= 0 ? 1 : (size_t)nb;
-        (void)first;
+        int nb = 1;
+        recur_trace_char(r->tr, 0, &off, &nb);
+        const int nl = recur_vocab_id(v, '\n') >= 0;
+        const char *prime = nl ? "\n" : text + off;
+        size_t plen = nl ? 1 : (size_t)nb;
         char *out = malloc(4 * 300 + 1);
         size_t len = 0;
         if (!out) rc = RECUR_ENOMEM;
