@@ -56,6 +56,10 @@ typedef struct recur_error {
 RECUR_API const char *recur_strerror(int code);
 /* Prepends "prefix: " to err's message, e.g. the path an error is about. */
 RECUR_API void recur_error_prefix(recur_error *err, const char *prefix);
+/* sizeof the public struct named type_name ("recur_train_config", ...), 0 for
+ * a name it does not know: bindings that lay the structs out themselves
+ * (python/recur) check theirs against the library they load. */
+RECUR_API size_t recur_sizeof(const char *type_name);
 
 /* ---------------------------------------------------------------- vocabulary */
 

@@ -26,6 +26,7 @@ CELLS = ("rnn", "lstm", "gru")
 TASKS = ("lm", "classify", "tag", "condlm")
 EVENTS = ("start", "step", "eval", "sample", "save", "skip")
 OPTIMS = ("adam", "adagrad", "rmsprop", "sgd")
+SCHEDULES = ("step", "constant", "cosine")  # recur_schedule, in its order
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -130,6 +131,9 @@ class TrainEvent:
     train_chars: int
     val_chars: int
     text: Optional[str]
+    val_metric: float = float("nan")
+    best_metric: float = float("nan")
+    metric: Optional[str] = None
 
 
 # ---------------------------------------------------------------- the model
@@ -541,7 +545,9 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           clip: Optional[float] = None, eval_every: Optional[int] = None,
           sample_every: int = 0, sample_len: Optional[int] = None,
           save_every: int = 0, val_frac: Optional[float] = None, seed: int = 1,
-          threads: int = 1, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
+          threads: int = 1, schedule: str = "step", warmup: int = 0,
+          lr_min: float = 0.0, lr_decay: Optional[float] = None,
+          lr_decay_every: Optional[int] = None, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
     """Trains a character-level language model on the text file `path` with
     librecur's trainer, as `recur train` does, and returns the model as it is
     at the end of the run (`out` holds the one best on validation).
@@ -549,7 +555,10 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     out: the best-validation model; last: the resumable state (default: out
     with .last); resume: continue exactly from a state written as `last`
     (the model's shape then comes from it). Settings left None keep the
-    library's defaults (recur_train_config_default).
+    library's defaults (recur_train_config_default). schedule: "step"
+    (lr_decay every lr_decay_every steps, 0: every epoch), "constant" or
+    "cosine" (down to lr_min at the last step); warmup: steps of linear
+    warm-up.
 
     callback(event) is called for every TrainEvent (a notebook can draw a
     progress bar or a live loss plot); returning True stops the run. If the
@@ -564,11 +573,15 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     if optim not in OPTIMS:
         raise Error("unknown optim %r (expected %s)" % (optim, ", ".join(OPTIMS)), EINVAL)
     tc.optim = OPTIMS.index(optim)
+    if schedule not in SCHEDULES:
+        raise Error("unknown schedule %r (expected %s)" % (schedule, ", ".join(SCHEDULES)), EINVAL)
+    tc.schedule, tc.warmup, tc.lr_min = SCHEDULES.index(schedule), warmup, lr_min
     tc.steps, tc.seed, tc.threads = steps, seed, threads
     tc.sample_every, tc.save_every = sample_every, save_every
     for name, value in (("seq", seq), ("batch", batch), ("epochs", epochs), ("lr", lr),
                         ("clip", clip), ("eval_every", eval_every), ("sample_len", sample_len),
-                        ("val_frac", val_frac)):
+                        ("val_frac", val_frac), ("lr_decay", lr_decay),
+                        ("lr_decay_every", lr_decay_every)):
         if value is not None:
             setattr(tc, name, value)
 
@@ -634,9 +647,10 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
 def _event(ev: L.TrainEvent) -> TrainEvent:
     kind = EVENTS[ev.kind] if 0 <= ev.kind < len(EVENTS) else str(ev.kind)
     text = ev.text.decode("utf-8", "replace") if ev.text is not None else None
+    metric = ev.metric.decode() if ev.metric is not None else None
     return TrainEvent(kind, ev.step, ev.total_steps, ev.epoch, ev.train_loss, ev.val_loss,
                       ev.best_val, ev.lr, ev.grad_norm, ev.chars_per_s, ev.elapsed_s,
-                      ev.train_chars, ev.val_chars, text)
+                      ev.train_chars, ev.val_chars, text, ev.val_metric, ev.best_metric, metric)
 
 
 def _run(trainer: int, callback: Optional[Callable[[TrainEvent], object]]) -> None:

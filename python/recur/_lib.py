@@ -57,7 +57,8 @@ class TrainConfig(Structure):
                 ("clip", c_float), ("clip_mode", c_int), ("steps", c_longlong),
                 ("epochs", c_double), ("val_frac", c_double), ("eval_every", c_int),
                 ("sample_every", c_int), ("sample_len", c_int), ("save_every", c_longlong),
-                ("seed", c_uint64), ("threads", c_int), ("val_max_chars", c_longlong)]
+                ("seed", c_uint64), ("threads", c_int), ("val_max_chars", c_longlong),
+                ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float)]
 
 
 class TrainEvent(Structure):
@@ -65,7 +66,9 @@ class TrainEvent(Structure):
                 ("epoch", c_double), ("train_loss", c_double), ("val_loss", c_double),
                 ("best_val", c_double), ("lr", c_double), ("grad_norm", c_double),
                 ("chars_per_s", c_double), ("elapsed_s", c_double),
-                ("train_chars", c_longlong), ("val_chars", c_longlong), ("text", c_char_p)]
+                ("train_chars", c_longlong), ("val_chars", c_longlong), ("text", c_char_p),
+                ("val_metric", c_double), ("best_metric", c_double), ("metric", c_char_p),
+                ("unit", c_char_p), ("task", c_char_p)]
 
 
 class Text(Structure):
@@ -161,6 +164,28 @@ def candidates() -> list:
     return out
 
 
+# The structs above against the library's own: a field added on one side
+# only would make the library write past the end of a Python-made struct.
+_LAYOUTS = {"recur_error": Err, "recur_model_config": ModelConfig, "recur_model_info": ModelInfo,
+            "recur_eval_result": EvalResult, "recur_sample_config": SampleConfig,
+            "recur_train_config": TrainConfig, "recur_train_event": TrainEvent, "recur_text": Text,
+            "recur_seq2seq_config": Seq2SeqConfig, "recur_seq2seq_info": Seq2SeqInfo,
+            "recur_seq2seq_decode": Seq2SeqDecode}
+
+
+def check_layout(handle: ctypes.CDLL, path: str) -> None:
+    """Raises recur.Error if a struct this module lays out has another size
+    in the library at path (a library from another version of recur)."""
+    sizeof = handle.recur_sizeof
+    sizeof.restype, sizeof.argtypes = c_size_t, [c_char_p]
+    for cname, py in _LAYOUTS.items():
+        want = sizeof(cname.encode())
+        if want != ctypes.sizeof(py):
+            from ._core import Error
+            raise Error("%s does not match this recur module: %s is %d bytes there, %d here"
+                        % (path, cname, want, ctypes.sizeof(py)), -1)
+
+
 def lib() -> ctypes.CDLL:
     """librecur, loaded and declared on first use."""
     global _lib
@@ -184,6 +209,7 @@ def lib() -> ctypes.CDLL:
             f = getattr(handle, name)
             f.restype = res
             f.argtypes = args
+        check_layout(handle, path)
         _lib = handle
         return _lib
     from ._core import Error

@@ -2,6 +2,7 @@
 same samples, losses, classes, tags and translations through both; errors
 are recur.Error; objects keep what they wrap alive; nothing leaks."""
 
+import ctypes
 import gc
 import json
 import math
@@ -279,3 +280,33 @@ def test_library_location(tmp_path, lm_path):
     # The library in use is the one RECUR_LIB named (python.sh sets it to the build's).
     if os.environ.get("RECUR_LIB"):
         assert os.path.realpath(recur.library_path()) == os.path.realpath(os.environ["RECUR_LIB"])
+
+
+def test_struct_layouts_match_the_library():
+    """Every struct the module lays out has the library's size (a field added
+    in C alone would let the library write past a Python-made struct)."""
+    from recur import _lib as L
+    lib = recur._lib.lib()
+    for cname, py in L._LAYOUTS.items():
+        assert lib.recur_sizeof(cname.encode()) == ctypes.sizeof(py), cname
+    assert lib.recur_sizeof(b"no_such_struct") == 0
+
+
+def test_train_schedule_and_metric_free_events(data, tmp_path):
+    """A cosine schedule with warm-up reaches the trainer: the rate rises over
+    the warm-up, then falls; a language model's events carry no metric."""
+    lrs, metrics = [], set()
+
+    def cb(ev):
+        if ev.kind == "step":
+            lrs.append(ev.lr)
+        metrics.add(ev.metric)
+    recur.train(data / "t.txt", tmp_path / "c.safetensors", hidden=16, layers=1, seq=16, batch=4, steps=30,
+                eval_every=10, schedule="cosine", warmup=5, lr=0.01, lr_min=0.001, callback=cb)
+    assert len(lrs) == 30
+    assert lrs[0] == pytest.approx(0.002) and lrs[4] == pytest.approx(0.01)
+    assert all(a > b for a, b in zip(lrs[5:], lrs[6:]))
+    assert lrs[-1] > 0.001 and lrs[-1] < 0.0015
+    assert metrics == {None}
+    with pytest.raises(recur.Error):
+        recur.train(data / "t.txt", tmp_path / "d.safetensors", steps=2, schedule="linear")

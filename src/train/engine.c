@@ -509,171 +509,213 @@ static int emit(recur_train_callback cb, void *user, recur_train_event *ev)
     return cb ? cb(ev, user) : 0;
 }
 
+/* One run's moving parts: the callback, the event it is shown, the speed. */
+typedef struct run_ctx {
+    recur_train_callback cb;
+    void *user;
+    recur_train_event ev;
+    double t0, rate;
+    int have_val;
+} run_ctx;
+
+enum { STEP_TAKEN, STEP_SKIPPED };
+
+// One optimizer step: the task's forward and backward, ||g|| over every
+// buffer, then either the update (clipped) or, for a non-finite loss or
+// gradient, a skipped step. *stop: the callback asked to stop.
+static int take_step(recur_trainer *t, run_ctx *r, int *outcome, int *stop, recur_error *err)
+{
+    train_task *task = t->task;
+    const train_task_ops *ops = task->ops;
+    const recur_train_config *c = &t->cfg;
+    const int nb = task->nbuf;
+    double ts = now_s();
+    for (int k = 0; k < nb; k++) memset(t->g[k], 0, task->buf[k].n * sizeof(float));
+    double loss = 0;
+    long long chars = 0;
+    int rc = ops->step(task, t->g, &t->drop, &loss, &chars, err);
+    if (rc) return rc;
+    // ||g|| = sqrt(sum_k |g_k|^2); one buffer's own norm as it is (its bits).
+    double norm;
+    if (nb == 1) {
+        norm = grad_norm(t->g[0], task->buf[0].n);
+    } else {
+        double sq = 0;
+        for (int k = 0; k < nb; k++) {
+            double nk = task->buf[k].n ? grad_norm(t->g[k], task->buf[k].n) : 0;
+            sq += nk * nk;
+        }
+        norm = sqrt(sq);
+    }
+    const float lr = (float)(t->lr * schedule_factor(c, t->step, t->total));
+    recur_train_event *ev = &r->ev;
+
+    if (!isfinite(loss) || !isfinite(norm)) {
+        // Never step on garbage: drop this step, halve the learning rate,
+        // forget what the step carried, and give up after MAX_SKIPS in a row.
+        t->skips++;
+        t->lr *= 0.5f;
+        if (ops->after_skip) ops->after_skip(task);
+        ev->kind = RECUR_EV_SKIP;
+        ev->train_loss = loss;
+        ev->grad_norm = norm;
+        ev->lr = t->lr * schedule_factor(c, t->step, t->total);
+        *stop = emit(r->cb, r->user, ev);
+        if (t->skips >= MAX_SKIPS)
+            return set_error(err, RECUR_ENUMERIC, "training diverged: loss or gradient not finite for %d steps in a row at step %lld (lower --lr or --clip)",
+                             MAX_SKIPS, t->step + 1);
+        *outcome = STEP_SKIPPED;
+        return RECUR_OK;
+    }
+    t->skips = 0;
+    int finite = 1;
+    for (int k = 0; k < nb; k++) {
+        if (!task->buf[k].n) continue;
+        if (c->clip > 0) {
+            // Norm mode scales every buffer by the same clip / ||g||.
+            if (c->clip_mode == RECUR_CLIP_VALUE)
+                clip_by_value(t->g[k], task->buf[k].n, c->clip);
+            else
+                clip_by_norm(t->g[k], task->buf[k].n, norm, c->clip);
+        }
+        finite &= optim_step(&t->opt[k], task->buf[k].w, t->g[k], lr, c->momentum);
+    }
+    ops->touch(task);
+    // A finite gradient times a huge learning rate can still overflow a
+    // weight. Such a model must never reach a file: stop here, before
+    // anything of this step is saved (optim_step checks in its pass).
+    if (!finite)
+        return set_error(err, RECUR_ENUMERIC, "training diverged: the update of step %lld made weights infinite or NaN (lower --lr or use --clip); nothing of this step was saved",
+                         t->step + 1);
+    ++t->step;
+    ops->set_progress(task, t->step, t->best_val, t->best_metric);
+    if (c->schedule == RECUR_SCHED_STEP) {
+        long long every = c->lr_decay_every > 0 ? c->lr_decay_every : t->per_epoch;
+        if (t->step % every == 0) t->lr *= c->lr_decay;
+    }
+
+    double dt = now_s() - ts;
+    double rate = dt > 0 ? (double)chars / dt : 0;
+    r->rate = r->rate == 0 ? rate : 0.9 * r->rate + 0.1 * rate;
+    ev->kind = RECUR_EV_STEP;
+    ev->step = t->step;
+    ev->epoch = ops->epoch(task);
+    ev->train_loss = loss;
+    ev->grad_norm = norm;
+    ev->lr = lr;
+    ev->chars_per_s = r->rate;
+    ev->elapsed_s = now_s() - r->t0;
+    *stop |= emit(r->cb, r->user, ev);
+    *outcome = STEP_TAKEN;
+    return RECUR_OK;
+}
+
+// What follows a step: validation (every eval_every steps, or every epoch,
+// and at the last step), the best model, a progress sample, the periodic
+// state. *saved: the state on disk is the state now.
+static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur_error *err)
+{
+    train_task *task = t->task;
+    const train_task_ops *ops = task->ops;
+    const recur_train_config *c = &t->cfg;
+    recur_train_event *ev = &r->ev;
+    int rc;
+    const int last = t->step == t->total;
+    const int eval_now = c->eval_every > 0 ? t->step % c->eval_every == 0 : t->step % t->per_epoch == 0;
+    if (r->have_val && (eval_now || last)) {
+        engine_val v = {NAN, NAN};
+        if ((rc = ops->validate(task, &v, err))) return rc;
+        t->last_val = v.loss;
+        t->last_metric = v.metric;
+        int best = better(t, &v);
+        if (best) {
+            t->best_val = v.loss;
+            t->best_metric = v.metric;
+            ops->set_progress(task, t->step, t->best_val, t->best_metric);
+        }
+        ev->kind = RECUR_EV_EVAL;
+        ev->val_loss = v.loss;
+        ev->best_val = t->best_val;
+        ev->val_metric = v.metric;
+        ev->best_metric = t->best_metric;
+        *stop |= emit(r->cb, r->user, ev);
+        if (best && t->best_path) {
+            if ((rc = ops->write(task, t->best_path, NULL, err))) return rc;
+            t->have_best_w = 0;
+            ev->kind = RECUR_EV_SAVE;
+            ev->text = t->best_path;
+            *stop |= emit(r->cb, r->user, ev);
+            ev->text = NULL;
+        } else if (best && (rc = keep_best_copy(t, err))) {
+            return rc;
+        }
+    }
+    // No validation data: the best model is simply the last one.
+    if (!r->have_val && last && t->best_path && (rc = ops->write(task, t->best_path, NULL, err))) return rc;
+    // Progress samples use their own generator: skipping one when a stop
+    // is pending changes nothing else.
+    if (!*stop && ops->sample && c->sample_every > 0 && t->step % c->sample_every == 0) {
+        strbuf sb;
+        sb_init(&sb);
+        rc = ops->sample(task, t->step, &sb, err);
+        ev->kind = RECUR_EV_SAMPLE;
+        ev->text = sb.s ? sb.s : "";
+        if (!rc) *stop |= emit(r->cb, r->user, ev);
+        sb_free(&sb);
+        ev->text = NULL;
+        if (rc) return rc;
+    }
+    if (t->last_path && ((c->save_every > 0 && t->step % c->save_every == 0) || last)) {
+        if ((rc = recur_trainer_save_state(t, t->last_path, err))) return rc;
+        *saved = 1;
+    }
+    return RECUR_OK;
+}
+
 int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err)
 {
     if (!t) return set_error(err, RECUR_EINVAL, "NULL argument");
     train_task *task = t->task;
     const train_task_ops *ops = task->ops;
-    const recur_train_config *c = &t->cfg;
-    const int nb = task->nbuf;
-    const int have_val = ops->has_val(task);
-    recur_train_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.total_steps = t->total;
-    ev.val_loss = t->last_val;
-    ev.best_val = t->best_val;
-    ev.val_metric = t->last_metric;
-    ev.best_metric = t->best_metric;
-    ev.metric = ops->metric;
-    ev.unit = task->unit;
-    ev.task = ops->name;
-    ev.lr = t->lr * schedule_factor(c, t->step, t->total);
-    ev.train_loss = NAN;
-    ev.step = t->step;
-    ev.epoch = ops->epoch(task);
-    ev.kind = RECUR_EV_START;
-    ev.train_chars = task->ntrain;
-    ev.val_chars = task->nval;
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    r.cb = cb;
+    r.user = user;
+    r.have_val = ops->has_val(task);
+    recur_train_event *ev = &r.ev;
+    ev->total_steps = t->total;
+    ev->val_loss = t->last_val;
+    ev->best_val = t->best_val;
+    ev->val_metric = t->last_metric;
+    ev->best_metric = t->best_metric;
+    ev->metric = ops->metric;
+    ev->unit = task->unit;
+    ev->task = ops->name;
+    ev->lr = t->lr * schedule_factor(&t->cfg, t->step, t->total);
+    ev->train_loss = NAN;
+    ev->step = t->step;
+    ev->epoch = ops->epoch(task);
+    ev->kind = RECUR_EV_START;
+    ev->train_chars = task->ntrain;
+    ev->val_chars = task->nval;
     int saved = 0; // the state as it is now is on disk in last_path
-    if (emit(cb, user, &ev)) goto interrupted;
+    if (emit(cb, user, ev)) goto interrupted;
 
-    double t0 = now_s(), rate = 0;
-    int rc = RECUR_OK;
+    r.t0 = now_s();
     while (t->step < t->total) {
         // A stop asked for by the callback (Ctrl-C) takes effect at the end
         // of the step: the step's validation, best model and periodic state
         // are written first, exactly as an uninterrupted run writes them, so
         // that a resumed run continues the same sequence.
-        int stop = 0;
+        int stop = 0, outcome = STEP_TAKEN, rc;
         saved = 0; // this iteration moves the data position, at least
-        double ts = now_s();
-        for (int k = 0; k < nb; k++) memset(t->g[k], 0, task->buf[k].n * sizeof(float));
-        double loss = 0;
-        long long chars = 0;
-        if ((rc = ops->step(task, t->g, &t->drop, &loss, &chars, err))) return rc;
-        // ||g|| over every buffer: sqrt(sum_k |g_k|^2); one buffer's own norm as it is.
-        double norm;
-        if (nb == 1) {
-            norm = grad_norm(t->g[0], task->buf[0].n);
-        } else {
-            double sq = 0;
-            for (int k = 0; k < nb; k++) {
-                double nk = task->buf[k].n ? grad_norm(t->g[k], task->buf[k].n) : 0;
-                sq += nk * nk;
-            }
-            norm = sqrt(sq);
-        }
-        const float lr = (float)(t->lr * schedule_factor(c, t->step, t->total));
-
-        if (!isfinite(loss) || !isfinite(norm)) {
-            // Never step on garbage: drop this step, halve the learning rate,
-            // forget what the step carried, and give up after MAX_SKIPS in a row.
-            t->skips++;
-            t->lr *= 0.5f;
-            if (ops->after_skip) ops->after_skip(task);
-            ev.kind = RECUR_EV_SKIP;
-            ev.train_loss = loss;
-            ev.grad_norm = norm;
-            ev.lr = t->lr * schedule_factor(c, t->step, t->total);
-            stop = emit(cb, user, &ev);
-            if (t->skips >= MAX_SKIPS)
-                return set_error(err, RECUR_ENUMERIC, "training diverged: loss or gradient not finite for %d steps in a row at step %lld (lower --lr or --clip)",
-                                 MAX_SKIPS, t->step + 1);
+        if ((rc = take_step(t, &r, &outcome, &stop, err))) return rc;
+        if (outcome == STEP_SKIPPED) {
             if (stop) goto interrupted;
             continue;
         }
-        t->skips = 0;
-        int finite = 1;
-        for (int k = 0; k < nb; k++) {
-            if (!task->buf[k].n) continue;
-            if (c->clip > 0) {
-                // Norm mode scales every buffer by the same clip / ||g||.
-                if (c->clip_mode == RECUR_CLIP_VALUE)
-                    clip_by_value(t->g[k], task->buf[k].n, c->clip);
-                else
-                    clip_by_norm(t->g[k], task->buf[k].n, norm, c->clip);
-            }
-            finite &= optim_step(&t->opt[k], task->buf[k].w, t->g[k], lr, c->momentum);
-        }
-        ops->touch(task);
-        // A finite gradient times a huge learning rate can still overflow a
-        // weight. Such a model must never reach a file: stop here, before
-        // anything of this step is saved (optim_step checks in its pass).
-        if (!finite)
-            return set_error(err, RECUR_ENUMERIC, "training diverged: the update of step %lld made weights infinite or NaN (lower --lr or use --clip); nothing of this step was saved",
-                             t->step + 1);
-        ++t->step;
-        ops->set_progress(task, t->step, t->best_val, t->best_metric);
-        if (c->schedule == RECUR_SCHED_STEP) {
-            long long every = c->lr_decay_every > 0 ? c->lr_decay_every : t->per_epoch;
-            if (t->step % every == 0) t->lr *= c->lr_decay;
-        }
-
-        double dt = now_s() - ts;
-        double r = dt > 0 ? (double)chars / dt : 0;
-        rate = rate == 0 ? r : 0.9 * rate + 0.1 * r;
-        ev.kind = RECUR_EV_STEP;
-        ev.step = t->step;
-        ev.epoch = ops->epoch(task);
-        ev.train_loss = loss;
-        ev.grad_norm = norm;
-        ev.lr = lr;
-        ev.chars_per_s = rate;
-        ev.elapsed_s = now_s() - t0;
-        stop |= emit(cb, user, &ev);
-
-        int last = t->step == t->total;
-        int eval_now = c->eval_every > 0 ? t->step % c->eval_every == 0 : t->step % t->per_epoch == 0;
-        if (have_val && (eval_now || last)) {
-            engine_val v = {NAN, NAN};
-            if ((rc = ops->validate(task, &v, err))) return rc;
-            t->last_val = v.loss;
-            t->last_metric = v.metric;
-            int best = better(t, &v);
-            if (best) {
-                t->best_val = v.loss;
-                t->best_metric = v.metric;
-                ops->set_progress(task, t->step, t->best_val, t->best_metric);
-            }
-            ev.kind = RECUR_EV_EVAL;
-            ev.val_loss = v.loss;
-            ev.best_val = t->best_val;
-            ev.val_metric = v.metric;
-            ev.best_metric = t->best_metric;
-            stop |= emit(cb, user, &ev);
-            if (best && t->best_path) {
-                if ((rc = ops->write(task, t->best_path, NULL, err))) return rc;
-                t->have_best_w = 0;
-                ev.kind = RECUR_EV_SAVE;
-                ev.text = t->best_path;
-                stop |= emit(cb, user, &ev);
-                ev.text = NULL;
-            } else if (best && (rc = keep_best_copy(t, err))) {
-                return rc;
-            }
-        }
-        if (!have_val && last && t->best_path) {
-            // No validation data: the best model is simply the last one.
-            if ((rc = ops->write(task, t->best_path, NULL, err))) return rc;
-        }
-        // Progress samples use their own generator: skipping one when a stop
-        // is pending changes nothing else.
-        if (!stop && ops->sample && c->sample_every > 0 && t->step % c->sample_every == 0) {
-            strbuf sb;
-            sb_init(&sb);
-            rc = ops->sample(task, t->step, &sb, err);
-            ev.kind = RECUR_EV_SAMPLE;
-            ev.text = sb.s ? sb.s : "";
-            if (!rc) stop |= emit(cb, user, &ev);
-            sb_free(&sb);
-            ev.text = NULL;
-            if (rc) return rc;
-        }
-        if (t->last_path && ((c->save_every > 0 && t->step % c->save_every == 0) || last)) {
-            if ((rc = recur_trainer_save_state(t, t->last_path, err))) return rc;
-            saved = 1;
-        }
-        if (stop && !last) goto interrupted;
+        if ((rc = after_step(t, &r, &stop, &saved, err))) return rc;
+        if (stop && t->step < t->total) goto interrupted;
     }
     return RECUR_OK;
 
