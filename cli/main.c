@@ -24,6 +24,7 @@ static const command commands[] = {
     {"seq2seq", cmd_seq2seq, "sequence-to-sequence: train, predict, eval, generate pairs"},
     {"classify", cmd_classify, "many-to-one: learn and predict the class of a text"},
     {"tag", cmd_tag, "many-to-many: learn and predict a tag for every token"},
+    {"viz", cmd_viz, "look inside a model: an HTML report of its units, gates and predictions"},
     {"bench", cmd_bench, "measure training and sampling speed and memory (docs/benchmarks.md)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

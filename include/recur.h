@@ -474,6 +474,101 @@ typedef struct recur_gradcheck_row {
 RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
                     recur_gradcheck_row *rows, int *nrows, recur_error *err);
 
+/* ---------------------------------------------------------------- trace */
+
+/* What a model computes on a text, step by step: the recurrent state (h, and
+ * c for LSTM), the gates and the output distribution after every character,
+ * for every layer and direction (docs/api.md, "Look inside"). A trace is the
+ * forward pass itself (the same code and the same bits as recur_eval_text),
+ * with the numbers that pass makes kept instead of dropped. */
+typedef struct recur_trace recur_trace;
+
+/* The quantities a trace holds, each [hidden] floats per step and unit. */
+typedef enum recur_trace_value {
+    RECUR_TRACE_H = 0, /* the unit's output h_t (every cell) */
+    RECUR_TRACE_C,     /* LSTM cell state c_t */
+    RECUR_TRACE_I,     /* LSTM input gate */
+    RECUR_TRACE_F,     /* LSTM forget gate */
+    RECUR_TRACE_G,     /* LSTM candidate g = tanh(...) */
+    RECUR_TRACE_O,     /* LSTM output gate */
+    RECUR_TRACE_R,     /* GRU reset gate */
+    RECUR_TRACE_Z,     /* GRU update gate */
+    RECUR_TRACE_N,     /* GRU candidate n = tanh(...) */
+    RECUR_TRACE_NVALUES
+} recur_trace_value;
+
+typedef struct recur_trace_config {
+    int skip_unknown;  /* 1: leave out characters outside the vocabulary; 0: RECUR_EVOCAB
+                          naming the first (a model whose vocabulary holds U+FFFD, as the
+                          applications' do, reads them as U+FFFD either way) */
+    int gates;         /* 1 (default): keep the gates; 0: only h, c and the outputs */
+    int threads;       /* threads of the forward pass (default 1; same numbers for any count) */
+    long long max_chars; /* trace at most this many characters (0: all) */
+} recur_trace_config;
+
+RECUR_API void recur_trace_config_default(recur_trace_config *cfg);
+
+/* Runs m over text[0..len) (UTF-8, or bytes for a byte model) from the zero
+ * state, as recur_eval_text does, and keeps every step's values. Step t
+ * reads the t-th character; its outputs are the model's distribution after
+ * reading characters 0..t (a language model: over the next character; a
+ * classifier or tagger: over its labels, the head applied to that step's
+ * top-layer state). A bidirectional model is run over the whole text as one
+ * sequence. Memory: steps * units * hidden * (2 + gates) floats plus
+ * steps * outputs (LSTM 512x3, 2000 steps: 74 MB). An empty text (or one
+ * whose characters were all skipped) is RECUR_EINVAL; invalid UTF-8 is
+ * RECUR_EFORMAT naming the byte offset. The trace owns its numbers and does
+ * not point at m or text; free it with recur_trace_free. */
+RECUR_API int recur_trace_text(const recur_model *m, const char *text, size_t len,
+                               const recur_trace_config *cfg, recur_trace **out, recur_error *err);
+RECUR_API void recur_trace_free(recur_trace *t);
+
+RECUR_API int recur_trace_steps(const recur_trace *t);   /* characters read */
+RECUR_API int recur_trace_layers(const recur_trace *t);
+RECUR_API int recur_trace_directions(const recur_trace *t); /* 1, or 2 if bidirectional */
+RECUR_API int recur_trace_hidden(const recur_trace *t);
+RECUR_API int recur_trace_outputs(const recur_trace *t); /* floats per step of the outputs */
+RECUR_API long long recur_trace_skipped(const recur_trace *t); /* characters left out */
+/* Step t's character: its vocabulary id, and where it lies in the text given
+ * to recur_trace_text (byte offset and length). */
+RECUR_API int recur_trace_char(const recur_trace *t, int step, size_t *offset, int *nbytes);
+/* values[hidden] of what at step t for (layer, dir); NULL when out of range
+ * or when the cell has no such value (c and the gates of a GRU, say) or the
+ * gates were not kept. The pointer lives as long as the trace. */
+RECUR_API const float *recur_trace_get(const recur_trace *t, recur_trace_value what, int step,
+                                       int layer, int dir);
+/* probs[outputs] after step t (softmax of the head; NULL for a headless model). */
+RECUR_API const float *recur_trace_probs(const recur_trace *t, int step);
+/* The name of a value ("h", "c", "i", ...). */
+RECUR_API const char *recur_trace_value_name(recur_trace_value what);
+
+/* Simple features of the traced text, one number per step (the state after
+ * reading that step's character), for finding units that track them (the
+ * cells of Karpathy, Johnson and Fei-Fei, "Visualizing and Understanding
+ * Recurrent Networks", 2015). */
+typedef enum recur_feature {
+    RECUR_FEAT_QUOTE = 0, /* 1 inside "double quotes" (or curly ones), the opening one included */
+    RECUR_FEAT_BRACKET,   /* depth of ( [ { nesting, never below 0 */
+    RECUR_FEAT_LINEPOS,   /* characters since the last newline (0 on the newline itself) */
+    RECUR_FEAT_INDENT,    /* spaces and tabs (a tab counts 4) that start the current line */
+    RECUR_FEAT_WORD,      /* 1 on a letter or digit (any non-ASCII character counts as a letter) */
+    RECUR_FEAT_NEWLINE,   /* 1 on a newline: the state just after reading one */
+    RECUR_FEAT_COUNT
+} recur_feature;
+
+/* "quote", "bracket", "linepos", "indent", "word", "newline". */
+RECUR_API const char *recur_feature_name(recur_feature f);
+/* out[steps]: feature f at every step of t (computed from the characters the
+ * trace read, skipped ones left out). */
+RECUR_API int recur_trace_feature(const recur_trace *t, recur_feature f, float *out,
+                                  recur_error *err);
+/* corr[layers * directions * hidden], unit (l, d, j) at (l*directions + d)*hidden + j:
+ * Pearson's correlation over the steps between x[steps] and that unit's
+ * value what. A constant unit or a constant x correlates 0. RECUR_EINVAL if
+ * the trace does not hold what. */
+RECUR_API int recur_trace_correlate(const recur_trace *t, recur_trace_value what, const float *x,
+                                    float *corr, recur_error *err);
+
 /* ---------------------------------------------------------------- sequence-to-sequence */
 
 /* An encoder-decoder over characters (docs/applications.md): an encoder RNN
@@ -626,6 +721,18 @@ RECUR_API int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_conf
                                         const recur_pair *train, size_t ntrain,
                                         const recur_pair *val, size_t nval, recur_trainer **out,
                                         recur_error *err);
+
+/* Where the decoder looked: the attention weights of a model with attention
+ * (cfg.attention) when it writes tgt for src, teacher-forced (give it
+ * recur_seq2seq_predict's output to see the prediction's attention). *rows
+ * gets the output steps (tgt's characters + 1, the end marker), *cols the
+ * source positions (src's characters + 1, its end marker); weights[r * cols
+ * + c] (each row sums to 1). If cap < rows * cols the call is RECUR_EINVAL
+ * with *rows and *cols set. A target character outside the target vocabulary
+ * is RECUR_EVOCAB; a model without attention is RECUR_EINVAL. */
+RECUR_API int recur_seq2seq_attention(const recur_seq2seq *m, const char *src, size_t src_len,
+                                      const char *tgt, size_t tgt_len, float *weights,
+                                      size_t cap, int *rows, int *cols, recur_error *err);
 
 #ifdef __cplusplus
 }
