@@ -27,6 +27,7 @@ TASKS = ("lm", "classify", "tag", "condlm")
 EVENTS = ("start", "step", "eval", "sample", "save", "skip")
 OPTIMS = ("adam", "adagrad", "rmsprop", "sgd")
 SCHEDULES = ("step", "constant", "cosine")  # recur_schedule, in its order
+TRACE_VALUES = 9  # RECUR_TRACE_NVALUES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -109,6 +110,18 @@ class Seq2SeqInfo:
     steps: int
     best_val: float
     best_exact: float
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What Model.trace() saw: the characters read (one per step), the
+    values per name ("h", "c", "i", ...) as [layers, directions, steps,
+    hidden] arrays, the output distribution per step [steps, outputs], and
+    how many characters were skipped."""
+    chars: List[str]
+    values: dict
+    probs: object
+    skipped: int
 
 
 @dataclass(frozen=True)
@@ -261,6 +274,50 @@ class Model:
         _check(L.lib().recur_eval_text(self._handle(), data, len(data), int(skip_unknown),
                                        threads, ctypes.byref(res), ctypes.byref(err)), err)
         return EvalResult(res.chars, res.skipped, res.nats_per_char, res.bits_per_char)
+
+    def trace(self, text: Union[str, bytes], skip_unknown: bool = False, gates: bool = True,
+              threads: int = 1, max_chars: int = 0) -> "Trace":
+        """Runs the model over text from the zero state (as eval does) and
+        returns every step's values as numpy arrays (recur_trace_text): for
+        each of "h", "c" (LSTM), the gates ("i", "f", "g", "o" for LSTM; "r",
+        "z", "n" for GRU) an array [layers, directions, steps, hidden], and
+        the output distribution after each step, [steps, outputs]. Step t
+        reads the t-th character; probs[t] is the distribution over what
+        comes after it (a language model) or over the labels."""
+        import numpy as np
+        lib = L.lib()
+        data = _bytes(text)
+        cfg = L.TraceConfig()
+        lib.recur_trace_config_default(ctypes.byref(cfg))
+        cfg.skip_unknown, cfg.gates, cfg.threads, cfg.max_chars = int(skip_unknown), int(gates), threads, max_chars
+        err, tr = L.Err(), ctypes.c_void_p()
+        _check(lib.recur_trace_text(self._handle(), data, len(data), ctypes.byref(cfg), ctypes.byref(tr),
+                                    ctypes.byref(err)), err)
+        try:
+            T, layers = lib.recur_trace_steps(tr), lib.recur_trace_layers(tr)
+            D, H, O = lib.recur_trace_directions(tr), lib.recur_trace_hidden(tr), lib.recur_trace_outputs(tr)
+            values = {}
+            for v in range(TRACE_VALUES):
+                if not lib.recur_trace_get(tr, v, 0, 0, 0):
+                    continue  # not this cell's (or the gates were not kept)
+                a = np.empty((layers, D, T, H), np.float32)
+                for l in range(layers):
+                    for d in range(D):
+                        for t in range(T):
+                            a[l, d, t] = np.ctypeslib.as_array(lib.recur_trace_get(tr, v, t, l, d), (H,))
+                values[lib.recur_trace_value_name(v).decode()] = a
+            probs = np.empty((T, O), np.float32)
+            for t in range(T):
+                p = lib.recur_trace_probs(tr, t)
+                if p:
+                    probs[t] = np.ctypeslib.as_array(p, (O,))
+            chars, off, nb = [], ctypes.c_size_t(), ctypes.c_int()
+            for t in range(T):
+                lib.recur_trace_char(tr, t, ctypes.byref(off), ctypes.byref(nb))
+                chars.append(data[off.value:off.value + nb.value].decode("utf-8", "replace"))
+            return Trace(chars, values, probs, int(lib.recur_trace_skipped(tr)))
+        finally:
+            lib.recur_trace_free(tr)
 
     # -- applications
     def _need(self, task: str) -> None:
