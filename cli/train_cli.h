@@ -31,7 +31,8 @@ typedef struct train_cli {
 void train_cli_add(train_cli *c, opt o);
 /* The defaults every command starts from, and the flags they all take:
  * --out --last --resume --save-every --log --steps --epochs --eval-every
- * --lr --lr-decay --lr-decay-every --schedule --warmup --lr-min --clip
+ * --lr --lr-decay --lr-decay-every --schedule --warmup --lr-min --patience
+ * --weight-decay --clip
  * --clip-mode --optim --momentum --seed --threads --print-every --quiet.
  * out_default: the --out default (NULL: required). */
 void train_cli_init(train_cli *c, const char *cmd, const char *out_default);

@@ -218,10 +218,12 @@ typedef enum recur_schedule {
                                  with lr_decay 1 (the default) the rate is constant */
     RECUR_SCHED_CONSTANT = 1, /* lr throughout */
     RECUR_SCHED_COSINE = 2,   /* from lr down to lr_min at the last step, along half a cosine */
+    RECUR_SCHED_PLATEAU = 3,  /* lr x lr_decay whenever the validation loss has not improved
+                                 for `patience` validations in a row */
 } recur_schedule;
 
 RECUR_API const char *recur_schedule_name(recur_schedule s);
-/* Parses "step", "constant" or "cosine"; -1 for anything else. */
+/* Parses "step", "constant", "cosine" or "plateau"; -1 for anything else. */
 RECUR_API int recur_schedule_parse(const char *name);
 
 /* The settings of a training run, shared by every task (the language model,
@@ -254,6 +256,10 @@ typedef struct recur_train_config {
     recur_schedule schedule; /* default RECUR_SCHED_STEP */
     long long warmup;     /* steps of linear warm-up: step s (from 0) uses lr (s+1)/warmup */
     float lr_min;         /* cosine: the rate the last step ends near (default 0) */
+    int patience;         /* plateau: validations without improvement before a decay (default 2) */
+    float weight_decay;   /* decoupled weight decay (AdamW with adam): every step multiplies the
+                             weight matrices (not the biases) by 1 - lr * weight_decay before the
+                             update. Default 0 */
 } recur_train_config;
 
 RECUR_API void recur_train_config_default(recur_train_config *cfg);

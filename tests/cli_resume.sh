@@ -10,7 +10,8 @@
 # and each time the final model file (and state file) must be byte for byte
 # those of the run that was never stopped. The schedule's and the skipped
 # steps' numbers are in the state too: the language model also runs with a
-# cosine schedule and warm-up.
+# cosine schedule and warm-up, the classifier on a plateau schedule with
+# weight decay.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ -n "${RECUR_VALGRIND:-}" ]; then
@@ -35,7 +36,7 @@ task() {
     cosine) cmd=("$recur" train "$tmp/text.txt" --cell gru --hidden 48 --seq 32 --batch 8 --eval-every 10
             --schedule cosine --warmup 12 --lr-min 1e-4 --sample-every 0 --threads 2 --quiet) ;;
     classify) cmd=("$recur" classify train "$tmp/names.tsv" --hidden 48 --batch 16 --eval-every 10 --dropout 0.1
-            --layers 2 --threads 2 --quiet) ;;
+            --layers 2 --schedule plateau --patience 1 --weight-decay 0.01 --threads 2 --quiet) ;;
     tag) cmd=("$recur" tag train "$tmp/tag.tsv" --hidden 32 --batch 8 --eval-every 10 --threads 2 --quiet) ;;
     condlm) cmd=("$recur" train "$tmp/names.tsv" --by-class --hidden 48 --batch 16 --eval-every 10 --threads 2 --quiet) ;;
     seq2seq) cmd=("$recur" seq2seq train "$tmp/pairs.tsv" --hidden 48 --attention --batch 16 --eval-every 10

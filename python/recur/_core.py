@@ -26,7 +26,7 @@ CELLS = ("rnn", "lstm", "gru")
 TASKS = ("lm", "classify", "tag", "condlm")
 EVENTS = ("start", "step", "eval", "sample", "save", "skip")
 OPTIMS = ("adam", "adagrad", "rmsprop", "sgd")
-SCHEDULES = ("step", "constant", "cosine")  # recur_schedule, in its order
+SCHEDULES = ("step", "constant", "cosine", "plateau")  # recur_schedule, in its order
 TRACE_VALUES = 9  # RECUR_TRACE_NVALUES
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -604,7 +604,8 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           save_every: int = 0, val_frac: Optional[float] = None, seed: int = 1,
           threads: int = 1, schedule: str = "step", warmup: int = 0,
           lr_min: float = 0.0, lr_decay: Optional[float] = None,
-          lr_decay_every: Optional[int] = None, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
+          lr_decay_every: Optional[int] = None, patience: Optional[int] = None,
+          weight_decay: float = 0.0, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
     """Trains a character-level language model on the text file `path` with
     librecur's trainer, as `recur train` does, and returns the model as it is
     at the end of the run (`out` holds the one best on validation).
@@ -614,8 +615,9 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     (the model's shape then comes from it). Settings left None keep the
     library's defaults (recur_train_config_default). schedule: "step"
     (lr_decay every lr_decay_every steps, 0: every epoch), "constant" or
-    "cosine" (down to lr_min at the last step); warmup: steps of linear
-    warm-up.
+    "cosine" (down to lr_min at the last step) or "plateau" (lr_decay after
+    `patience` validations without a lower loss); warmup: steps of linear
+    warm-up; weight_decay: decoupled, on the weight matrices (AdamW).
 
     callback(event) is called for every TrainEvent (a notebook can draw a
     progress bar or a live loss plot); returning True stops the run. If the
@@ -633,12 +635,13 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     if schedule not in SCHEDULES:
         raise Error("unknown schedule %r (expected %s)" % (schedule, ", ".join(SCHEDULES)), EINVAL)
     tc.schedule, tc.warmup, tc.lr_min = SCHEDULES.index(schedule), warmup, lr_min
+    tc.weight_decay = weight_decay
     tc.steps, tc.seed, tc.threads = steps, seed, threads
     tc.sample_every, tc.save_every = sample_every, save_every
     for name, value in (("seq", seq), ("batch", batch), ("epochs", epochs), ("lr", lr),
                         ("clip", clip), ("eval_every", eval_every), ("sample_len", sample_len),
                         ("val_frac", val_frac), ("lr_decay", lr_decay),
-                        ("lr_decay_every", lr_decay_every)):
+                        ("lr_decay_every", lr_decay_every), ("patience", patience)):
         if value is not None:
             setattr(tc, name, value)
 

@@ -58,7 +58,8 @@ class TrainConfig(Structure):
                 ("epochs", c_double), ("val_frac", c_double), ("eval_every", c_int),
                 ("sample_every", c_int), ("sample_len", c_int), ("save_every", c_longlong),
                 ("seed", c_uint64), ("threads", c_int), ("val_max_chars", c_longlong),
-                ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float)]
+                ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float),
+                ("patience", c_int), ("weight_decay", c_float)]
 
 
 class TrainEvent(Structure):

@@ -777,3 +777,15 @@ int recur_model_label_id(const recur_model *m, const char *name)
         if (strcmp(m->labels[i], name) == 0) return i;
     return -1;
 }
+
+int model_matrix_ranges(const recur_model *m, size_t *out)
+{
+    int k = 0;
+    for (int i = 0; i < m->nviews; i++)
+        if (m->views[i].cols) {
+            out[2 * k] = m->views[i].off;
+            out[2 * k + 1] = m->views[i].n;
+            k++;
+        }
+    return k;
+}

@@ -63,6 +63,10 @@ void labels_free(char **labels, int n);
 /* PyTorch's default initialisation from r. */
 void model_init(recur_model *m, rng *r);
 const param_view *model_find_view(const recur_model *m, const char *name);
+/* The (offset, count) pairs of m's weight matrices (views with two
+ * dimensions: the embedding, W_ih, W_hh, the head; not the biases), where
+ * weight decay applies; out holds 2 * m->nviews. Returns the pair count. */
+int model_matrix_ranges(const recur_model *m, size_t *out);
 
 /* Per-window buffers for one (T, B): activations saved for backward,
  * transposed weights, scratch. Sized once; no allocation per step. */

@@ -24,6 +24,7 @@ typedef struct lm_task {
     int32_t *in, *tgt;
     char names[2 * 64][24]; /* state tensor names, alive until the state is written */
     int64_t *pos;
+    size_t *decay;          /* the model's weight matrices, for weight decay */
     char window[32], epoch[32], seq[16], batch[16];
 } lm_task;
 
@@ -340,6 +341,7 @@ static void lm_free(train_task *bt)
     free(t->in);
     free(t->tgt);
     free(t->pos);
+    free(t->decay);
     free(t);
 }
 
@@ -387,8 +389,14 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
     lm_task *t = calloc(1, sizeof *t);
     if (!t) return set_error(err, RECUR_ENOMEM, "out of memory");
     t->base.ops = &lm_ops;
-    t->base.buf[0] = (engine_buf){m->w, m->nw, ""};
+    t->base.buf[0] = (engine_buf){.w = m->w, .n = m->nw, .name = ""};
     t->base.nbuf = 1;
+    if (!(t->decay = calloc(2 * (size_t)m->nviews, sizeof *t->decay))) {
+        free(t);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+    t->base.buf[0].decay = t->decay;
+    t->base.buf[0].ndecay = model_matrix_ranges(m, t->decay);
     t->base.unit = "characters";
     t->m = m;
     t->cfg = *cfg;

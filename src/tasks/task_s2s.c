@@ -25,6 +25,7 @@ typedef struct s2s_task {
     s2s_dec *d;               /* validation decoding (NULL without validation) */
     s2s_batch b;
     epoch_order ord;          /* pos: the next pair of the order; epoch: epochs completed */
+    size_t *decay[3];         /* the weight matrices of each buffer, for weight decay */
 } s2s_task;
 
 static char *train_meta_json(const recur_train_config *c, size_t ntrain, size_t nval)
@@ -252,6 +253,7 @@ static void s2_free(train_task *bt)
     s2s_dec_free(t->m, t->d);
     s2s_batch_free(&t->b);
     order_free(&t->ord);
+    for (int k = 0; k < 3; k++) free(t->decay[k]);
     free(t);
 }
 
@@ -332,10 +334,29 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
         goto fail;
     t->w->ews->training = t->w->dws->training = 1;
     if (t->val.n && (rc = s2s_dec_new(m, S, B, s2s_default_maxlen(S - 1), &t->d, err))) goto fail;
-    t->base.buf[0] = (engine_buf){m->enc->w, m->enc->nw, "encoder"};
-    t->base.buf[1] = (engine_buf){m->dec->w, m->dec->nw, "decoder"};
+    t->base.buf[0] = (engine_buf){.w = m->enc->w, .n = m->enc->nw, .name = "encoder"};
+    t->base.buf[1] = (engine_buf){.w = m->dec->w, .n = m->dec->nw, .name = "decoder"};
     t->base.nbuf = 2;
-    if (m->naw) t->base.buf[t->base.nbuf++] = (engine_buf){m->aw, m->naw, "attention"};
+    if (m->naw) t->base.buf[t->base.nbuf++] = (engine_buf){.w = m->aw, .n = m->naw, .name = "attention"};
+    // Weight decay: the matrices of the encoder, the decoder, W_a and W_c (not b_c).
+    t->decay[0] = calloc(2 * (size_t)m->enc->nviews, sizeof(size_t));
+    t->decay[1] = calloc(2 * (size_t)m->dec->nviews, sizeof(size_t));
+    t->decay[2] = calloc(4, sizeof(size_t));
+    if (!t->decay[0] || !t->decay[1] || !t->decay[2]) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    t->base.buf[0].decay = t->decay[0];
+    t->base.buf[0].ndecay = model_matrix_ranges(m->enc, t->decay[0]);
+    t->base.buf[1].decay = t->decay[1];
+    t->base.buf[1].ndecay = model_matrix_ranges(m->dec, t->decay[1]);
+    if (m->naw) {
+        const size_t He = (size_t)m->He, Hd = (size_t)m->Hd;
+        size_t *d = t->decay[2];
+        d[0] = m->wa, d[1] = Hd * He, d[2] = m->wc, d[3] = Hd * (He + Hd);
+        t->base.buf[2].decay = d;
+        t->base.buf[2].ndecay = 2;
+    }
     t->base.ntrain = (long long)t->train.n;
     t->base.nval = (long long)t->val.n;
     if ((rc = order_init(&t->ord, t->train.n, cfg->batch, cfg->seed ^ 0x0dde7u, err))) goto fail;

@@ -32,6 +32,7 @@ typedef struct seq_task {
     epoch_order ord;        /* pos: batches of the order taken; epoch: epochs begun */
     size_t per_epoch;       /* batches per epoch */
     keyed *tmp;
+    size_t *decay;          /* the model's weight matrices, for weight decay */
 } seq_task;
 
 static long long sq_steps_per_epoch(train_task *bt)
@@ -191,6 +192,7 @@ static void sq_free(train_task *bt)
     if (t->owner.free) t->owner.free(t->owner.data);
     order_free(&t->ord);
     free(t->tmp);
+    free(t->decay);
     free(t);
 }
 
@@ -232,7 +234,7 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
     t->ops.metric = "accuracy";
     t->ops.best_by_metric = kind != RECUR_TASK_CONDLM;
     t->base.ops = &t->ops;
-    t->base.buf[0] = (engine_buf){m->w, m->nw, ""};
+    t->base.buf[0] = (engine_buf){.w = m->w, .n = m->nw, .name = ""};
     t->base.nbuf = 1;
     t->base.unit = kind == RECUR_TASK_TAG ? "sentences" : "examples";
     t->base.ntrain = (long long)ntrain;
@@ -245,6 +247,12 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
     t->ntrain = ntrain;
     t->nval = nval;
     if ((rc = engine_check_config(cfg, err))) goto fail;
+    if (!(t->decay = calloc(2 * (size_t)m->nviews, sizeof *t->decay))) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    t->base.buf[0].decay = t->decay;
+    t->base.buf[0].ndecay = model_matrix_ranges(m, t->decay);
     if (ntrain == 0) {
         rc = set_error(err, RECUR_EINVAL, "no training examples");
         goto fail;
@@ -273,6 +281,6 @@ recur_model *seq_trainer_take_model(recur_trainer *tr)
     exb_free(m, &t->bt);
     memset(&t->bt, 0, sizeof t->bt);
     t->m = NULL;
-    t->base.buf[0] = (engine_buf){NULL, 0, ""};
+    t->base.buf[0] = (engine_buf){.w = NULL, .n = 0, .name = ""};
     return m;
 }
