@@ -47,7 +47,12 @@ void train_cli_init(train_cli *c, const char *cmd, const char *out_default)
     c->clip_mode = "norm";
     c->schedule = "step";
     c->out = out_default;
+}
+
+void train_cli_shared_options(train_cli *c)
+{
     recur_train_config *t = &c->tc;
+    const char *out_default = c->out;
     train_cli_add(c, (opt){"out", OPT_STR, &c->out, 0, 0, "CKPT", out_default ? "where to save the best model on validation" : "where to save the best model on validation (required)", 0});
     train_cli_add(c, (opt){"last", OPT_STR, &c->last, 0, 0, "CKPT", "where to save the resumable state (default: OUT with .last)", 0});
     train_cli_add(c, (opt){"resume", OPT_STR, &c->resume, 0, 0, "CKPT", "continue exactly from a state written to --last (or from --out's model: its state beside it)", 0});
