@@ -750,6 +750,61 @@ int labels_from_json(const char *json, char ***out, int *n, recur_error *err)
     return RECUR_OK;
 }
 
+/* ---------------------------------------------------------------- kinds */
+
+// Whether m has the shape its task implies (model.h, "kinds of model").
+static int kind_well_formed(const recur_model *m)
+{
+    switch (m->task) {
+    case RECUR_TASK_LM:
+        return m->O == m->V && m->D == 1 && m->Cc == 0 && m->nlabels == 0;
+    case RECUR_TASK_CONDLM:
+        return m->O == m->V && m->D == 1 && m->Cc >= 1 && m->Cc == m->nlabels;
+    case RECUR_TASK_CLASSIFY:
+    case RECUR_TASK_TAG:
+        return m->O >= 1 && m->O == m->nlabels && m->Cc == 0;
+    }
+    return 0;
+}
+
+void model_kind_describe(const recur_model *m, char *buf, size_t cap)
+{
+    const char *bi = m->D == 2 ? "bidirectional " : "";
+    if (!kind_well_formed(m)) {
+        snprintf(buf, cap, "a model of no usable kind (task %s, %d outputs over %d characters, %d direction%s, "
+                 "%d conditioning classes, %d labels)", recur_task_name(m->task), m->O, m->V, m->D,
+                 m->D == 1 ? "" : "s", m->Cc, m->nlabels);
+        return;
+    }
+    switch (m->task) {
+    case RECUR_TASK_LM: snprintf(buf, cap, "a language model"); break;
+    case RECUR_TASK_CONDLM: snprintf(buf, cap, "a condlm model (generation by class, %d classes)", m->Cc); break;
+    case RECUR_TASK_CLASSIFY: snprintf(buf, cap, "a %sclassify model (%d labels)", bi, m->O); break;
+    case RECUR_TASK_TAG: snprintf(buf, cap, "a %stag model (%d tags)", bi, m->O); break;
+    }
+}
+
+int model_check_kind(const recur_model *m, unsigned accept, const char *entry, recur_error *err)
+{
+    if (!m) return set_error(err, RECUR_EINVAL, "NULL argument");
+    if (kind_well_formed(m) && (accept & (1u << m->task))) return RECUR_OK;
+    static const char *const takes[4] = {"a language model", "a classify model", "a tag model",
+                                         "a condlm model"};
+    char want[160] = "", what[224];
+    size_t k = 0;
+    int n = 0, total = 0;
+    for (int t = 0; t < 4; t++) total += (accept >> t) & 1;
+    for (int t = 0; t < 4; t++) {
+        if (!((accept >> t) & 1)) continue;
+        n++;
+        k += (size_t)snprintf(want + k, sizeof want - k, "%s%s", n == 1 ? "" : (n == total ? " or " : ", "),
+                              takes[t]);
+        if (k >= sizeof want) break;
+    }
+    model_kind_describe(m, what, sizeof what);
+    return set_error(err, RECUR_EINVAL, "%s takes %s; this is %s", entry, total ? want : "no model", what);
+}
+
 const char *recur_task_name(recur_task t)
 {
     static const char *const names[] = {"lm", "classify", "tag", "condlm"};
