@@ -377,9 +377,15 @@ typedef struct recur_gradcheck_row {
 /* Builds a small random model of cfg over a vocab of vocab_size symbols, a
  * random window of T steps and batch B, and compares analytic gradients with
  * central differences (double-precision loss) for entries of every parameter
- * tensor. rows must hold room for 4*layers+3 rows; *nrows gets the count. */
+ * tensor. One row per tensor: at most 4*layers*directions+3 (an embedding,
+ * four per layer and direction, the head's two), RECUR_GRADCHECK_ROWS(cfg).
+ * cap is the number of rows the caller's array holds; if the model has more
+ * tensors than that, the call is RECUR_EINVAL with *nrows the count needed
+ * and nothing written. *nrows gets the count. A model without a head
+ * (outputs -1) has no loss to check: RECUR_EINVAL. */
+#define RECUR_GRADCHECK_ROWS(cfg) (4 * (cfg)->layers * ((cfg)->bidirectional ? 2 : 1) + 3)
 RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
-                    recur_gradcheck_row *rows, int *nrows, recur_error *err);
+                              recur_gradcheck_row *rows, int cap, int *nrows, recur_error *err);
 
 /* ---------------------------------------------------------------- sequence-to-sequence */
 
