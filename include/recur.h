@@ -136,6 +136,9 @@ typedef struct recur_model_info {
     size_t params;    /* number of trainable floats */
     long long steps;  /* training steps recorded in the checkpoint (0 if new) */
     double best_val;  /* best validation loss in nats/char (NaN if none) */
+    int outputs;      /* rows of the head: vocab_size for a language model, else labels (0: no head) */
+    int directions;   /* 1, or 2 when bidirectional */
+    int cond;         /* conditioning classes fed at every step (condlm; 0: none) */
 } recur_model_info;
 
 RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);

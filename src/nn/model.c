@@ -189,6 +189,9 @@ void recur_model_get_info(const recur_model *m, recur_model_info *info)
     info->params = m->nw;
     info->steps = m->steps;
     info->best_val = m->best_val;
+    info->outputs = m->O;
+    info->directions = m->D;
+    info->cond = m->Cc;
 }
 
 const recur_vocab *recur_model_vocab(const recur_model *m)
