@@ -13,6 +13,7 @@
 #include "nn/rec.h"
 #include "base/json.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,19 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 {
     *out = NULL;
     if (T < 1 || B < 1) return set_error(err, RECUR_EINVAL, "window must be at least 1x1");
+    // The kernels index a window's buffers with int products (t*B*H, n*G*H,
+    // rows*O, ...): refuse a window whose widest buffer would not fit in one,
+    // whatever entry point asked for it (training configs, a long text to
+    // classify or tag, a seq2seq batch).
+    {
+        double width = (double)m->G * m->H;
+        double cand[] = {(double)m->H * (m->cell->cache > 1 ? m->cell->cache : 1), (double)m->O,
+                         (double)m->D * m->H, (double)m->E, (double)m->lay[0].in};
+        for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) width = cand[i] > width ? cand[i] : width;
+        if ((double)T * (double)B * width > (double)INT_MAX)
+            return set_error(err, RECUR_EINVAL, "a window of %d steps x %d rows is too large for this model: "
+                             "a buffer of %.0f elements, over %d", T, B, (double)T * B * width, INT_MAX);
+    }
     workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return set_error(err, RECUR_ENOMEM, "out of memory");
     ws->T = T;
