@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text"}
+targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text fuzz_entry"}
 cc=${FUZZ_CC:-clang}
 out=build-fuzz
 
@@ -50,6 +50,7 @@ find src -name '*.c' | sort | xargs -P "$(nproc)" -I{} sh -c \
 declare -A seeds=(
     [fuzz_checkpoint]="fuzz/corpus/checkpoint tests/corpus/safetensors"
     [fuzz_text]="fuzz/corpus/text"
+    [fuzz_entry]="fuzz/corpus/checkpoint fuzz/corpus/entry"
 )
 
 status=0

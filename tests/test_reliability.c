@@ -41,6 +41,7 @@
 static const char *fuzz_current = "";
 #include "../fuzz/fuzz_checkpoint.c"
 #include "../fuzz/fuzz_text.c"
+#include "../fuzz/fuzz_entry.c"
 
 static int under_valgrind(void)
 {
@@ -836,8 +837,13 @@ static void test_fuzz_corpora(void)
     int a = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_checkpoint_one);
     int b = replay_dir(RECUR_SOURCE_DIR "/tests/corpus/safetensors", fuzz_checkpoint_one);
     int c = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/text", fuzz_text_one);
-    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs\n", a, b, c);
-    CHECK(a >= 5 && b >= 10 && c >= 5, "corpora present");
+    // The entry points on every model of the corpus (every kind: the kind_*
+    // seeds of tests/test_fuzz_seeds.c) and on fuzz_entry's own findings.
+    int d = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_entry_one);
+    int e = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/entry", fuzz_entry_one);
+    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs; entry points: %d + %d\n", a, b,
+           c, d, e);
+    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 16, "corpora present");
 }
 
 int main(void)

@@ -591,7 +591,7 @@ static int expected_tensor(const recur_seq2seq *m, const char *name)
                      strcmp(name, "attn_combine.bias") == 0);
 }
 
-static int read_seq2seq(const st_file *f, recur_seq2seq **out, recur_error *err)
+int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err)
 {
     const char *task = st_meta(f, "recur.task");
     if (!task || strcmp(task, "seq2seq") != 0)
@@ -687,7 +687,7 @@ int recur_seq2seq_load(const char *path, recur_seq2seq **out, recur_error *err)
     st_file *f = NULL;
     int rc = st_read(path, &f, err);
     if (rc) return rc;
-    rc = read_seq2seq(f, out, err);
+    rc = s2s_read(f, out, err);
     st_free(f);
     if (rc) error_prefix(err, path);
     return rc;

@@ -10,6 +10,7 @@
 #define RECUR_SEQ2SEQ_H
 
 #include "nn/attention.h"
+#include "formats/safetensors.h"
 #include "nn/model.h"
 
 /* Reserved control characters of the target vocabulary: the decoder's first
@@ -46,6 +47,9 @@ int s2s_alloc(const recur_seq2seq_config *cfg, const recur_vocab *src, const rec
 /* PyTorch's default initialisation: the two recur_models as model_init;
  * nn.Linear's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W_a, W_c and b_c. */
 void s2s_init(recur_seq2seq *m, uint64_t seed);
+/* A seq2seq model from a parsed checkpoint (recur_seq2seq_load without the
+ * file; the fuzz target reads from memory). Untrusted: RECUR_EFORMAT. */
+int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err);
 /* Marks the weights changed (workspaces re-pack their transposed copies). */
 void s2s_touch(recur_seq2seq *m);
 
