@@ -8,9 +8,17 @@
  *    RECUR_E* code, and fills the optional recur_error with one line of text.
  *  - Whoever creates an object frees it: recur_x_new/_load pairs with
  *    recur_x_free; passing NULL to a _free function is fine.
- *  - The library never prints, exits or aborts, and keeps no global state:
- *    two models in two threads are independent. One object must not be used
- *    from two threads at once.
+ *  - The library never prints, exits or aborts. Two models in two threads
+ *    are independent; one object must not be used from two threads at once.
+ *    What is process-wide, exactly: (1) a table of the files recur_text_open
+ *    has mapped (at most 64 remembered, behind a mutex), so that a pass over
+ *    a mapped text can release the pages behind it; (2) the kernels' choice,
+ *    made from the CPU and the environment variable RECUR_KERNELS=portable
+ *    each time a workspace or sampler is made (getenv: do not change the
+ *    environment from another thread meanwhile); (3) a thread-local "current
+ *    pool" the products of one call run on. None of it is visible in results.
+ *  - Worker threads the library starts block every asynchronous signal: a
+ *    program's signal handlers run on its own threads.
  *  - Tensor names in checkpoints are PyTorch's (docs/format.md).
  */
 #ifndef RECUR_H

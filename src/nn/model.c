@@ -4,7 +4,7 @@
  * head: nn.Linear}. This file holds its parameter table, PyTorch's default
  * initialisation, the window workspace, and the forward and backward passes
  * (backpropagation through time). The pointwise math of each cell is in
- * src/cells/; the derivation of the whole backward is docs/math.md.
+ * src/nn/cells/; the derivation of the whole backward is docs/math.md.
  */
 #include "nn/model.h"
 

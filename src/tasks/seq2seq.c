@@ -4,7 +4,7 @@
  * teacher-forced forward and backward passes of a batch (the equations are
  * beside the code and derived in docs/math.md#seq2seq), and its checkpoint
  * (docs/format.md, "Sequence-to-sequence checkpoints"). Decoding and the
- * trainer are in seq2seq_run.c.
+ * trainer are in seq2seq_decode.c and seq2seq_train.c.
  */
 #include "tasks/seq2seq.h"
 
