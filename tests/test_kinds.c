@@ -14,6 +14,7 @@
 #include "check.h"
 #include "nn/model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -211,6 +212,31 @@ static void test_seq2seq_files(void)
     recur_pairs_free(&p);
 }
 
+// Numbers read from a checkpoint are validated: a best validation loss of
+// -1 or inf is not a loss (it would be shown and compared as the best).
+static void test_numbers(void)
+{
+    recur_vocab *v = NULL;
+    recur_error err = {0};
+    CHECK(recur_vocab_from_text("ab", 2, 0, &v, &err) == 0, "%s", err.msg);
+    kind_case k = {"lm", RECUR_TASK_LM, 0, 0, 0, 0, ""};
+    recur_model *m = v ? build(&k, v, &err) : NULL;
+    const double bad[] = {-1.0, INFINITY, -INFINITY};
+    for (int i = 0; m && i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/bv%d.safetensors", dir, i);
+        m->best_val = bad[i];
+        CHECK(recur_model_save(m, path, &err) == 0, "%s", err.msg);
+        recur_model *back = NULL;
+        int rc = recur_model_load(path, &back, &err);
+        CHECK(rc == RECUR_EFORMAT && strstr(err.msg, "best_val"), "best_val %g: rc %d: %s", bad[i], rc, err.msg);
+        recur_model_free(back);
+    }
+    if (m) printf("  best_val -1, inf, -inf in a checkpoint: refused\n");
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/recur_test_kinds.XXXXXX");
@@ -219,6 +245,7 @@ int main(void)
     test_kinds();
     test_message();
     test_seq2seq_files();
+    test_numbers();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -292,6 +292,12 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         recur_model_free(m);
         return rc;
     }
+    // A loss is finite and >= 0 ("none" before any validation): a file's
+    // -1 or inf would otherwise be shown, compared and saved as the best.
+    if (!isnan(m->best_val) && !(isfinite(m->best_val) && m->best_val >= 0)) {
+        recur_model_free(m);
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.best_val is not a loss (finite, >= 0, or none)");
+    }
     m->steps = steps;
     const char *tm = st_meta(f, "recur.train");
     if (tm && !(m->train_meta = strdup(tm))) {

@@ -669,6 +669,12 @@ int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err)
         recur_seq2seq_free(m);
         return rc;
     }
+    // A loss is finite and >= 0, a fraction in [0, 1] (NaN: none recorded).
+    if ((!isnan(m->best_val) && !(isfinite(m->best_val) && m->best_val >= 0)) ||
+        (!isnan(m->best_exact) && !(m->best_exact >= 0 && m->best_exact <= 1))) {
+        recur_seq2seq_free(m);
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.best_val or recur.best_exact is out of range");
+    }
     m->steps = steps;
     const char *tm = st_meta(f, "recur.train");
     if (tm && !(m->train_meta = strdup(tm))) {
