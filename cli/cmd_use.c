@@ -159,7 +159,8 @@ static const char eval_usage[] =
     "usage: recur eval CKPT FILE [options]\n\n"
     "The mean loss of predicting each character of FILE from all the characters before it\n"
     "(the state starts at zero and is carried through the whole file; the first character\n"
-    "is only input), in nats and bits per character.";
+    "is only input), in nats and bits per character. CKPT must be a language model (recur\n"
+    "train); a model of another kind is refused, naming its kind.";
 
 int cmd_eval(int argc, char **argv)
 {
