@@ -119,6 +119,11 @@ typedef struct recur_model_config {
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
     int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
 } recur_model_config;
+/* outputs, cond and bidirectional exist for the applications (their train
+ * functions give such a model its task and labels). A model made here with
+ * any of them non-default saves and loads as what it is, but no entry point
+ * (eval, sampler, trainer, classify, tag) takes it: each refuses it with
+ * RECUR_EINVAL naming its kind (docs/reliability.md, "Kinds of model"). */
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */
 RECUR_API void recur_model_config_default(recur_model_config *cfg);
@@ -166,7 +171,10 @@ typedef struct recur_eval_result {
 
 /* The mean loss of predicting each character of text from all the ones
  * before it: the state starts at zero and is carried through the whole text.
- * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown. */
+ * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown.
+ * m must be a language model: any other kind (a classifier, a tagger, a
+ * condlm, a model made with non-default outputs/cond/bidirectional) is
+ * RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip_unknown,
                     int threads, recur_eval_result *res, recur_error *err);
 
@@ -187,8 +195,10 @@ typedef struct recur_sample_config {
 
 RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
 
-/* A generator over m (m must outlive it). State starts at zero. A model that
- * does not predict characters (a classifier, a tagger) is RECUR_EINVAL. */
+/* A generator over m (m must outlive it). State starts at zero. m must be a
+ * language model or a condlm (recur_condlm_train); any other kind (a
+ * classifier, a tagger, a bidirectional model, a model made with non-default
+ * outputs/cond) is RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
                       recur_error *err);
 RECUR_API void recur_sampler_free(recur_sampler *s);
@@ -351,7 +361,8 @@ RECUR_API int recur_classify_train(const char *data, const recur_app_config *cfg
                                    const char *out_path, recur_train_callback cb, void *user,
                                    recur_model **model, recur_report *report, recur_error *err);
 /* probs[recur_model_label_count(m)]: the model's probability of each label
- * for text. Characters it never saw are read as one unknown character. */
+ * for text. Characters it never saw are read as one unknown character.
+ * m must be a classifier (RECUR_EINVAL naming its kind otherwise). */
 RECUR_API int recur_classify(const recur_model *m, const char *text, size_t len, float *probs,
                              recur_error *err);
 
@@ -365,7 +376,8 @@ RECUR_API int recur_tag_train(const char *train, const char *dev, const recur_ap
 /* Per-token accuracy on a CoNLL file (tags outside the model's tag set count as misses). */
 RECUR_API int recur_tag_eval(const recur_model *m, const char *path, int column, int threads,
                              recur_report *report, recur_error *err);
-/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). */
+/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). m must
+ * be a tagger (RECUR_EINVAL naming its kind otherwise, as for recur_tag_eval). */
 RECUR_API int recur_tag(const recur_model *m, const char *const *tokens, const size_t *lens, int n,
                         int *tags, recur_error *err);
 
