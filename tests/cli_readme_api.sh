@@ -36,6 +36,11 @@ else
 fi
 # shellcheck disable=SC2086
 check cc -std=c11 -Wall -o "$tmp/prog" "$tmp/prog.c" $flags
+# And every program of examples/ builds the way its comment says (pkg-config).
+for ex in "$src"/examples/*.c; do
+    # shellcheck disable=SC2086
+    check cc -std=c11 -Wall -o "$tmp/example" "$ex" $flags
+done
 
 head -c 20000 "$src/data/tinyshakespeare.txt" >"$tmp/t.txt"
 "$recur" train "$tmp/t.txt" --hidden 16 --layers 1 --steps 5 --seq 16 --batch 4 \
