@@ -70,6 +70,18 @@ static void nop(void *arg, int tid, int n)
     (void)arg, (void)tid, (void)n;
 }
 
+// Each worker's mask: SIGINT and SIGTERM blocked, SIGSEGV (a fault's, for
+// crash handlers) open.
+static volatile int mask_bad;
+static void read_mask(void *arg, int tid, int n)
+{
+    (void)arg, (void)n;
+    sigset_t m;
+    pthread_sigmask(SIG_SETMASK, NULL, &m);
+    if (tid > 0 && (sigismember(&m, SIGINT) != 1 || sigismember(&m, SIGTERM) != 1 || sigismember(&m, SIGSEGV) != 0))
+        mask_bad = 1;
+}
+
 int main(void)
 {
     struct sigaction sa;
@@ -92,6 +104,8 @@ int main(void)
           "pool_new changed the caller's signal mask");
     pthread_sigmask(SIG_UNBLOCK, &usr, NULL);
     if (p) pool_run(p, nop, NULL);
+    if (p) pool_run(p, read_mask, NULL);
+    CHECK(!mask_bad, "a worker's mask: SIGINT/SIGTERM not blocked or SIGSEGV blocked");
     send_and_check("pool of 4 threads");
     pool_free(p);
 

@@ -162,9 +162,13 @@ pool *pool_new(int n)
     // Workers are born with every asynchronous signal blocked (a thread
     // inherits its creator's mask): a host program's SIGINT handler then
     // runs on one of its own threads, never on ours in the middle of a
-    // kernel. The caller's mask is restored right after.
+    // kernel. The signals a fault raises in the faulting thread stay open,
+    // so a crash handler (a sanitizer's, a host's) still sees a worker's.
+    // The caller's mask is restored right after.
     sigset_t all, caller;
     sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
     int masked = pthread_sigmask(SIG_SETMASK, &all, &caller) == 0;
     for (int i = 1; i < n; i++) {
         worker_arg *wa = malloc(sizeof *wa);
