@@ -82,6 +82,25 @@ static void test_entry_lengths(void)
     rc = m ? recur_classify(m, "ab", (size_t)1 << 31, p, &err) : -99;
     CHECK(rc == RECUR_EINVAL && strstr(err.msg, "too long"), "recur_classify of 2^31 bytes: rc %d: %s", rc, err.msg);
     printf("  recur_tag, recur_classify on 2^31 bytes: refused\n");
+    // seq2seq: a source of 2^31 bytes claimed, predicted and evaluated.
+    recur_pairs pr = {0};
+    CHECK(recur_pairs_generate("reverse", "ab", 1, 2, 4, 1, &pr, &err) == 0, "%s", err.msg);
+    recur_seq2seq_config sc;
+    recur_seq2seq_config_default(&sc);
+    sc.hidden = 4;
+    recur_seq2seq *s = NULL;
+    CHECK(recur_seq2seq_new(&sc, pr.pairs, pr.n, 1, &s, &err) == 0, "%s", err.msg);
+    char out[64];
+    size_t out_len = 0;
+    rc = s ? recur_seq2seq_predict(s, "ab", (size_t)1 << 31, NULL, out, sizeof out, &out_len, &err) : -99;
+    CHECK(rc == RECUR_EINVAL && strstr(err.msg, "longer than"), "seq2seq predict of 2^31 bytes: rc %d: %s", rc, err.msg);
+    recur_pair big = {"ab", "ba", (size_t)1 << 31, 2};
+    recur_seq2seq_eval_result er;
+    rc = s ? recur_seq2seq_eval(s, &big, 1, NULL, 1, &er, &err) : -99;
+    CHECK(rc == RECUR_EINVAL && strstr(err.msg, "longer than"), "seq2seq eval of 2^31 bytes: rc %d: %s", rc, err.msg);
+    printf("  seq2seq predict, eval on 2^31 bytes: refused\n");
+    recur_seq2seq_free(s);
+    recur_pairs_free(&pr);
     recur_model_free(m);
     recur_vocab_free(v);
 }

@@ -244,9 +244,14 @@ int s2s_encode(const recur_seq2seq *m, const recur_pair *pairs, size_t n, int st
     memset(out, 0, sizeof *out);
     if (!pairs && n) return set_error(err, RECUR_EINVAL, "NULL pairs");
     size_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        // A side's characters are counted in an int (lengths, windows, the
+        // default max_len of twice the source): bound them first.
+        if (pairs[i].src_len > DATA_MAX_EXAMPLE || pairs[i].tgt_len > DATA_MAX_EXAMPLE)
+            return set_error(err, RECUR_EINVAL, "pair %zu: a side is longer than %d bytes", i + 1, DATA_MAX_EXAMPLE);
         if (size_add(total, pairs[i].src_len, &total) || size_add(total, pairs[i].tgt_len, &total))
             return set_error(err, RECUR_ENOMEM, "too many pairs");
+    }
     out->n = n;
     out->ids = xmalloc(total ? total : 1, sizeof *out->ids);
     out->off = xmalloc(n ? n : 1, sizeof *out->off);
