@@ -30,6 +30,50 @@ const opt *args_find(const opt *opts, int nopts, const char *name)
     return NULL;
 }
 
+// Edit distance (insertions, deletions, substitutions) between a and b,
+// capped at 99: enough to rank option names of under 64 characters.
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+// The option closest to an unknown name, or NULL when none is close enough to
+// be what was meant: a name it starts (--temp for --temperature), else at most a third of its letters (at least 2) wrong.
+static const char *closest_option(const opt *opts, int nopts, const char *name)
+{
+    const char *best = NULL;
+    int best_d = 99;
+    size_t n = strlen(name);
+    for (int i = 0; i < nopts; i++) {
+        const char *o = opts[i].name;
+        int d = edit_distance(name, o);
+        if (n >= 3 && strncmp(o, name, n) == 0) d = 1;
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+        }
+    }
+    int limit = (int)(n / 3) > 2 ? (int)(n / 3) : 2;
+    if (strcmp(name, "help") != 0 && (int)n > 0 && best_d <= limit && best_d < (int)n) return best;
+    return NULL;
+}
+
 static const char *type_word(opt_type t)
 {
     switch (t) {
@@ -116,7 +160,11 @@ int args_parse(const char *cmd, const char *usage, int argc, char **argv, int fi
         memcpy(name, a + 2, nlen);
         name[nlen] = 0;
         opt *o = (opt *)args_find(opts, nopts, name);
-        if (!o) return usage_error(cmd, "unknown option '--%s'", name);
+        if (!o) {
+            const char *near = closest_option(opts, nopts, name);
+            if (near) return usage_error(cmd, "unknown option '--%s'; did you mean --%s?", name, near);
+            return usage_error(cmd, "unknown option '--%s'", name);
+        }
         const char *val = NULL;
         if (o->type == OPT_FLAG) {
             if (eq) return usage_error(cmd, "--%s takes no value", name);

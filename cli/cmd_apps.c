@@ -5,7 +5,7 @@
  * --class`). They share the training options of `recur train` where the
  * idea is the same; the defaults train in minutes on two cores.
  */
-#include "cli.h"
+#include "train_cli.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,110 +14,69 @@
 
 /* ---------------------------------------------------------------- shared */
 
-typedef struct app_opts {
-    recur_app_config c;
-    const char *cell, *optim, *out;
-    int bidir, unidir, json, quiet;
-    opt o[32];
-    int n;
-} app_opts;
-
-static void add(app_opts *a, opt o)
+// The flags of every application's training: the shared ones of every
+// train command (train_cli.c), the model's, and the application's defaults.
+static void app_options(train_cli *c, const char *cmd, recur_task task, int *bidir, int *unidir,
+                        int *json)
 {
-    a->o[a->n++] = o;
-}
-
-// The options every application's training takes, as in `recur train`.
-static void app_options(app_opts *a, recur_task task)
-{
-    memset(a, 0, sizeof *a);
-    recur_app_config_default(&a->c, task);
-    a->cell = recur_cell_name(a->c.model.cell);
-    a->optim = "adam";
-    a->out = "model.safetensors";
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    a->c.threads = cpus < 1 ? 1 : (cpus > 8 ? 8 : (int)cpus);
-    add(a, (opt){"out", OPT_STR, &a->out, 0, 0, "CKPT", "where to save the best model on validation", 0});
-    add(a, (opt){"cell", OPT_STR, &a->cell, 0, 0, "NAME", "rnn, lstm or gru", 0});
-    add(a, (opt){"hidden", OPT_INT, &a->c.model.hidden, 1, 65536, "H", "units per layer (and direction)", 0});
-    add(a, (opt){"layers", OPT_INT, &a->c.model.layers, 1, 64, "L", "stacked recurrent layers", 0});
-    add(a, (opt){"embed", OPT_INT, &a->c.model.embed, 0, 65536, "E", "character embedding size; 0 = one-hot", 0});
-    add(a, (opt){"dropout", OPT_FLOAT, &a->c.model.dropout, 0, 0.99, "P", "dropout between layers while training", 0});
+    train_cli_init(c, cmd, "model.safetensors");
+    recur_app_config a;
+    recur_app_config_default(&a, task);
+    c->mc = a.model;
+    c->tc.batch = a.batch;
+    c->tc.epochs = a.epochs;
+    c->tc.lr = a.lr;
+    c->tc.lr_decay = a.lr_decay; // after every epoch (lr_decay_every 0)
+    c->tc.clip = a.clip;
+    c->tc.val_frac = a.val_frac;
+    c->tc.eval_every = 0;
+    c->tc.sample_every = 0;
+    train_cli_model_options(c);
     if (task != RECUR_TASK_CONDLM) {
-        add(a, (opt){"bidirectional", OPT_FLAG, &a->bidir, 0, 0, 0, a->c.model.bidirectional ? "read each sequence both ways (the default here)" : "read each sequence both ways", 0});
-        add(a, (opt){"unidirectional", OPT_FLAG, &a->unidir, 0, 0, 0, "read left to right only", 0});
+        train_cli_add(c, (opt){"bidirectional", OPT_FLAG, bidir, 0, 0, 0, a.model.bidirectional ? "read each sequence both ways (the default here)" : "read each sequence both ways", 0});
+        train_cli_add(c, (opt){"unidirectional", OPT_FLAG, unidir, 0, 0, 0, "read left to right only", 0});
     }
-    add(a, (opt){"batch", OPT_INT, &a->c.batch, 1, 4096, "B", "sequences per step", 0});
-    add(a, (opt){"epochs", OPT_DOUBLE, &a->c.epochs, 1e-9, 1e9, "X", "passes over the training data when --steps is 0", 0});
-    add(a, (opt){"steps", OPT_LL, &a->c.steps, 0, 1e15, "N", "total optimizer steps (0: use --epochs)", 0});
-    add(a, (opt){"optim", OPT_STR, &a->optim, 0, 0, "NAME", "adam, adagrad, rmsprop or sgd", 0});
-    add(a, (opt){"lr", OPT_FLOAT, &a->c.lr, 1e-12, 1e6, "X", "learning rate", 0});
-    add(a, (opt){"lr-decay", OPT_FLOAT, &a->c.lr_decay, 1e-6, 1, "X", "multiply the learning rate by X after every epoch", 0});
-    add(a, (opt){"clip", OPT_FLOAT, &a->c.clip, 0, 1e9, "X", "clip the global gradient norm (0: off)", 0});
-    add(a, (opt){"val-frac", OPT_DOUBLE, &a->c.val_frac, 0, 0.9, "X", task == RECUR_TASK_TAG ? "without --dev: the last X of the sentences validate" : "fraction held out for validation (stratified by class)", 0});
-    add(a, (opt){"eval-every", OPT_INT, &a->c.eval_every, 0, 1e9, "N", "steps between validation passes (0: every epoch)", 0});
-    add(a, (opt){"seed", OPT_U64, &a->c.seed, 0, 0, "S", "random seed", 0});
-    add(a, (opt){"threads", OPT_INT, &a->c.threads, 1, 256, "N", "worker threads (default here: the CPUs, at most 8)", 0});
+    train_cli_add(c, (opt){"batch", OPT_INT, &c->tc.batch, 1, 4096, "B", "sequences per step", 0});
+    train_cli_add(c, (opt){"val-frac", OPT_DOUBLE, &c->tc.val_frac, 0, 0.9, "X", task == RECUR_TASK_TAG ? "without --dev: the last X of the sentences validate" : "fraction held out for validation (stratified by class)", 0});
     if (task != RECUR_TASK_CONDLM)
-        add(a, (opt){"json", OPT_FLAG, &a->json, 0, 0, 0, "print the validation report as one JSON object", 0});
-    add(a, (opt){"quiet", OPT_FLAG, &a->quiet, 0, 0, 0, "no progress output", 0});
+        train_cli_add(c, (opt){"json", OPT_FLAG, json, 0, 0, 0, "print the validation report as one JSON object", 0});
 }
 
-// Checks the names given as strings; returns 0 or 2 (usage error printed).
-static int app_finish(app_opts *a, const char *cmd)
+// After parsing: the shared checks, the directions, the output files.
+// Returns 0, or the exit status of a usage error (2) or a bad output (1).
+static int app_finish(train_cli *c, int bidir, int unidir)
 {
-    int ci = recur_cell_parse(a->cell);
-    if (ci < 0) return usage_error(cmd, "invalid value for --cell: '%s' (expected rnn, lstm or gru)", a->cell);
-    a->c.model.cell = (recur_cell)ci;
-    int oi = !strcmp(a->optim, "adam") ? RECUR_ADAM : !strcmp(a->optim, "adagrad") ? RECUR_ADAGRAD
-           : !strcmp(a->optim, "rmsprop") ? RECUR_RMSPROP : !strcmp(a->optim, "sgd") ? RECUR_SGD : -1;
-    if (oi < 0) return usage_error(cmd, "invalid value for --optim: '%s' (expected adam, adagrad, rmsprop or sgd)", a->optim);
-    a->c.optim = (recur_optim)oi;
-    if (a->bidir && a->unidir) return usage_error(cmd, "give --bidirectional or --unidirectional, not both");
-    if (a->bidir) a->c.model.bidirectional = 1;
-    if (a->unidir) a->c.model.bidirectional = 0;
-    if (args_find(a->o, a->n, "steps")->seen && args_find(a->o, a->n, "epochs")->seen)
-        return usage_error(cmd, "give --steps or --epochs, not both");
+    int rc = train_cli_finish(c);
+    if (rc) return rc;
+    if (bidir && unidir) return usage_error(c->cmd, "give --bidirectional or --unidirectional, not both");
+    if (bidir) c->mc.bidirectional = 1;
+    if (unidir) c->mc.bidirectional = 0;
+    return train_cli_outputs(c);
+}
+
+static void print_config(const train_cli *c, const char *data, const recur_trainer *t)
+{
+    if (c->quiet) return;
+    (void)t;
+    fprintf(stderr, "recur %s: %s, %s%s, hidden %d, layers %d, %s, batch %d, %s lr %g (%s), seed %llu, threads %d%s\n",
+            c->cmd, data, c->mc.bidirectional ? "bidirectional " : "", recur_cell_name(c->mc.cell),
+            c->mc.hidden, c->mc.layers, c->mc.embed ? "embedding" : "one-hot input", c->tc.batch, c->optim,
+            (double)c->tc.lr, c->schedule, (unsigned long long)c->tc.seed, c->tc.threads,
+            c->resume ? ", resumed" : "");
+}
+
+// Runs an application's trainer, then puts the best model back in memory
+// and fills its validation report. Returns the exit status.
+static int app_run(train_cli *c, recur_trainer *t, const char *data, recur_report *r)
+{
+    recur_error err = {0};
+    int status = train_cli_start(c, t);
+    if (status) return status;
+    print_config(c, data, t);
+    status = train_cli_run(c, t, data);
+    if (status) return status;
+    if (recur_trainer_restore_best(t, &err) || recur_trainer_report(t, r, &err)) return fail(c->cmd, &err);
     return 0;
-}
-
-typedef struct app_progress {
-    int quiet, tty, pool;
-    const char *unit;
-    const struct app_opts *a; /* printed once the data has loaded */
-    const char *what, *data;
-} app_progress;
-
-static void print_config(const app_opts *a, const char *what, const char *data);
-
-static int app_event(const recur_train_event *e, void *user)
-{
-    app_progress *p = user;
-    if (p->quiet) return 0;
-    if (p->a) {
-        print_config(p->a, p->what, p->data);
-        p->a = NULL;
-    }
-    if (e->kind == RECUR_EV_STEP && p->tty) {
-        fprintf(stderr, "\r\033[Kstep %lld/%lld | epoch %.2f | loss %.4f", e->step, e->total_steps, e->epoch,
-                e->train_loss);
-        fflush(stderr);
-    } else if (e->kind == RECUR_EV_EVAL) {
-        fprintf(stderr, "%sstep %lld/%lld | epoch %.2f | loss %.4f | val loss %.4f | val accuracy %.4f (%s)\n",
-                p->tty ? "\r\033[K" : "", e->step, e->total_steps, e->epoch, e->train_loss, e->val_loss,
-                e->best_val, p->unit);
-    }
-    return 0;
-}
-
-static void print_config(const app_opts *a, const char *what, const char *data)
-{
-    if (a->quiet) return;
-    fprintf(stderr, "recur %s: %s, %s%s, hidden %d, layers %d, %s, batch %d, %s lr %g, seed %llu, threads %d\n",
-            what, data, a->c.model.bidirectional ? "bidirectional " : "", recur_cell_name(a->c.model.cell),
-            a->c.model.hidden, a->c.model.layers,
-            a->c.model.embed ? "embedding" : "one-hot input", a->c.batch, a->optim, (double)a->c.lr,
-            (unsigned long long)a->c.seed, a->c.threads);
 }
 
 /* ---------------------------------------------------------------- classify */
@@ -133,30 +92,41 @@ static const char classify_train_usage[] =
 
 static int classify_train(int argc, char **argv)
 {
-    app_opts a;
-    app_options(&a, RECUR_TASK_CLASSIFY);
+    train_cli c;
+    int bidir = 0, unidir = 0, json = 0;
+    app_options(&c, "classify train", RECUR_TASK_CLASSIFY, &bidir, &unidir, &json);
     const char *pos[1];
-    int npos, rc = args_parse("classify train", classify_train_usage, argc, argv, 3, a.o, a.n, pos, 1, &npos);
+    int npos, rc = args_parse(c.cmd, classify_train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (npos != 1) return usage_error("classify train", "expected the training DATA (a directory or a TSV file)");
-    if ((rc = app_finish(&a, "classify train"))) return rc;
-    app_progress p = {a.quiet, isatty(2), 1, "examples", &a, "classify train", pos[0]};
+    if (npos != 1) return usage_error(c.cmd, "expected the training DATA (a directory or a TSV file)");
+    if ((rc = app_finish(&c, bidir, unidir))) {
+        train_cli_free(&c);
+        return rc;
+    }
     recur_error err = {0};
-    recur_model *m = NULL;
+    recur_trainer *t = NULL;
     recur_report r;
-    if (recur_classify_train(pos[0], &a.c, a.out, app_event, &p, &m, &r, &err))
-        return fail("classify train", &err);
-    if (a.json) {
+    memset(&r, 0, sizeof r);
+    int status = 1;
+    if (recur_trainer_new_classify(pos[0], &c.mc, &c.tc, &t, &err)) {
+        status = fail(c.cmd, &err);
+        goto done;
+    }
+    if ((status = app_run(&c, t, pos[0], &r))) goto done;
+    if (json) {
         printf("%s\n", r.json ? r.json : "{}");
     } else {
         printf("%zu training and %zu validation examples (%zu repeated lines removed)\n", r.ntrain, r.nval,
                r.duplicates);
         if (r.table) fputs(r.table, stdout);
-        printf("validation accuracy %.4f (%lld of %lld); model saved to %s\n", r.accuracy, r.correct, r.total, a.out);
+        printf("validation accuracy %.4f (%lld of %lld); model saved to %s; state to %s\n", r.accuracy, r.correct,
+               r.total, c.out, c.last);
     }
+done:
     recur_report_free(&r);
-    recur_model_free(m);
-    return 0;
+    recur_trainer_free(t);
+    train_cli_free(&c);
+    return status;
 }
 
 static int classify_predict(int argc, char **argv)
@@ -264,37 +234,47 @@ static void print_report(const recur_report *r, int json, const char *what)
 
 static int tag_train(int argc, char **argv)
 {
-    app_opts a;
-    app_options(&a, RECUR_TASK_TAG);
+    train_cli c;
+    int bidir = 0, unidir = 0, json = 0, column = 0;
+    app_options(&c, "tag train", RECUR_TASK_TAG, &bidir, &unidir, &json);
     const char *dev = NULL, *test = NULL;
-    add(&a, (opt){"dev", OPT_STR, &dev, 0, 0, "FILE", "validation sentences (CoNLL)", 0});
-    add(&a, (opt){"test", OPT_STR, &test, 0, 0, "FILE", "also report accuracy on these sentences at the end", 0});
-    add(&a, (opt){"column", OPT_INT, &a.c.column, 0, 100, "N", "the tag column, 1-based (0: the second; UPOS in data/ud_english_ewt)", 0});
+    train_cli_add(&c, (opt){"dev", OPT_STR, &dev, 0, 0, "FILE", "validation sentences (CoNLL)", 0});
+    train_cli_add(&c, (opt){"test", OPT_STR, &test, 0, 0, "FILE", "also report accuracy on these sentences at the end", 0});
+    train_cli_add(&c, (opt){"column", OPT_INT, &column, 0, 100, "N", "the tag column, 1-based (0: the second; UPOS in data/ud_english_ewt)", 0});
     const char *pos[1];
-    int npos, rc = args_parse("tag train", tag_train_usage, argc, argv, 3, a.o, a.n, pos, 1, &npos);
+    int npos, rc = args_parse(c.cmd, tag_train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (npos != 1) return usage_error("tag train", "expected the TRAIN file");
-    if (a.c.column == 1) return usage_error("tag train", "--column 1 is the token itself");
-    if ((rc = app_finish(&a, "tag train"))) return rc;
-    app_progress p = {a.quiet, isatty(2), 0, "tokens", &a, "tag train", pos[0]};
-    recur_error err = {0};
-    recur_model *m = NULL;
-    recur_report r, t;
-    memset(&t, 0, sizeof t);
-    if (recur_tag_train(pos[0], dev, &a.c, a.out, app_event, &p, &m, &r, &err)) return fail("tag train", &err);
-    int status = 0;
-    if (!a.json) printf("%zu training sentences, %zu validation; model saved to %s\n", r.ntrain, r.nval, a.out);
-    if (dev) print_report(&r, a.json, "validation");
-    else if (!a.json) printf("validation: per-token accuracy %.4f (%lld of %lld)\n", r.accuracy, r.correct, r.total);
-    if (test) {
-        if (recur_tag_eval(m, test, a.c.column, a.c.threads, &t, &err))
-            status = fail("tag train", &err);
-        else
-            print_report(&t, a.json, "test");
+    if (npos != 1) return usage_error(c.cmd, "expected the TRAIN file");
+    if (column == 1) return usage_error(c.cmd, "--column 1 is the token itself");
+    if ((rc = app_finish(&c, bidir, unidir))) {
+        train_cli_free(&c);
+        return rc;
     }
+    recur_error err = {0};
+    recur_trainer *t = NULL;
+    recur_report r, tr;
+    memset(&r, 0, sizeof r);
+    memset(&tr, 0, sizeof tr);
+    int status = 1;
+    if (recur_trainer_new_tag(pos[0], dev, column, &c.mc, &c.tc, &t, &err)) {
+        status = fail(c.cmd, &err);
+        goto done;
+    }
+    if ((status = app_run(&c, t, pos[0], &r))) goto done;
+    if (!json) printf("%zu training sentences, %zu validation; model saved to %s; state to %s\n", r.ntrain, r.nval, c.out, c.last);
+    if (dev) print_report(&r, json, "validation");
+    else if (!json) printf("validation: per-token accuracy %.4f (%lld of %lld)\n", r.accuracy, r.correct, r.total);
+    if (test) {
+        if (recur_tag_eval(recur_trainer_model(t), test, column, c.tc.threads, &tr, &err))
+            status = fail(c.cmd, &err);
+        else
+            print_report(&tr, json, "test");
+    }
+done:
     recur_report_free(&r);
-    recur_report_free(&t);
-    recur_model_free(m);
+    recur_report_free(&tr);
+    recur_trainer_free(t);
+    train_cli_free(&c);
     return status;
 }
 
@@ -407,24 +387,34 @@ static const char condlm_usage[] =
 
 int cmd_train_by_class(int argc, char **argv)
 {
-    app_opts a;
-    app_options(&a, RECUR_TASK_CONDLM);
+    train_cli c;
+    app_options(&c, "train", RECUR_TASK_CONDLM, NULL, NULL, NULL);
     int by_class = 0;
-    add(&a, (opt){"by-class", OPT_FLAG, &by_class, 0, 0, 0, "train a generator conditioned on the class", 0});
+    train_cli_add(&c, (opt){"by-class", OPT_FLAG, &by_class, 0, 0, 0, "train a generator conditioned on the class", 0});
     const char *pos[1];
-    int npos, rc = args_parse("train", condlm_usage, argc, argv, 2, a.o, a.n, pos, 1, &npos);
+    int npos, rc = args_parse("train", condlm_usage, argc, argv, 2, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     if (npos != 1) return usage_error("train", "expected the training DATA (a directory or a TSV file)");
-    if ((rc = app_finish(&a, "train"))) return rc;
-    app_progress p = {a.quiet, isatty(2), 0, "next characters", &a, "train --by-class", pos[0]};
+    if ((rc = app_finish(&c, 0, 0))) {
+        train_cli_free(&c);
+        return rc;
+    }
     recur_error err = {0};
-    recur_model *m = NULL;
+    recur_trainer *t = NULL;
     recur_report r;
-    if (recur_condlm_train(pos[0], &a.c, a.out, app_event, &p, &m, &r, &err)) return fail("train", &err);
-    if (!a.quiet)
-        fprintf(stderr, "done: %zu training and %zu validation texts; validation loss %.4f nats/char (%.4f bits/char); model saved to %s\n",
-                r.ntrain, r.nval, r.val_loss, r.val_loss / log(2.0), a.out);
+    memset(&r, 0, sizeof r);
+    int status = 1;
+    if (recur_trainer_new_condlm(pos[0], &c.mc, &c.tc, &t, &err)) {
+        status = fail("train", &err);
+        goto done;
+    }
+    if ((status = app_run(&c, t, pos[0], &r))) goto done;
+    if (!c.quiet)
+        fprintf(stderr, "done: %zu training and %zu validation texts; validation loss %.4f nats/char (%.4f bits/char); model saved to %s; state to %s\n",
+                r.ntrain, r.nval, r.val_loss, r.val_loss / log(2.0), c.out, c.last);
+done:
     recur_report_free(&r);
-    recur_model_free(m);
-    return 0;
+    recur_trainer_free(t);
+    train_cli_free(&c);
+    return status;
 }

@@ -1,11 +1,11 @@
 /*
  * cmd_seq2seq.c - `recur seq2seq train|predict|eval|generate`: an
- * encoder-decoder over source<TAB>target lines, trained with progress lines
- * like recur train's (loss, validation loss, validation exact match, ETA);
+ * encoder-decoder over source<TAB>target lines, trained through the shared
+ * run of every train command (train_cli.c: resume, Ctrl-C, progress, --log);
  * translation of stdin line by line; exact match on a held-out file; and
  * the generated tasks (reversal, addition) to try it on. Uses only recur.h.
  */
-#include "cli.h"
+#include "train_cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,88 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    if (stop_requested) _exit(130); // second signal: leave now; files are atomic
-    stop_requested = sig;
-}
-
-static void fmt_time(char *buf, size_t n, double s)
-{
-    if (!(s >= 0) || s > 1e7)
-        snprintf(buf, n, "?");
-    else if (s < 60)
-        snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
-
-static int parse_optim(const char *s)
-{
-    static const char *const names[] = {"adam", "adagrad", "rmsprop", "sgd"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0) return i;
-    return -1;
-}
-
-/* ---------------------------------------------------------------- train */
-
-typedef struct progress {
-    int tty, quiet;
-    long long print_every;
-    double val, exact;
-} progress;
-
-static void status_line(const progress *p, const recur_seq2seq_event *e, int newline)
-{
-    char eta[16], val[64] = "";
-    double left = e->step ? (double)(e->total_steps - e->step) * (e->elapsed_s / (double)e->step) : -1;
-    fmt_time(eta, sizeof eta, left);
-    if (!isnan(p->val)) snprintf(val, sizeof val, " | val %.4f, exact %.1f%%", p->val, 100 * p->exact);
-    fprintf(stderr, "%sstep %lld/%lld | epoch %.2f | loss %.4f%s | %.0f pairs/s | ETA %s%s",
-            p->tty ? "\r\033[K" : "", e->step, e->total_steps, e->epoch, e->train_loss, val,
-            e->pairs_per_s, eta, newline ? "\n" : "");
-    fflush(stderr);
-}
-
-static int on_event(const recur_seq2seq_event *e, void *user)
-{
-    progress *p = user;
-    switch (e->kind) {
-    case RECUR_EV_START:
-        if (!p->quiet)
-            fprintf(stderr, "training %lld steps (%lld training pairs, %lld validation)\n",
-                    e->total_steps, e->train_pairs, e->val_pairs);
-        break;
-    case RECUR_EV_STEP:
-        if (p->quiet) break;
-        if (p->tty)
-            status_line(p, e, 0);
-        else if (e->step % p->print_every == 0 || e->step == e->total_steps)
-            status_line(p, e, 1);
-        break;
-    case RECUR_EV_EVAL:
-        p->val = e->val_loss;
-        p->exact = e->val_exact;
-        if (!p->quiet)
-            fprintf(stderr, "%sstep %lld/%lld | val loss %.4f nats/char | val exact match %.2f%%%s\n",
-                    p->tty ? "\r\033[K" : "", e->step, e->total_steps, e->val_loss,
-                    100 * e->val_exact, e->val_exact >= e->best_exact ? " best" : "");
-        break;
-    case RECUR_EV_SKIP:
-        fprintf(stderr, "%sstep %lld: loss or gradient is not finite; step skipped, learning rate halved to %g\n",
-                p->tty ? "\r\033[K" : "", e->step + 1, e->lr);
-        break;
-    default:
-        break;
-    }
-    return stop_requested != 0;
-}
 
 static const char train_usage[] =
     "usage: recur seq2seq train FILE --out CKPT [options]\n\n"
@@ -107,156 +25,112 @@ static const char train_usage[] =
 
 static int seq2seq_train(int argc, char **argv)
 {
-    const char *out = NULL, *cell = "lstm", *optim = "adam", *clip_mode = "norm", *val_path = NULL;
-    int quiet = 0;
-    long long print_every = 0;
+    train_cli c;
+    train_cli_init(&c, "seq2seq train", NULL);
     recur_seq2seq_config mc;
     recur_seq2seq_config_default(&mc);
-    recur_train_config tc;
-    recur_train_config_default(&tc);
-    tc.batch = 32;
-    tc.lr = 5e-3f;
-    tc.lr_decay = 0.5f;
-    tc.epochs = 10;
-    tc.val_frac = 0.1;
-    tc.eval_every = 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    tc.threads = cpus < 1 ? 1 : (cpus > 8 ? 8 : (int)cpus);
-    opt o[] = {
-        {"out", OPT_STR, &out, 0, 0, "CKPT", "where to save the best model (required)", 0},
-        {"attention", OPT_FLAG, &mc.attention, 0, 0, 0, "Luong general attention over the encoder's outputs", 0},
-        {"cell", OPT_STR, &cell, 0, 0, "NAME", "rnn, lstm or gru (encoder and decoder)", 0},
-        {"hidden", OPT_INT, &mc.hidden, 1, 65536, "H", "units per layer (encoder and decoder)", 0},
-        {"layers", OPT_INT, &mc.layers, 1, 64, "L", "stacked recurrent layers (encoder and decoder)", 0},
-        {"embed", OPT_INT, &mc.embed, 0, 65536, "E", "learned embedding size; 0 = one-hot input", 0},
-        {"dropout", OPT_FLOAT, &mc.dropout, 0, 0.99, "P", "dropout between layers while training", 0},
-        {"batch", OPT_INT, &tc.batch, 1, 100000, "B", "pairs per step", 0},
-        {"optim", OPT_STR, &optim, 0, 0, "NAME", "adam, adagrad, rmsprop or sgd", 0},
-        {"lr", OPT_FLOAT, &tc.lr, 1e-12, 1e6, "X", "learning rate", 0},
-        {"lr-decay", OPT_FLOAT, &tc.lr_decay, 1e-6, 1, "X", "multiply the learning rate by X ... (1: constant rate)", 0},
-        {"lr-decay-every", OPT_INT, &tc.lr_decay_every, 0, 1e9, "N", "... every N steps (0: every quarter of the run)", 0},
-        {"momentum", OPT_FLOAT, &tc.momentum, 0, 0.9999, "X", "momentum for sgd", 0},
-        {"clip", OPT_FLOAT, &tc.clip, 0, 1e9, "X", "gradient clipping threshold (0: off)", 0},
-        {"clip-mode", OPT_STR, &clip_mode, 0, 0, "M", "norm (global L2 norm over all parameters) or value", 0},
-        {"steps", OPT_LL, &tc.steps, 0, 1e15, "N", "total optimizer steps (0: use --epochs)", 0},
-        {"epochs", OPT_DOUBLE, &tc.epochs, 1e-9, 1e9, "X", "passes over the training pairs when --steps is 0", 0},
-        {"val", OPT_STR, &val_path, 0, 0, "FILE", "validation pairs (default: --val-frac of FILE)", 0},
-        {"val-frac", OPT_DOUBLE, &tc.val_frac, 0, 0.9, "X", "fraction of FILE's pairs held out for validation", 0},
-        {"eval-every", OPT_INT, &tc.eval_every, 0, 1e9, "N", "steps between validation passes (0: about once per epoch)", 0},
-        {"seed", OPT_U64, &tc.seed, 0, 0, "S", "random seed (initialisation, split, order, dropout)", 0},
-        {"threads", OPT_INT, &tc.threads, 1, 256, "N", "worker threads (default here: the CPUs, at most 8)", 0},
-        {"print-every", OPT_LL, &print_every, 0, 1e15, "N", "steps between progress lines when not a terminal (0: auto)", 0},
-        {"quiet", OPT_FLAG, &quiet, 0, 0, 0, "no progress output", 0},
-    };
-    const int no = (int)(sizeof o / sizeof o[0]);
+    const char *cell = "lstm", *val_path = NULL;
+    recur_train_config *tc = &c.tc;
+    tc->batch = 32;
+    tc->lr = 5e-3f;
+    tc->lr_decay = 0.5f;
+    tc->epochs = 10;
+    tc->val_frac = 0.1;
+    tc->eval_every = 0;
+    tc->sample_every = 0;
+    train_cli_add(&c, (opt){"attention", OPT_FLAG, &mc.attention, 0, 0, 0, "Luong general attention over the encoder's outputs", 0});
+    train_cli_add(&c, (opt){"cell", OPT_STR, &cell, 0, 0, "NAME", "rnn, lstm or gru (encoder and decoder)", 0});
+    train_cli_add(&c, (opt){"hidden", OPT_INT, &mc.hidden, 1, 65536, "H", "units per layer (encoder and decoder)", 0});
+    train_cli_add(&c, (opt){"layers", OPT_INT, &mc.layers, 1, 64, "L", "stacked recurrent layers (encoder and decoder)", 0});
+    train_cli_add(&c, (opt){"embed", OPT_INT, &mc.embed, 0, 65536, "E", "learned embedding size; 0 = one-hot input", 0});
+    train_cli_add(&c, (opt){"dropout", OPT_FLOAT, &mc.dropout, 0, 0.99, "P", "dropout between layers while training", 0});
+    train_cli_add(&c, (opt){"batch", OPT_INT, &tc->batch, 1, 100000, "B", "pairs per step", 0});
+    train_cli_add(&c, (opt){"val", OPT_STR, &val_path, 0, 0, "FILE", "validation pairs (default: --val-frac of FILE)", 0});
+    train_cli_add(&c, (opt){"val-frac", OPT_DOUBLE, &tc->val_frac, 0, 0.9, "X", "fraction of FILE's pairs held out for validation", 0});
     const char *pos[1];
-    int npos, rc = args_parse("seq2seq train", train_usage, argc, argv, 3, o, no, pos, 1, &npos);
+    int npos, rc = args_parse(c.cmd, train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (npos != 1) return usage_error("seq2seq train", "expected one FILE of source<TAB>target lines");
-    if (!out) return usage_error("seq2seq train", "--out CKPT is required");
+    if (npos != 1) return usage_error(c.cmd, "expected one FILE of source<TAB>target lines");
+    if ((rc = train_cli_finish(&c))) return rc;
     int ci = recur_cell_parse(cell);
-    if (ci < 0) return usage_error("seq2seq train", "invalid value for --cell: '%s' (expected rnn, lstm or gru)", cell);
+    if (ci < 0) return usage_error(c.cmd, "invalid value for --cell: '%s' (expected rnn, lstm or gru)", cell);
     mc.cell = (recur_cell)ci;
-    int oi = parse_optim(optim);
-    if (oi < 0) return usage_error("seq2seq train", "invalid value for --optim: '%s' (expected adam, adagrad, rmsprop or sgd)", optim);
-    tc.optim = (recur_optim)oi;
-    if (strcmp(clip_mode, "norm") && strcmp(clip_mode, "value"))
-        return usage_error("seq2seq train", "invalid value for --clip-mode: '%s' (expected norm or value)", clip_mode);
-    tc.clip_mode = strcmp(clip_mode, "value") == 0 ? RECUR_CLIP_VALUE : RECUR_CLIP_NORM;
-    if (args_find(o, no, "steps")->seen && args_find(o, no, "epochs")->seen)
-        return usage_error("seq2seq train", "give --steps or --epochs, not both");
-    if (val_path && args_find(o, no, "val-frac")->seen)
-        return usage_error("seq2seq train", "give --val or --val-frac, not both");
-    if (val_path) tc.val_frac = 0;
+    if (val_path && train_cli_seen(&c, "val-frac"))
+        return usage_error(c.cmd, "give --val or --val-frac, not both");
+    if (val_path) tc->val_frac = 0;
+    if (train_cli_outputs(&c)) {
+        train_cli_free(&c);
+        return 1;
+    }
 
     recur_error err = {0};
     recur_pairs pairs = {0}, val = {0};
     recur_seq2seq *m = NULL;
-    recur_seq2seq_trainer *t = NULL;
+    recur_trainer *t = NULL;
     recur_pair *all = NULL;
-    progress p = {0};
     int status = 1;
     if ((rc = recur_pairs_read(pos[0], &pairs, &err))) goto done;
     if (val_path && (rc = recur_pairs_read(val_path, &val, &err))) goto done;
     // The vocabularies cover the training and the validation pairs.
     if (!(all = malloc((pairs.n + val.n) * sizeof *all))) {
+        rc = err.code = RECUR_ENOMEM;
         snprintf(err.msg, sizeof err.msg, "out of memory");
         goto done;
     }
     memcpy(all, pairs.pairs, pairs.n * sizeof *all);
     if (val.n) memcpy(all + pairs.n, val.pairs, val.n * sizeof *all);
-    if ((rc = recur_seq2seq_new(&mc, all, pairs.n + val.n, tc.seed, &m, &err))) {
+    if ((rc = recur_seq2seq_new(&mc, all, pairs.n + val.n, tc->seed, &m, &err))) {
         recur_error_prefix(&err, pos[0]);
         goto done;
     }
-    {
-        // Steps per epoch: the pairs left for training (as the trainer splits
-        // them) over the batch; validation about once per epoch, and by
-        // default the learning rate halves every quarter of the run.
-        double k = val.n ? 0 : floor(tc.val_frac * (double)pairs.n + 0.5);
-        if (tc.val_frac > 0 && k < 1) k = 1;
+    if (tc->schedule == RECUR_SCHED_STEP && tc->lr_decay_every == 0 && tc->lr_decay < 1) {
+        // By default the learning rate halves every quarter of the run: the
+        // steps per epoch are the pairs left for training (as the trainer
+        // splits them) over the batch.
+        double k = val.n ? 0 : floor(tc->val_frac * (double)pairs.n + 0.5);
+        if (tc->val_frac > 0 && k < 1) k = 1;
         if (k > (double)pairs.n - 1) k = (double)pairs.n - 1;
-        double per_epoch = ceil(((double)pairs.n - (k > 0 ? k : 0)) / tc.batch);
-        double total = tc.steps > 0 ? (double)tc.steps : ceil(tc.epochs * per_epoch);
-        if (tc.eval_every == 0) tc.eval_every = per_epoch < 1 ? 1 : (per_epoch > 1e9 ? 1000000000 : (int)per_epoch);
-        if (tc.lr_decay_every == 0 && tc.lr_decay < 1) {
-            double q = ceil(total / 4);
-            tc.lr_decay_every = q < 1 ? 1 : (q > 1e9 ? 1000000000 : (int)q);
-        }
+        double per_epoch = ceil(((double)pairs.n - (k > 0 ? k : 0)) / tc->batch);
+        double total = tc->steps > 0 ? (double)tc->steps : ceil(tc->epochs * per_epoch);
+        double q = ceil(total / 4);
+        tc->lr_decay_every = q < 1 ? 1 : (q > 1e9 ? 1000000000 : (int)q);
     }
-    if ((rc = recur_seq2seq_trainer_new(m, &tc, pairs.pairs, pairs.n, val.pairs, val.n, &t, &err))) {
+    if ((rc = recur_trainer_new_seq2seq(m, tc, pairs.pairs, pairs.n, val.pairs, val.n, &t, &err))) {
         recur_error_prefix(&err, pos[0]);
         goto done;
     }
-    if ((rc = recur_seq2seq_trainer_set_output(t, out, &err))) goto done;
+    if ((status = train_cli_start(&c, t))) goto done;
+    status = 1;
     recur_seq2seq_info info;
     recur_seq2seq_get_info(m, &info);
-    long long total = recur_seq2seq_trainer_total_steps(t);
-    p.tty = isatty(2);
-    p.quiet = quiet;
-    p.val = p.exact = NAN;
-    p.print_every = print_every > 0 ? print_every : (total >= 50 ? total / 50 : 1);
-    if (!quiet) {
+    if (!c.quiet) {
         fprintf(stderr, "recur seq2seq train: %s, %s, hidden %d, layers %d, %s, attention %s, vocabularies %d -> %d, %zu parameters\n",
                 pos[0], recur_cell_name(mc.cell), mc.hidden, mc.layers,
                 mc.embed ? "embedding" : "one-hot input", mc.attention ? "on" : "off", info.src_vocab,
                 info.tgt_vocab, info.params);
-        fprintf(stderr, "  batch %d, %s lr %g (x%g every %d steps), clip %g (%s), dropout %g, seed %llu, threads %d\n",
-                tc.batch, optim, (double)tc.lr, (double)tc.lr_decay, tc.lr_decay_every, (double)tc.clip,
-                clip_mode, (double)mc.dropout, (unsigned long long)tc.seed, tc.threads);
+        fprintf(stderr, "  batch %d, %s lr %g (%s, x%g every %d steps), clip %g (%s), dropout %g, seed %llu, threads %d%s\n",
+                tc->batch, c.optim, (double)tc->lr, c.schedule, (double)tc->lr_decay, tc->lr_decay_every,
+                (double)tc->clip, c.clip_mode, (double)mc.dropout, (unsigned long long)tc->seed, tc->threads,
+                c.resume ? ", resumed" : "");
     }
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    rc = recur_seq2seq_trainer_run(t, on_event, &p, &err);
-    if (p.tty && !quiet) fprintf(stderr, "\n");
-    if (rc == RECUR_EINTERRUPT) {
-        fprintf(stderr, "recur seq2seq train: interrupted; the best model so far is in %s\n", out);
-        status = 130;
-        goto done;
-    }
-    if (rc) goto done;
+    status = train_cli_run(&c, t, pos[0]);
+    if (status) goto done;
     recur_seq2seq_get_info(m, &info);
-    if (!quiet) {
+    if (!c.quiet) {
         if (!isnan(info.best_exact))
-            fprintf(stderr, "done: %lld steps; best validation exact match %.2f%% (loss %.4f nats/char); model saved to %s\n",
-                    info.steps, 100 * info.best_exact, info.best_val, out);
+            fprintf(stderr, "done: %lld steps; best validation exact match %.2f%% (loss %.4f nats/char); model saved to %s; state to %s\n",
+                    info.steps, 100 * info.best_exact, info.best_val, c.out, c.last);
         else
-            fprintf(stderr, "done: %lld steps; no validation pairs; model saved to %s\n", info.steps, out);
+            fprintf(stderr, "done: %lld steps; no validation pairs; model saved to %s; state to %s\n", info.steps, c.out, c.last);
     }
-    status = 0;
 done:
-    if (status == 1) fail("seq2seq train", &err);
-    recur_seq2seq_trainer_free(t);
+    if (status == 1 && rc) fail(c.cmd, &err);
+    recur_trainer_free(t);
     recur_seq2seq_free(m);
     recur_pairs_free(&pairs);
     recur_pairs_free(&val);
     free(all);
+    train_cli_free(&c);
     return status;
 }
 

@@ -1,7 +1,7 @@
 /*
  * generate.c - the smallest useful program on librecur: load a checkpoint
- * and print text it generates. Build: cc generate.c $(pkg-config --static
- * --cflags --libs recur); run: ./generate model.safetensors "ROMEO:" 200
+ * and print text it generates. Build: cc generate.c $(pkg-config --cflags
+ * --libs recur); run: ./generate model.safetensors "ROMEO:" 200
  */
 #include <recur.h>
 

@@ -1,7 +1,7 @@
 /*
  * seq2seq.c - translate with a trained encoder-decoder: load a checkpoint
  * written by `recur seq2seq train` and print the target of every line of
- * stdin. Build: cc seq2seq.c $(pkg-config --static --cflags --libs recur); run:
+ * stdin. Build: cc seq2seq.c $(pkg-config --cflags --libs recur); run:
  * ./seq2seq rev.safetensors [BEAM] < sources.txt
  */
 #include <recur.h>

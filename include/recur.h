@@ -64,6 +64,10 @@ typedef struct recur_error {
 RECUR_API const char *recur_strerror(int code);
 /* Prepends "prefix: " to err's message, e.g. the path an error is about. */
 RECUR_API void recur_error_prefix(recur_error *err, const char *prefix);
+/* sizeof the public struct named type_name ("recur_train_config", ...), 0 for
+ * a name it does not know: bindings that lay the structs out themselves
+ * (python/recur) check theirs against the library they load. */
+RECUR_API size_t recur_sizeof(const char *type_name);
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -227,26 +231,50 @@ RECUR_API int recur_sampler_threads(const recur_sampler *s);
 typedef enum recur_optim { RECUR_ADAM = 0, RECUR_ADAGRAD, RECUR_RMSPROP, RECUR_SGD } recur_optim;
 typedef enum recur_clip_mode { RECUR_CLIP_NORM = 0, RECUR_CLIP_VALUE = 1 } recur_clip_mode;
 
+/* How the learning rate moves over a run. On top of each, a linear warm-up
+ * over the first `warmup` steps; a step whose loss or gradient is not finite
+ * halves the rate for the rest of the run. */
+typedef enum recur_schedule {
+    RECUR_SCHED_STEP = 0,     /* lr x lr_decay every lr_decay_every steps (0: every epoch);
+                                 with lr_decay 1 (the default) the rate is constant */
+    RECUR_SCHED_CONSTANT = 1, /* lr throughout */
+    RECUR_SCHED_COSINE = 2,   /* from lr down to lr_min at the last step, along half a cosine */
+} recur_schedule;
+
+RECUR_API const char *recur_schedule_name(recur_schedule s);
+/* Parses "step", "constant" or "cosine"; -1 for anything else. */
+RECUR_API int recur_schedule_parse(const char *name);
+
+/* The settings of a training run, shared by every task (the language model,
+ * classification, tagging, generation by class, sequence-to-sequence).
+ * Fields a task has no use for are ignored by it (seq and val_max_chars are
+ * the language model's; sample_every its progress samples). */
 typedef struct recur_train_config {
-    int seq;              /* T: steps per truncated-BPTT window */
-    int batch;            /* B: parallel streams over the text (char-rnn's layout) */
+    int seq;              /* T: steps per truncated-BPTT window (language model) */
+    int batch;            /* B: parallel streams over the text (char-rnn's layout), or
+                             examples (sentences, pairs) per step */
     recur_optim optim;
     float lr;
-    float lr_decay;       /* multiply lr by this ... */
-    int lr_decay_every;   /* ... every this many steps (0: never) */
+    float lr_decay;       /* step schedule: multiply lr by this ... */
+    int lr_decay_every;   /* ... every this many steps (0: after every epoch) */
     float momentum;       /* sgd only */
     float clip;           /* 0: off */
     recur_clip_mode clip_mode;
     long long steps;      /* total steps of the run; if 0, epochs decide */
     double epochs;        /* used when steps == 0 */
-    double val_frac;      /* fraction of the text, from the end, held out (if no val text) */
-    int eval_every;       /* steps between validation passes (0: only at the end) */
+    double val_frac;      /* fraction held out for validation when no validation data is given
+                             (the language model: the end of the text) */
+    int eval_every;       /* steps between validation passes (0: after every epoch); there is
+                             always one at the last step */
     int sample_every;     /* steps between progress samples (0: never) */
     int sample_len;       /* characters in a progress sample */
     long long save_every; /* steps between periodic state saves (0: only at the end) */
     uint64_t seed;
     int threads;
     long long val_max_chars; /* cap on validation characters per pass (0: all) */
+    recur_schedule schedule; /* default RECUR_SCHED_STEP */
+    long long warmup;     /* steps of linear warm-up: step s (from 0) uses lr (s+1)/warmup */
+    float lr_min;         /* cosine: the rate the last step ends near (default 0) */
 } recur_train_config;
 
 RECUR_API void recur_train_config_default(recur_train_config *cfg);
@@ -271,36 +299,73 @@ typedef struct recur_train_event {
     double grad_norm;   /* before clipping */
     double chars_per_s; /* training throughput, smoothed */
     double elapsed_s;
-    long long train_chars, val_chars;
+    long long train_chars, val_chars; /* START: training and validation size, in `unit` */
     const char *text;   /* SAMPLE: the sample; SAVE: the path */
+    /* Every task's own metric beside the loss (classification and tagging:
+     * accuracy; sequence-to-sequence: exact match), NaN where it has none. */
+    double val_metric;  /* at the last validation */
+    double best_metric; /* of the saved best model */
+    const char *metric; /* its name ("accuracy", "exact_match"), or NULL */
+    const char *unit;   /* what train_chars and val_chars count: "characters", "examples",
+                           "sentences", "pairs"; chars_per_s always counts input characters */
+    const char *task;   /* "lm", "classify", "tag", "condlm", "seq2seq" */
 } recur_train_event;
 
-/* Called from the training loop; return non-zero to stop it cleanly (the
- * trainer then saves its state and returns RECUR_EINTERRUPT). */
+/* Called from the training loop; return non-zero to stop it cleanly: the
+ * step under way finishes (its validation and saves as in a run that goes
+ * on), the trainer saves its state and returns RECUR_EINTERRUPT. */
 typedef int (*recur_train_callback)(const recur_train_event *ev, void *user);
 
+/* The trainer: one training loop for every task (docs/design.md#training).
+ * It owns the step (forward, loss, backward, the NaN/Inf guard, clipping,
+ * the optimizer, the schedule), validation with the task's metric, the best
+ * model, periodic and final saves and a resumable state that continues a
+ * run bit for bit. Constructors differ by task; everything after is shared:
+ *
+ *   recur_trainer_new*()           make the trainer (and, for applications, the model)
+ *   recur_trainer_set_outputs()    where the best model and the state go
+ *   recur_trainer_resume()         optionally continue a stopped run
+ *   recur_trainer_run()            train, with progress events to a callback
+ *   recur_trainer_restore_best()   optionally put the best model back in memory
+ *   recur_trainer_free()
+ */
 typedef struct recur_trainer recur_trainer;
 
-/* A trainer for m (m must outlive it) on train text and optional val text
- * (NULL: the last val_frac of train). Text buffers must outlive the trainer;
- * they may be memory-mapped files. */
+/* A language model: m (which must outlive the trainer) on train text and
+ * optional val text (NULL: the last val_frac of train). Text buffers must
+ * outlive the trainer; they may be memory-mapped files. */
 RECUR_API int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char *train,
                       size_t train_len, const char *val, size_t val_len, recur_trainer **out,
                       recur_error *err);
 RECUR_API void recur_trainer_free(recur_trainer *t);
-/* Paths the trainer writes: best is the best-validation model; last is the
- * latest resumable state (weights + optimizer + data position + RNG). Either
- * may be NULL. */
+/* Paths the trainer writes: best is the best-validation model (the last one
+ * without validation); last is the latest resumable state (weights,
+ * optimizer, data position, generators). Either may be NULL. */
 RECUR_API int recur_trainer_set_outputs(recur_trainer *t, const char *best_path, const char *last_path,
                               recur_error *err);
-/* Restores the trainer's full state from a checkpoint written as `last`. */
+/* Restores the trainer's full state from a state file written as `last`, or
+ * from the model file written as `best` when its state file (named by
+ * recur_state_path) exists beside it. The state must be of this very model
+ * (task, shape, vocabulary, labels) and of the same data layout; anything
+ * else is RECUR_EINVAL naming what differs, and nothing is taken. */
 RECUR_API int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err);
-/* Runs until cfg->steps; calls cb for progress. */
+/* Runs until the last step; calls cb for progress. */
 RECUR_API int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err);
-/* Writes the resumable state now (used on interruption). */
+/* Writes the resumable state now. */
 RECUR_API int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *err);
 RECUR_API long long recur_trainer_step(const recur_trainer *t);
 RECUR_API long long recur_trainer_total_steps(const recur_trainer *t);
+/* "lm", "classify", "tag", "condlm" or "seq2seq"; and its metric's name or NULL. */
+RECUR_API const char *recur_trainer_task_name(const recur_trainer *t);
+RECUR_API const char *recur_trainer_metric_name(const recur_trainer *t);
+/* Puts the best model's weights back into the model being trained (after a
+ * run the model holds the last step's): from memory, or from the best file
+ * when the run was resumed. Nothing to do without validation. */
+RECUR_API int recur_trainer_restore_best(recur_trainer *t, recur_error *err);
+/* The state file written beside a model file: "m.safetensors" ->
+ * "m.last.safetensors", any other name + ".last". RECUR_EINVAL if it does
+ * not fit in cap bytes. */
+RECUR_API int recur_state_path(const char *model_path, char *out, size_t cap);
 
 /* ---------------------------------------------------------------- applications */
 
@@ -388,6 +453,34 @@ RECUR_API int recur_tag(const recur_model *m, const char *const *tokens, const s
 RECUR_API int recur_condlm_train(const char *data, const recur_app_config *cfg,
                                  const char *out_path, recur_train_callback cb, void *user,
                                  recur_model **model, recur_report *report, recur_error *err);
+
+/* The applications on the one trainer (the calls above are wrappers over
+ * these), for what it gives every task: a state to resume bit for bit,
+ * periodic saves, schedules, progress events. The trainer reads the data,
+ * builds the model from it (vocabulary: the training texts' characters and
+ * U+FFFD; shape from mc; initialised from cfg->seed) and owns it. From cfg:
+ * batch (examples per step), optim, lr, schedule, clip, steps or epochs,
+ * val_frac (held out, stratified for classes; tag: only without dev),
+ * eval_every (0: each epoch), save_every, seed, threads. Classification and
+ * tagging keep the model with the best validation accuracy; generation by
+ * class the lowest validation loss. */
+RECUR_API int recur_trainer_new_classify(const char *data, const recur_model_config *mc,
+                                         const recur_train_config *cfg, recur_trainer **out,
+                                         recur_error *err);
+RECUR_API int recur_trainer_new_condlm(const char *data, const recur_model_config *mc,
+                                       const recur_train_config *cfg, recur_trainer **out,
+                                       recur_error *err);
+/* column: the tag column of the CoNLL files (0: the second). */
+RECUR_API int recur_trainer_new_tag(const char *train, const char *dev, int column,
+                                    const recur_model_config *mc, const recur_train_config *cfg,
+                                    recur_trainer **out, recur_error *err);
+/* The model being trained (owned by the trainer for the applications, by the
+ * caller for a language model); NULL for sequence-to-sequence. */
+RECUR_API recur_model *recur_trainer_model(recur_trainer *t);
+/* The validation report of the model as it is now (after
+ * recur_trainer_restore_best: the best one). RECUR_EINVAL for a language
+ * model or sequence-to-sequence (recur_eval_text, recur_seq2seq_eval). */
+RECUR_API int recur_trainer_report(recur_trainer *t, recur_report *report, recur_error *err);
 
 /* ---------------------------------------------------------------- gradient check */
 
@@ -552,6 +645,16 @@ RECUR_API int recur_seq2seq_trainer_set_output(recur_seq2seq_trainer *t, const c
 RECUR_API int recur_seq2seq_trainer_run(recur_seq2seq_trainer *t, recur_seq2seq_callback cb, void *user,
                               recur_error *err);
 RECUR_API long long recur_seq2seq_trainer_total_steps(const recur_seq2seq_trainer *t);
+
+/* The encoder-decoder on the one trainer (recur_seq2seq_trainer_* are
+ * wrappers over it): m must outlive the trainer; the settings and the
+ * validation split are as for recur_seq2seq_trainer_new. The best model has
+ * the highest validation exact match (then the lowest loss); events carry
+ * it as val_metric "exact_match" and count pairs in train_chars/val_chars. */
+RECUR_API int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
+                                        const recur_pair *train, size_t ntrain,
+                                        const recur_pair *val, size_t nval, recur_trainer **out,
+                                        recur_error *err);
 
 #ifdef __cplusplus
 }

@@ -90,8 +90,15 @@ expect 0 "resume" -- "$recur" train "$tmp/text.txt" --hidden 32 --layers 1 --seq
 if "$recur" info "$tmp/m2.safetensors" | grep -q "^steps *40"; then ok; else bad "resumed model did not reach step 40"; fi
 expect 1 "resume with another cell" -- "$recur" train "$tmp/text.txt" --cell gru --steps 40 \
     --resume "$tmp/m.last.safetensors" --out "$tmp/m3.safetensors"
+# --resume with the model file (the path given to --out) finds the state beside it ...
+expect 0 "resume from the model file" -- "$recur" train "$tmp/text.txt" --hidden 32 --layers 1 \
+    --seq 16 --batch 8 --steps 40 --eval-every 10 --resume "$tmp/m.safetensors" --out "$tmp/m4.safetensors" --threads 1
+if cmp -s "$tmp/m2.safetensors" "$tmp/m4.safetensors"; then ok; else bad "resuming from the model file gave another model than from its state"; fi
+# ... and says so when there is none.
+cp "$tmp/m.safetensors" "$tmp/alone.safetensors"
 expect 1 "resume from a model without state" -- "$recur" train "$tmp/text.txt" --hidden 32 --layers 1 \
-    --seq 16 --batch 8 --steps 40 --resume "$tmp/m.safetensors" --out "$tmp/m3.safetensors"
+    --seq 16 --batch 8 --steps 40 --resume "$tmp/alone.safetensors" --out "$tmp/m3.safetensors"
+if grep -q "alone.last.safetensors does not exist" "$tmp/err"; then ok; else bad "no word of the missing state file: $(cat "$tmp/err")"; fi
 
 # ---- gradcheck as a command
 expect 0 "gradcheck lstm" -- "$recur" gradcheck --cell lstm

@@ -35,4 +35,30 @@ for i in $(seq 1 150); do printf 'Q%xski\n' $((i * 104729 % 4093)); done >"$tmp/
 "$recur" train "$tmp/g" --by-class --hidden 24 --embed 8 --steps 300 --batch 16 --lr 0.01 --out "$tmp/g.safetensors" --quiet --threads 1
 out=$("$examples/example_by_class" "$tmp/g.safetensors" Polish 4)
 if [ "$(printf '%s\n' "$out" | grep -c 'ski$')" -ge 3 ]; then ok; else bad "example_by_class: $out"; fi
+
+# train.c: one way to train every task; stopped (by --steps) and resumed
+# from C it gives the model the CLI's resume gives.
+if [ -x "$examples/example_train" ]; then
+    for t in classify tag; do
+        data=$tmp/n.tsv
+        [ $t = tag ] && data=$tmp/t.tsv
+        if "$examples/example_train" $t "$data" "$tmp/x$t.safetensors" >"$tmp/x.out" 2>&1 &&
+            grep -q "val loss" "$tmp/x.out" && grep -q "accuracy" "$tmp/x.out" &&
+            "$recur" info "$tmp/x$t.safetensors" | grep -q "^steps *200"; then ok; else bad "example_train $t: $(cat "$tmp/x.out")"; fi
+    done
+    out=$("$examples/example_classify" "$tmp/xclassify.safetensors" Zmirnov Qowalski | cut -f2 | tr '\n' ' ')
+    if [ "$out" = "Russian Polish " ]; then ok; else bad "example_train's classifier: $out"; fi
+    "$recur" seq2seq generate reverse --n 300 >"$tmp/p.tsv"
+    if "$examples/example_train" seq2seq "$tmp/p.tsv" "$tmp/s.safetensors" >"$tmp/x.out" 2>&1 &&
+        grep -q "exact_match" "$tmp/x.out"; then ok; else bad "example_train seq2seq: $(cat "$tmp/x.out")"; fi
+    # Resume: a second run from the state of a run that ended continues to the same end.
+    if "$examples/example_train" lm "$tmp/t.txt" "$tmp/l.safetensors" --resume >"$tmp/x.out" 2>&1; then
+        bad "example_train resumed from a state that does not exist"
+    else ok; fi
+    "$examples/example_train" lm "$tmp/t.txt" "$tmp/l.safetensors" >/dev/null 2>&1 || bad "example_train lm"
+    if "$examples/example_train" lm "$tmp/t.txt" "$tmp/l.safetensors" --resume >"$tmp/x.out" 2>&1 &&
+        grep -q "step 200" "$tmp/x.out"; then ok; else bad "example_train lm --resume: $(cat "$tmp/x.out")"; fi
+else
+    bad "example_train was not built"
+fi
 finish

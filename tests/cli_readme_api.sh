@@ -28,15 +28,17 @@ check test -s "$tmp/prog.c"
 # OpenMP is gone (nothing uses it).
 check grep -qx 'Libs.private: -pthread -lm' "$pc"
 if grep -qi 'openmp\|gomp' "$pc"; then bad "recur.pc names OpenMP"; else ok; fi
+# Linked against librecur.a itself (librecur.so is installed beside it, and
+# -lrecur would pick that): the flags are pkg-config's, -lrecur aside.
 if command -v pkg-config >/dev/null; then
-    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/prefix" \
-        --static --cflags --libs recur)
+    pkc() { PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/prefix" "$@" recur; }
+    flags="$(pkc --cflags) $lib $(pkc --static --libs | sed 's/-L[^ ]*//g; s/-lrecur\b//g')"
 else
     flags="-I$tmp/prefix/include $lib $(sed -n 's/^Libs.private: //p' "$pc")"
 fi
 # shellcheck disable=SC2086
 check cc -std=c11 -Wall -o "$tmp/prog" "$tmp/prog.c" $flags
-# And every program of examples/ builds the way its comment says (pkg-config).
+# And every program of examples/ builds the same way.
 for ex in "$src"/examples/*.c; do
     # shellcheck disable=SC2086
     check cc -std=c11 -Wall -o "$tmp/example" "$ex" $flags

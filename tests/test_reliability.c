@@ -41,6 +41,7 @@
 static const char *fuzz_current = "";
 #include "../fuzz/fuzz_checkpoint.c"
 #include "../fuzz/fuzz_text.c"
+#include "../fuzz/fuzz_state.c"
 #include "../fuzz/fuzz_entry.c"
 
 static int under_valgrind(void)
@@ -837,13 +838,25 @@ static void test_fuzz_corpora(void)
     int a = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_checkpoint_one);
     int b = replay_dir(RECUR_SOURCE_DIR "/tests/corpus/safetensors", fuzz_checkpoint_one);
     int c = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/text", fuzz_text_one);
-    // The entry points on every model of the corpus (every kind: the kind_*
-    // seeds of tests/test_fuzz_seeds.c) and on fuzz_entry's own findings.
-    int d = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_entry_one);
-    int e = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/entry", fuzz_entry_one);
-    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs; entry points: %d + %d\n", a, b,
-           c, d, e);
-    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 16, "corpora present");
+    // States of every task: resumed by their task (fuzz_state) and read as checkpoints.
+    int d = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_state_one);
+    // Every application and seq2seq seed resumes (fuzz_state makes their data):
+    // the target reaches the state reader of each task, not an early refusal.
+    int apps = 0;
+    DIR *sd = opendir(RECUR_SOURCE_DIR "/fuzz/corpus/state");
+    for (struct dirent *de; sd && (de = readdir(sd));)
+        if (strstr(de->d_name, "_state.safetensors") && strncmp(de->d_name, "lm", 2)) apps++;
+    if (sd) closedir(sd);
+    CHECK(fuzz_state_resumed >= apps && apps >= 6, "%d of %d task states resumed", fuzz_state_resumed, apps);
+    d += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_checkpoint_one);
+    // The entry points on every model and state of the corpora (every kind: the
+    // kind_* seeds of tests/test_fuzz_seeds.c) and on fuzz_entry's own findings.
+    int e = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_entry_one);
+    e += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_entry_one);
+    e += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/entry", fuzz_entry_one);
+    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs, state corpus twice (%d), "
+           "entry points %d\n", a, b, c, d, e);
+    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 14 && e >= 25, "corpora present");
 }
 
 int main(void)

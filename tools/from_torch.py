@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
 from to_torch import (GATES, TASKS, UNKNOWN_CHAR, CharRNN, ToolError,  # noqa: E402
                       metadata_for, module_args, vocab_of_text)
+from recur.pytorch import config_from_state as _config_from_state  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -117,52 +118,19 @@ def task_labels(args):
 
 
 def config_from_state(state, vocab, args):
-    """The architecture of a state_dict, from its tensors' shapes."""
-    def shape(name):
-        if name not in state:
-            raise ToolError("the state_dict lacks %s (keys: %s)" % (name, ", ".join(sorted(state))))
-        return tuple(state[name].shape)
-
-    gh, hidden = shape("rnn.weight_hh_l0")
-    gates = gh // hidden
-    cells = {g: c for c, g in GATES.items()}
-    if gh % hidden or gates not in cells:
-        raise ToolError("rnn.weight_hh_l0 is %s: not [G*H, H] for G = 1 (rnn), 4 (lstm), 3 (gru)"
-                        % (list((gh, hidden)),))
-    cell = cells[gates]
-    if args.cell and args.cell != cell:
-        raise ToolError("--cell %s, but the state_dict is a %s (weight_hh_l0 is [%d, %d])"
-                        % (args.cell, cell, gh, hidden))
-    layers = 0
-    while "rnn.weight_hh_l%d" % layers in state:
-        layers += 1
-    embed = shape("embed.weight")[1] if "embed.weight" in state else 0
-    bidirectional = "rnn.weight_hh_l0_reverse" in state
-    # Inputs of layer 0 beyond the characters' are a condlm model's classes.
-    cond = shape("rnn.weight_ih_l0")[1] - (embed if embed else len(vocab))
-    outputs = shape("head.weight")[0]
+    """The architecture of a state_dict, from its tensors' shapes
+    (recur.pytorch.config_from_state, with the options' words in errors)."""
     task, labels = task_labels(args)
-    if task in ("lm", "condlm") and outputs != len(vocab):
-        raise ToolError("the head has %d outputs but the vocabulary has %d characters%s"
-                        % (outputs, len(vocab), "" if args.task else
-                           " (a classifier or tagger needs --task and --labels)"))
-    if task in ("classify", "tag") and outputs != len(labels):
-        raise ToolError("the head has %d outputs but --labels has %d" % (outputs, len(labels)))
-    if cond < 0 or (task != "condlm" and cond != 0):
-        raise ToolError("rnn.weight_ih_l0 has %d input columns, expected %d (the %s)%s"
-                        % (shape("rnn.weight_ih_l0")[1], embed if embed else len(vocab),
-                           "embedding" if embed else "characters",
-                           " plus the classes of --task condlm" if cond > 0 else ""))
-    if task == "condlm" and cond != len(labels):
-        raise ToolError("rnn.weight_ih_l0 has %d class columns but --labels has %d"
-                        % (cond, len(labels)))
-    if args.nonlinearity == "relu" and cell != "rnn":
-        raise ToolError("--nonlinearity relu is only for the rnn cell")
-    return dict(cell=cell, vocab_size=len(vocab), hidden=hidden, layers=layers, embed=embed,
-                relu=args.nonlinearity == "relu", dropout=0.0, vocab=vocab, bytes=args.bytes,
-                task=task, labels=labels, bidirectional=bidirectional,
-                outputs=outputs if task in ("classify", "tag") else 0,
-                cond=cond if task == "condlm" else 0)
+    try:
+        return _config_from_state(state, vocab, task=task, labels=labels,
+                                  relu=args.nonlinearity == "relu", byte_mode=args.bytes,
+                                  cell=args.cell)
+    except ToolError as e:
+        msg = str(e).replace("there are %d labels" % len(labels), "--labels has %d" % len(labels))
+        msg = msg.replace("a task and labels", "--task and --labels").replace(
+            "of task condlm", "of --task condlm").replace(
+            "cell %s, but" % args.cell, "--cell %s, but" % args.cell)
+        raise ToolError(msg)
 
 
 def load_state(path):

@@ -169,3 +169,29 @@ void recur_error_prefix(recur_error *err, const char *prefix)
 {
     error_prefix(err, prefix);
 }
+
+size_t recur_sizeof(const char *name)
+{
+#define RECUR_SIZEOF(T) \
+    if (name && strcmp(name, #T) == 0) return sizeof(T)
+    RECUR_SIZEOF(recur_error);
+    RECUR_SIZEOF(recur_text);
+    RECUR_SIZEOF(recur_model_config);
+    RECUR_SIZEOF(recur_model_info);
+    RECUR_SIZEOF(recur_eval_result);
+    RECUR_SIZEOF(recur_sample_config);
+    RECUR_SIZEOF(recur_train_config);
+    RECUR_SIZEOF(recur_train_event);
+    RECUR_SIZEOF(recur_app_config);
+    RECUR_SIZEOF(recur_report);
+    RECUR_SIZEOF(recur_gradcheck_row);
+    RECUR_SIZEOF(recur_pair);
+    RECUR_SIZEOF(recur_pairs);
+    RECUR_SIZEOF(recur_seq2seq_config);
+    RECUR_SIZEOF(recur_seq2seq_info);
+    RECUR_SIZEOF(recur_seq2seq_decode);
+    RECUR_SIZEOF(recur_seq2seq_eval_result);
+    RECUR_SIZEOF(recur_seq2seq_event);
+#undef RECUR_SIZEOF
+    return 0;
+}

@@ -20,6 +20,8 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
                      const st_kv *extra_meta, size_t nextra_meta, const char *path,
                      recur_error *err)
 {
+    if (nextra_meta > ENGINE_EXTRA_META)
+        return set_error(err, RECUR_EINVAL, "too many metadata entries for one checkpoint");
     size_t n = (size_t)m->nviews + nextra;
     st_entry *e = calloc(n, sizeof *e);
     strbuf vocab;
@@ -48,7 +50,7 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         snprintf(best, sizeof best, "%.17g", m->best_val);
     vocab_to_json(m->vocab, &vocab);
 
-    st_kv meta[24 + 8];
+    st_kv meta[24 + ENGINE_EXTRA_META];
     size_t nm = 0;
     meta[nm++] = (st_kv){"format", "pt"};
     meta[nm++] = (st_kv){"recur.version", RECUR_VERSION};
@@ -89,7 +91,7 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
     if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
-    for (size_t i = 0; i < nextra_meta && nm < sizeof meta / sizeof meta[0]; i++)
+    for (size_t i = 0; i < nextra_meta; i++)
         meta[nm++] = extra_meta[i];
 
     int rc = vocab.oom || labels.oom ? set_error(err, RECUR_ENOMEM, "out of memory")

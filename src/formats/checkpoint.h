@@ -9,6 +9,9 @@
 #include "nn/model.h"
 #include "formats/safetensors.h"
 
+/* Metadata entries a writer takes beside the model's own (the trainer's state). */
+#define ENGINE_EXTRA_META 40
+
 int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
                      const st_kv *extra_meta, size_t nextra_meta, const char *path,
                      recur_error *err);

@@ -283,21 +283,28 @@ static int check_coverage(const st_file *f, uint64_t dlen, recur_error *err)
     return rc;
 }
 
+// A file that does not even start as safetensors does (an 8-byte length, then
+// a JSON object that fits in the file) is most often the wrong file given as
+// a checkpoint (a text, a PyTorch .pt): say so in words first, the detail after.
+#define NOT_ST "not a safetensors file: "
+
 static int parse_header(st_file *f, recur_error *err)
 {
-    if (f->len == 0) return set_error(err, RECUR_EFORMAT, "file is empty");
+    if (f->len == 0) return set_error(err, RECUR_EFORMAT, NOT_ST "file is empty");
     if (f->len < 8)
         return set_error(err, RECUR_EFORMAT,
-                         "file is %zu bytes, too short for the 8-byte header length", f->len);
+                         NOT_ST "file is %zu bytes, too short for the 8-byte header length",
+                         f->len);
     uint64_t n = 0;
     for (int i = 0; i < 8; i++) n |= (uint64_t)f->buf[i] << (8 * i);
     if (n > ST_MAX_HEADER)
         return set_error(err, RECUR_EFORMAT,
-                         "header length %" PRIu64 " exceeds the limit of %u bytes", n,
+                         NOT_ST "header length %" PRIu64 " exceeds the limit of %u bytes", n,
                          ST_MAX_HEADER);
     if (n > f->len - 8)
         return set_error(err, RECUR_EFORMAT,
-                         "header length %" PRIu64 " exceeds the %zu bytes after the length field",
+                         NOT_ST "header length %" PRIu64
+                                " exceeds the %zu bytes after the length field",
                          n, f->len - 8);
     size_t hlen = (size_t)n;
     uint64_t dlen = f->len - 8 - hlen;
@@ -305,9 +312,17 @@ static int parse_header(st_file *f, recur_error *err)
     json_value *root;
     recur_error jerr = {0, ""};
     int rc = json_parse((const char *)f->buf + 8, hlen, 3, &root, &jerr);
-    if (rc) return set_error(err, rc, "header: %s", jerr.msg);
+    if (rc) {
+        // A header that is not JSON at all is the wrong file; broken JSON
+        // after a '{' is a damaged checkpoint, reported as such.
+        size_t i = 0;
+        const char *h = (const char *)f->buf + 8;
+        while (i < hlen && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r')) i++;
+        return set_error(err, rc, "%sheader: %s", i < hlen && h[i] == '{' ? "" : NOT_ST,
+                         jerr.msg);
+    }
     if (root->type != J_OBJ) {
-        rc = set_error(err, RECUR_EFORMAT, "header is a JSON %s, not an object",
+        rc = set_error(err, RECUR_EFORMAT, NOT_ST "header is a JSON %s, not an object",
                        type_name(root->type));
         json_free(root);
         return rc;

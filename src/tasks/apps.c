@@ -92,21 +92,40 @@ static int vocab_of(const str_span *spans, size_t n, const char *extra, recur_vo
     return rc;
 }
 
-static int check_cfg(const recur_app_config *c, recur_error *err)
+// The one trainer's settings for the one-shot calls' configuration: the
+// learning rate decays after every epoch, validation every epoch unless
+// eval_every says otherwise.
+static void app_train_config(const recur_app_config *c, recur_train_config *tc)
 {
-    if (c->batch < 1 || c->batch > 4096) return set_error(err, RECUR_EINVAL, "--batch must be 1..4096");
-    if (!(c->val_frac >= 0 && c->val_frac < 1))
-        return set_error(err, RECUR_EINVAL, "--val-frac must be in [0, 1)");
-    if (c->steps <= 0 && !(c->epochs > 0)) return set_error(err, RECUR_EINVAL, "--epochs must be > 0");
-    return RECUR_OK;
+    recur_train_config_default(tc);
+    tc->batch = c->batch;
+    tc->epochs = c->epochs;
+    tc->steps = c->steps;
+    tc->optim = c->optim;
+    tc->lr = c->lr;
+    tc->lr_decay = c->lr_decay > 0 ? c->lr_decay : 1.0f;
+    tc->lr_decay_every = 0;
+    tc->clip = c->clip;
+    tc->seed = c->seed;
+    tc->threads = c->threads;
+    tc->val_frac = c->val_frac;
+    tc->eval_every = c->eval_every;
+    tc->sample_every = 0;
 }
 
-static seq_config seq_cfg(const recur_app_config *c, int pool, int by_loss)
+// A one-shot call: the trainer made by make, run to its end with the best
+// model written to out_path, the best model back in memory, its report,
+// and the model handed to the caller.
+static int train_once(recur_trainer *t, const char *out_path, recur_train_callback cb, void *user,
+                      recur_model **model, recur_report *report, recur_error *err)
 {
-    seq_config s = {pool,      c->batch,      c->epochs, c->steps,       c->optim, c->lr,
-                    c->lr_decay > 0 ? c->lr_decay : 1.0f, c->clip, c->seed, c->threads,
-                    c->eval_every, by_loss};
-    return s;
+    int rc = recur_trainer_set_outputs(t, out_path, NULL, err);
+    if (!rc) rc = recur_trainer_run(t, cb, user, err);
+    if (!rc) rc = recur_trainer_restore_best(t, err);
+    if (!rc) rc = recur_trainer_report(t, report, err);
+    if (!rc) *model = seq_trainer_take_model(t);
+    recur_trainer_free(t);
+    return rc;
 }
 
 // The report's table and JSON from a confusion matrix.
@@ -175,105 +194,161 @@ static int class_items(const recur_model *m, const class_data *d, const size_t *
     return RECUR_OK;
 }
 
-// Shared by classification and generation by class: read, split, build the
-// model, train.
+/* ---------------------------------------------------------------- trainers by class */
+
+// What a classification (or generation-by-class) trainer keeps: the data
+// its items point into, and the split its report needs.
+typedef struct class_owner {
+    recur_task task;
+    int batch;
+    class_data d;
+    class_split sp;
+    seq_item *tr, *va;
+    int32_t *trb, *vab;
+    recur_vocab *v;
+} class_owner;
+
+static void class_owner_free(void *p)
+{
+    class_owner *o = p;
+    if (!o) return;
+    class_split_free(&o->sp);
+    class_data_free(&o->d);
+    recur_vocab_free(o->v);
+    free(o->tr);
+    free(o->va);
+    free(o->trb);
+    free(o->vab);
+    free(o);
+}
+
+// The validation report: the confusion matrix of the classes, or the
+// next-character accuracy of a generator.
+static int class_report(void *p, const recur_model *m, int threads, recur_report *report,
+                        recur_error *err)
+{
+    class_owner *o = p;
+    const int per_step = o->task == RECUR_TASK_CONDLM;
+    memset(report, 0, sizeof *report);
+    report->ntrain = o->sp.ntrain;
+    report->nval = o->sp.nval;
+    report->duplicates = o->d.duplicates;
+    report->ambiguous = o->d.ambiguous_texts;
+    if (!o->sp.nval) return RECUR_OK;
+    seq_eval e;
+    int32_t *pred = calloc(o->sp.nval, sizeof *pred);
+    confusion cm = {0};
+    if (!pred) return set_error(err, RECUR_ENOMEM, "out of memory");
+    int rc = seq_evaluate(m, o->va, o->sp.nval, !per_step, o->batch, threads, &e, per_step ? NULL : pred, err);
+    if (rc) goto done;
+    report->val_loss = e.loss;
+    char extra[256];
+    snprintf(extra, sizeof extra, "\"train_examples\":%zu,\"val_examples\":%zu,\"duplicates_removed\":%zu,\"val_loss\":%.6f",
+             o->sp.ntrain, o->sp.nval, o->d.duplicates, e.loss);
+    if (per_step) {
+        report->accuracy = e.total ? (double)e.correct / (double)e.total : 0;
+        report->correct = e.correct;
+        report->total = e.total;
+        strbuf j;
+        sb_init(&j);
+        sb_printf(&j, "{\"next_char_accuracy\":%.6f,%s}", report->accuracy, extra);
+        if (j.oom) {
+            sb_free(&j);
+            rc = set_error(err, RECUR_ENOMEM, "out of memory");
+            goto done;
+        }
+        report->json = j.s;
+    } else {
+        if ((rc = confusion_init(&cm, o->d.labels.n, err))) goto done;
+        for (size_t i = 0; i < o->sp.nval; i++) confusion_add(&cm, o->va[i].label, pred[i], NULL);
+        rc = fill_report(report, &cm, (const char *const *)o->d.labels.names, extra, err);
+    }
+done:
+    confusion_free(&cm);
+    free(pred);
+    return rc;
+}
+
+// Reads the data, splits it, builds the model and hands both to a trainer.
+static int new_by_class(recur_task task, const char *data, const recur_model_config *mc0,
+                        const recur_train_config *cfg, recur_trainer **out, recur_error *err)
+{
+    if (!data || !mc0 || !cfg || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
+    *out = NULL;
+    int rc = engine_check_config(cfg, err);
+    if (rc) return rc;
+    class_owner *o = calloc(1, sizeof *o);
+    if (!o) return set_error(err, RECUR_ENOMEM, "out of memory");
+    o->task = task;
+    o->batch = cfg->batch;
+    recur_model *m = NULL;
+    str_span *spans = NULL;
+    if ((rc = class_read(data, &o->d, err))) goto fail;
+    const int per_step = task == RECUR_TASK_CONDLM;
+    if ((rc = class_split_stratified(&o->d, cfg->val_frac, cfg->seed, &o->sp, err))) goto fail;
+    // The vocabulary of the training texts (and U+FFFD, and "\n" for generation).
+    spans = calloc(o->sp.ntrain ? o->sp.ntrain : 1, sizeof *spans);
+    if (!spans) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < o->sp.ntrain; i++)
+        spans[i] = (str_span){o->d.ex[o->sp.train[i]].text, o->d.ex[o->sp.train[i]].len};
+    if ((rc = vocab_of(spans, o->sp.ntrain, per_step ? "\xef\xbf\xbd\n" : "\xef\xbf\xbd", &o->v, err))) goto fail;
+    recur_model_config mc = *mc0;
+    if (per_step) {
+        mc.cond = o->d.labels.n;
+        mc.outputs = 0;
+        mc.bidirectional = 0; // generation reads left to right
+    } else {
+        mc.outputs = o->d.labels.n;
+        mc.cond = 0;
+    }
+    if ((rc = recur_model_new(&mc, o->v, cfg->seed, &m, err))) goto fail;
+    if ((rc = model_set_labels(m, task, (const char *const *)o->d.labels.names, o->d.labels.n, err))) goto fail;
+    if ((rc = class_items(m, &o->d, o->sp.train, o->sp.ntrain, per_step, &o->tr, &o->trb, err)) ||
+        (rc = class_items(m, &o->d, o->sp.val, o->sp.nval, per_step, &o->va, &o->vab, err)))
+        goto fail;
+    free(spans);
+    return seq_trainer_new(task, m, o->tr, o->sp.ntrain, o->va, o->sp.nval, cfg,
+                           (seq_owner){o, class_owner_free, class_report}, out, err);
+fail:
+    free(spans);
+    recur_model_free(m);
+    class_owner_free(o);
+    return rc;
+}
+
+int recur_trainer_new_classify(const char *data, const recur_model_config *mc,
+                               const recur_train_config *cfg, recur_trainer **out, recur_error *err)
+{
+    return new_by_class(RECUR_TASK_CLASSIFY, data, mc, cfg, out, err);
+}
+
+int recur_trainer_new_condlm(const char *data, const recur_model_config *mc,
+                             const recur_train_config *cfg, recur_trainer **out, recur_error *err)
+{
+    return new_by_class(RECUR_TASK_CONDLM, data, mc, cfg, out, err);
+}
+
 static int train_by_class(recur_task task, const char *data, const recur_app_config *cfg,
                           const char *out_path, recur_train_callback cb, void *user,
                           recur_model **model, recur_report *report, recur_error *err)
 {
+    if (!data || !cfg || !model || !report) return set_error(err, RECUR_EINVAL, "NULL argument");
     *model = NULL;
     memset(report, 0, sizeof *report);
-    int rc = check_cfg(cfg, err);
-    if (rc) return rc;
-    class_data d;
-    class_split sp = {0};
-    recur_vocab *v = NULL;
-    recur_model *m = NULL;
-    seq_item *tr = NULL, *va = NULL;
-    int32_t *trb = NULL, *vab = NULL, *pred = NULL;
-    str_span *spans = NULL;
-    confusion cm = {0};
-    if ((rc = class_read(data, &d, err))) return rc;
-    const int per_step = task == RECUR_TASK_CONDLM;
-    if ((rc = class_split_stratified(&d, cfg->val_frac, cfg->seed, &sp, err))) goto done;
-    // The vocabulary of the training texts (and U+FFFD, and "\n" for generation).
-    spans = calloc(sp.ntrain ? sp.ntrain : 1, sizeof *spans);
-    if (!spans) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < sp.ntrain; i++) spans[i] = (str_span){d.ex[sp.train[i]].text, d.ex[sp.train[i]].len};
-    if ((rc = vocab_of(spans, sp.ntrain, per_step ? "\xef\xbf\xbd\n" : "\xef\xbf\xbd", &v, err))) goto done;
-    recur_model_config mc = cfg->model;
-    if (per_step) {
-        mc.cond = d.labels.n;
-        mc.outputs = 0;
-        mc.bidirectional = 0; // generation reads left to right
-    } else {
-        mc.outputs = d.labels.n;
-    }
-    if ((rc = recur_model_new(&mc, v, cfg->seed, &m, err))) goto done;
-    if ((rc = model_set_labels(m, task, (const char *const *)d.labels.names, d.labels.n, err))) goto done;
-    if ((rc = class_items(m, &d, sp.train, sp.ntrain, per_step, &tr, &trb, err)) ||
-        (rc = class_items(m, &d, sp.val, sp.nval, per_step, &va, &vab, err)))
-        goto done;
-    seq_config sc = seq_cfg(cfg, !per_step, per_step);
-    if ((rc = seq_train(m, tr, sp.ntrain, va, sp.nval, &sc, out_path, cb, user, err))) goto done;
-
-    report->ntrain = sp.ntrain;
-    report->nval = sp.nval;
-    report->duplicates = d.duplicates;
-    report->ambiguous = d.ambiguous_texts;
-    if (sp.nval) {
-        seq_eval e;
-        pred = calloc(sp.nval, sizeof *pred);
-        if (!pred) {
-            rc = set_error(err, RECUR_ENOMEM, "out of memory");
-            goto done;
-        }
-        if ((rc = seq_evaluate(m, va, sp.nval, !per_step, cfg->batch, cfg->threads, &e,
-                               per_step ? NULL : pred, err)))
-            goto done;
-        report->val_loss = e.loss;
-        char extra[256];
-        snprintf(extra, sizeof extra, "\"train_examples\":%zu,\"val_examples\":%zu,\"duplicates_removed\":%zu,\"val_loss\":%.6f",
-                 sp.ntrain, sp.nval, d.duplicates, e.loss);
-        if (per_step) {
-            report->accuracy = e.total ? (double)e.correct / (double)e.total : 0;
-            report->correct = e.correct;
-            report->total = e.total;
-            strbuf j;
-            sb_init(&j);
-            sb_printf(&j, "{\"next_char_accuracy\":%.6f,%s}", report->accuracy, extra);
-            report->json = j.s;
-        } else {
-            if ((rc = confusion_init(&cm, d.labels.n, err))) goto done;
-            for (size_t i = 0; i < sp.nval; i++) confusion_add(&cm, va[i].label, pred[i], NULL);
-            if ((rc = fill_report(report, &cm, (const char *const *)d.labels.names, extra, err))) goto done;
-        }
-    }
-    *model = m;
-    m = NULL;
-done:
-    recur_model_free(m);
-    recur_vocab_free(v);
-    class_split_free(&sp);
-    class_data_free(&d);
-    confusion_free(&cm);
-    free(spans);
-    free(tr);
-    free(va);
-    free(trb);
-    free(vab);
-    free(pred);
-    return rc;
+    recur_train_config tc;
+    app_train_config(cfg, &tc);
+    recur_trainer *t = NULL;
+    int rc = new_by_class(task, data, &cfg->model, &tc, &t, err);
+    return rc ? rc : train_once(t, out_path, cb, user, model, report, err);
 }
 
 int recur_classify_train(const char *data, const recur_app_config *cfg, const char *out_path,
                          recur_train_callback cb, void *user, recur_model **model,
                          recur_report *report, recur_error *err)
 {
-    if (!data || !cfg || !model || !report) return set_error(err, RECUR_EINVAL, "NULL argument");
     return train_by_class(RECUR_TASK_CLASSIFY, data, cfg, out_path, cb, user, model, report, err);
 }
 
@@ -281,7 +356,6 @@ int recur_condlm_train(const char *data, const recur_app_config *cfg, const char
                        recur_train_callback cb, void *user, recur_model **model,
                        recur_report *report, recur_error *err)
 {
-    if (!data || !cfg || !model || !report) return set_error(err, RECUR_EINVAL, "NULL argument");
     return train_by_class(RECUR_TASK_CONDLM, data, cfg, out_path, cb, user, model, report, err);
 }
 
@@ -400,6 +474,105 @@ static int tag_score(const recur_model *m, const tag_data *d, int batch, int thr
     return rc;
 }
 
+// What a tagging trainer keeps: the sentences its items point into.
+typedef struct tag_owner {
+    tag_data tr, va;
+    int have_dev, batch;
+    seq_item *ti, *vi;
+    int32_t *tb, *vb;
+    size_t ntrain, nval;
+    recur_vocab *v;
+} tag_owner;
+
+static void tag_owner_free(void *p)
+{
+    tag_owner *o = p;
+    if (!o) return;
+    tag_data_free(&o->tr);
+    tag_data_free(&o->va);
+    recur_vocab_free(o->v);
+    free(o->ti);
+    free(o->vi);
+    free(o->tb);
+    free(o->vb);
+    free(o);
+}
+
+// The validation report: per-tag scores on the dev file, or the accuracy
+// on the sentences held out of the training file.
+static int tag_train_report(void *p, const recur_model *m, int threads, recur_report *r,
+                            recur_error *err)
+{
+    tag_owner *o = p;
+    memset(r, 0, sizeof *r);
+    int rc = RECUR_OK;
+    if (o->have_dev) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "\"train_sentences\":%zu,\"val_sentences\":%zu", o->ntrain, o->nval);
+        rc = tag_score(m, &o->va, o->batch, threads, r, extra, err);
+    } else if (o->nval) {
+        seq_eval e;
+        if (!(rc = seq_evaluate(m, o->ti + o->ntrain, o->nval, 0, o->batch, threads, &e, NULL, err))) {
+            r->val_loss = e.loss;
+            r->correct = e.correct;
+            r->total = e.total;
+            r->accuracy = e.total ? (double)e.correct / (double)e.total : 0;
+        }
+    }
+    r->ntrain = o->ntrain;
+    r->nval = o->nval;
+    return rc;
+}
+
+int recur_trainer_new_tag(const char *train, const char *dev, int column,
+                          const recur_model_config *mc0, const recur_train_config *cfg,
+                          recur_trainer **out, recur_error *err)
+{
+    if (!train || !mc0 || !cfg || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
+    *out = NULL;
+    int rc = engine_check_config(cfg, err);
+    if (rc) return rc;
+    tag_owner *o = calloc(1, sizeof *o);
+    if (!o) return set_error(err, RECUR_ENOMEM, "out of memory");
+    o->batch = cfg->batch;
+    o->have_dev = dev != NULL;
+    recur_model *m = NULL;
+    str_span *spans = NULL;
+    if ((rc = tag_read(train, column, NULL, &o->tr, err))) goto fail;
+    if (dev && (rc = tag_read(dev, column, &o->tr.tags, &o->va, err))) goto fail;
+    spans = calloc(o->tr.ntok ? o->tr.ntok : 1, sizeof *spans);
+    if (!spans) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < o->tr.ntok; i++) spans[i] = (str_span){o->tr.tok[i], o->tr.tok_len[i]};
+    if ((rc = vocab_of(spans, o->tr.ntok, " \xef\xbf\xbd", &o->v, err))) goto fail;
+    recur_model_config mc = *mc0;
+    mc.outputs = o->tr.tags.n;
+    mc.cond = 0;
+    if ((rc = recur_model_new(&mc, o->v, cfg->seed, &m, err))) goto fail;
+    if ((rc = model_set_labels(m, RECUR_TASK_TAG, (const char *const *)o->tr.tags.names, o->tr.tags.n, err))) goto fail;
+    if ((rc = tag_items(m, &o->tr, &o->ti, &o->tb, err))) goto fail;
+    o->ntrain = o->tr.nsent;
+    if (dev) {
+        if ((rc = tag_items(m, &o->va, &o->vi, &o->vb, err))) goto fail;
+        o->nval = o->va.nsent;
+    } else if (cfg->val_frac > 0) {
+        // No dev file: the last val_frac of the training sentences.
+        o->nval = (size_t)((double)o->tr.nsent * cfg->val_frac);
+        o->ntrain = o->tr.nsent - o->nval;
+    }
+    free(spans);
+    const seq_item *val_items = dev ? o->vi : o->ti + o->ntrain;
+    return seq_trainer_new(RECUR_TASK_TAG, m, o->ti, o->ntrain, val_items, o->nval, cfg,
+                           (seq_owner){o, tag_owner_free, tag_train_report}, out, err);
+fail:
+    free(spans);
+    recur_model_free(m);
+    tag_owner_free(o);
+    return rc;
+}
+
 int recur_tag_train(const char *train, const char *dev, const recur_app_config *cfg,
                     const char *out_path, recur_train_callback cb, void *user, recur_model **model,
                     recur_report *report, recur_error *err)
@@ -407,71 +580,11 @@ int recur_tag_train(const char *train, const char *dev, const recur_app_config *
     if (!train || !cfg || !model || !report) return set_error(err, RECUR_EINVAL, "NULL argument");
     *model = NULL;
     memset(report, 0, sizeof *report);
-    int rc = check_cfg(cfg, err);
-    if (rc) return rc;
-    tag_data tr = {0}, va = {0};
-    recur_vocab *v = NULL;
-    recur_model *m = NULL;
-    seq_item *ti = NULL, *vi = NULL;
-    int32_t *tb = NULL, *vb = NULL;
-    str_span *spans = NULL;
-    if ((rc = tag_read(train, cfg->column, NULL, &tr, err))) return rc;
-    if (dev && (rc = tag_read(dev, cfg->column, &tr.tags, &va, err))) goto done;
-    spans = calloc(tr.ntok ? tr.ntok : 1, sizeof *spans);
-    if (!spans) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < tr.ntok; i++) spans[i] = (str_span){tr.tok[i], tr.tok_len[i]};
-    if ((rc = vocab_of(spans, tr.ntok, " \xef\xbf\xbd", &v, err))) goto done;
-    recur_model_config mc = cfg->model;
-    mc.outputs = tr.tags.n;
-    mc.cond = 0;
-    if ((rc = recur_model_new(&mc, v, cfg->seed, &m, err))) goto done;
-    if ((rc = model_set_labels(m, RECUR_TASK_TAG, (const char *const *)tr.tags.names, tr.tags.n, err))) goto done;
-    if ((rc = tag_items(m, &tr, &ti, &tb, err))) goto done;
-    size_t ntrain = tr.nsent, nval = 0;
-    if (dev) {
-        if ((rc = tag_items(m, &va, &vi, &vb, err))) goto done;
-        nval = va.nsent;
-    } else if (cfg->val_frac > 0) {
-        // No dev file: the last val_frac of the training sentences.
-        nval = (size_t)((double)tr.nsent * cfg->val_frac);
-        ntrain = tr.nsent - nval;
-        vi = NULL;
-    }
-    const seq_item *val_items = dev ? vi : ti + ntrain;
-    seq_config sc = seq_cfg(cfg, 0, 0);
-    if ((rc = seq_train(m, ti, ntrain, val_items, nval, &sc, out_path, cb, user, err))) goto done;
-    report->ntrain = ntrain;
-    report->nval = nval;
-    if (dev) {
-        char extra[128];
-        snprintf(extra, sizeof extra, "\"train_sentences\":%zu,\"val_sentences\":%zu", ntrain, nval);
-        if ((rc = tag_score(m, &va, cfg->batch, cfg->threads, report, extra, err))) goto done;
-        report->nval = nval;
-        report->ntrain = ntrain;
-    } else if (nval) {
-        seq_eval e;
-        if ((rc = seq_evaluate(m, val_items, nval, 0, cfg->batch, cfg->threads, &e, NULL, err))) goto done;
-        report->val_loss = e.loss;
-        report->correct = e.correct;
-        report->total = e.total;
-        report->accuracy = e.total ? (double)e.correct / (double)e.total : 0;
-    }
-    *model = m;
-    m = NULL;
-done:
-    recur_model_free(m);
-    recur_vocab_free(v);
-    tag_data_free(&tr);
-    tag_data_free(&va);
-    free(spans);
-    free(ti);
-    free(vi);
-    free(tb);
-    free(vb);
-    return rc;
+    recur_train_config tc;
+    app_train_config(cfg, &tc);
+    recur_trainer *t = NULL;
+    int rc = recur_trainer_new_tag(train, dev, cfg->column, &cfg->model, &tc, &t, err);
+    return rc ? rc : train_once(t, out_path, cb, user, model, report, err);
 }
 
 int recur_tag_eval(const recur_model *m, const char *path, int column, int threads,

@@ -503,9 +503,17 @@ void s2s_backward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, float
 int recur_seq2seq_save(const recur_seq2seq *m, const char *path, recur_error *err)
 {
     if (!m || !path) return set_error(err, RECUR_EINVAL, "NULL argument");
+    return s2s_write(m, NULL, 0, NULL, 0, path, err);
+}
+
+int s2s_write(const recur_seq2seq *m, const st_entry *extra, size_t nextra, const st_kv *extra_meta,
+              size_t nextra_meta, const char *path, recur_error *err)
+{
+    if (nextra_meta > ENGINE_EXTRA_META)
+        return set_error(err, RECUR_EINVAL, "too many metadata entries for one checkpoint");
     const recur_model *part[2] = {m->enc, m->dec};
     const char *prefix[2] = {"encoder.", "decoder."};
-    size_t n = (size_t)m->enc->nviews + (size_t)m->dec->nviews + (m->aw ? 3 : 0), k = 0;
+    size_t n = (size_t)m->enc->nviews + (size_t)m->dec->nviews + (m->aw ? 3 : 0) + nextra, k = 0;
     st_entry *e = calloc(n, sizeof *e);
     char(*names)[64] = calloc(n, sizeof *names);
     strbuf sv, tv;
@@ -530,6 +538,7 @@ int recur_seq2seq_save(const recur_seq2seq *m, const char *path, recur_error *er
         e[k++] = (st_entry){"attn_combine.weight", ST_F32, 2, {Hd, He + Hd}, m->aw + m->wc};
         e[k++] = (st_entry){"attn_combine.bias", ST_F32, 1, {Hd}, m->aw + m->bc};
     }
+    for (size_t i = 0; i < nextra; i++) e[k++] = extra[i];
     char layers[16], hidden[16], embed[16], dropout[32], steps[32], best[32], exact[32];
     snprintf(layers, sizeof layers, "%d", m->cfg.layers);
     snprintf(hidden, sizeof hidden, "%d", m->cfg.hidden);
@@ -546,7 +555,7 @@ int recur_seq2seq_save(const recur_seq2seq *m, const char *path, recur_error *er
         snprintf(exact, sizeof exact, "%.17g", m->best_exact);
     vocab_to_json(m->enc->vocab, &sv);
     vocab_to_json(m->dec->vocab, &tv);
-    st_kv meta[] = {
+    st_kv meta[15 + ENGINE_EXTRA_META] = {
         {"format", "pt"},
         {"recur.version", RECUR_VERSION},
         {"recur.task", "seq2seq"},
@@ -563,7 +572,8 @@ int recur_seq2seq_save(const recur_seq2seq *m, const char *path, recur_error *er
         {"recur.best_exact", exact},
         {"recur.train", m->train_meta ? m->train_meta : ""},
     };
-    size_t nm = sizeof meta / sizeof meta[0] - (m->train_meta ? 0 : 1);
+    size_t nm = 15 - (m->train_meta ? 0 : 1);
+    for (size_t i = 0; i < nextra_meta; i++) meta[nm++] = extra_meta[i];
     int rc = sv.oom || tv.oom ? set_error(err, RECUR_ENOMEM, "out of memory")
                               : st_write(path, e, n, meta, nm, err);
     sb_free(&sv);
@@ -587,9 +597,11 @@ static int meta_number(const st_file *f, const char *key, double *out, recur_err
     return RECUR_OK;
 }
 
-// Whether name is one of the tensors m is made of.
+// Whether name is one of the tensors m is made of (or of a training
+// state's, which readers of the model ignore).
 static int expected_tensor(const recur_seq2seq *m, const char *name)
 {
+    if (strncmp(name, "optim.", 6) == 0 || strncmp(name, "train.", 6) == 0) return 1;
     if (strncmp(name, "encoder.", 8) == 0) return model_find_view(m->enc, name + 8) != NULL;
     if (strncmp(name, "decoder.", 8) == 0) return model_find_view(m->dec, name + 8) != NULL;
     return m->aw && (strcmp(name, "attn.weight") == 0 || strcmp(name, "attn_combine.weight") == 0 ||

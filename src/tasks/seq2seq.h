@@ -10,8 +10,8 @@
 #define RECUR_SEQ2SEQ_H
 
 #include "nn/attention.h"
-#include "formats/safetensors.h"
 #include "nn/model.h"
+#include "formats/checkpoint.h"
 
 /* Reserved control characters of the target vocabulary: the decoder's first
  * input (BOS) and the end of every target (EOS). EOS also ends every source,
@@ -47,8 +47,11 @@ int s2s_alloc(const recur_seq2seq_config *cfg, const recur_vocab *src, const rec
 /* PyTorch's default initialisation: the two recur_models as model_init;
  * nn.Linear's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W_a, W_c and b_c. */
 void s2s_init(recur_seq2seq *m, uint64_t seed);
-/* A seq2seq model from a parsed checkpoint (recur_seq2seq_load without the
- * file; the fuzz target reads from memory). Untrusted: RECUR_EFORMAT. */
+/* Writes m plus a training state's tensors and metadata (extra may be
+ * empty) atomically; recur_seq2seq_save is s2s_write with none. */
+int s2s_write(const recur_seq2seq *m, const st_entry *extra, size_t nextra, const st_kv *extra_meta,
+              size_t nextra_meta, const char *path, recur_error *err);
+/* Builds a model from a parsed file (tensors of a training state ignored). */
 int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err);
 /* Marks the weights changed (workspaces re-pack their transposed copies). */
 void s2s_touch(recur_seq2seq *m);

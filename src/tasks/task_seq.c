@@ -1,0 +1,278 @@
+/*
+ * task_seq.c - the example tasks (classification, tagging, generation by
+ * class) as a task of the training engine. Each step takes the next batch of
+ * the epoch's order (shuffled, then sorted by length within chunks so that
+ * padding stays small), runs the model from a zero state and takes the loss
+ * where the targets are: at every real step, or once per sequence on its
+ * pooled final states. Validation gives the loss and the accuracy (of the
+ * class, the tag, or the next character). Its state file adds the epoch's
+ * order, the position in it and the shuffling generator, so a resumed run
+ * sees the same batches.
+ */
+#include "formats/checkpoint.h"
+#include "tasks/seqtask.h"
+#include "train/order.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct seq_task {
+    train_task base;
+    train_task_ops ops;
+    recur_task kind;
+    recur_model *m;
+    recur_train_config cfg;
+    int pool;
+    const seq_item *train, *val;
+    size_t ntrain, nval;
+    seq_owner owner;
+    exbatch bt;
+    epoch_order ord;        /* pos: batches of the order taken; epoch: epochs begun */
+    size_t per_epoch;       /* batches per epoch */
+    keyed *tmp;
+} seq_task;
+
+static long long sq_steps_per_epoch(train_task *bt)
+{
+    return (long long)((seq_task *)bt)->per_epoch;
+}
+
+static double sq_epoch(train_task *bt)
+{
+    seq_task *t = (seq_task *)bt;
+    if (t->ord.epoch == 0) return 0;
+    return (double)(t->ord.epoch - 1) + (double)t->ord.pos / (double)t->per_epoch;
+}
+
+static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, long long *chars,
+                   recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    recur_model *m = t->m;
+    const int batch = t->cfg.batch;
+    epoch_order *o = &t->ord;
+    if (o->epoch == 0 || o->pos == t->per_epoch) {
+        seq_epoch_order(o->idx, t->ntrain, t->train, batch, &o->shuffle, t->tmp);
+        o->pos = 0;
+        o->epoch++;
+    }
+    size_t from = o->pos * (size_t)batch;
+    int nb = (int)(t->ntrain - from < (size_t)batch ? t->ntrain - from : (size_t)batch);
+    o->pos++;
+    int rows = exb_fill(&t->bt, t->train, o->idx + from, nb, t->pool);
+    ws_zero_state(m, t->bt.ws);
+    model_forward(m, t->bt.ws, t->bt.in, m->cfg.dropout > 0 ? drop : NULL);
+    int counted = 0;
+    double sum = softmax_xent(t->bt.ws->logits, t->bt.tgt, rows, m->O, 1, &counted);
+    *loss = counted ? sum / counted : 0;
+    model_backward(m, t->bt.ws, g[0]);
+    long long n = 0;
+    for (int b = 0; b < nb; b++) n += t->train[o->idx[from + (size_t)b]].len;
+    *chars = n;
+    (void)err;
+    return RECUR_OK;
+}
+
+static void sq_touch(train_task *bt)
+{
+    ((seq_task *)bt)->m->version++;
+}
+
+static int sq_has_val(train_task *bt)
+{
+    return ((seq_task *)bt)->nval > 0;
+}
+
+static int sq_validate(train_task *bt, engine_val *v, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    seq_eval e;
+    int rc = seq_evaluate_with(t->m, &t->bt, t->val, t->nval, t->pool, &e, NULL, err);
+    if (rc) return rc;
+    v->loss = e.loss;
+    v->metric = e.total ? (double)e.correct / (double)e.total : NAN;
+    return RECUR_OK;
+}
+
+static void sq_set_progress(train_task *bt, long long steps, double best_loss, double best_metric)
+{
+    seq_task *t = (seq_task *)bt;
+    t->m->steps = steps;
+    t->m->best_val = best_loss;
+    (void)best_metric;
+}
+
+static int sq_write(train_task *bt, const char *path, const engine_extra *x, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    if (!x) return recur_model_save(t->m, path, err);
+    return checkpoint_write(t->m, x->e, x->ne, x->kv, x->nkv, path, err);
+}
+
+static int sq_state_add(train_task *bt, engine_extra *x, recur_error *err)
+{
+    order_state_add(&((seq_task *)bt)->ord, x);
+    (void)err;
+    return RECUR_OK;
+}
+
+// Whether saved is this very model: task, shape, vocabulary and labels
+// (the data the trainer read made the same model).
+static int same_model(const recur_model *m, const recur_model *saved, const char *path,
+                      recur_error *err)
+{
+    if (saved->task != m->task || saved->O != m->O || saved->D != m->D || saved->Cc != m->Cc)
+        return set_error(err, RECUR_EINVAL, "%s holds a %s model with %d outputs, not the %s model with %d outputs being trained",
+                         path, recur_task_name(saved->task), saved->O, recur_task_name(m->task), m->O);
+    if (saved->cfg.cell != m->cfg.cell || saved->H != m->H || saved->L != m->L ||
+        saved->E != m->E || saved->V != m->V)
+        return set_error(err, RECUR_EINVAL, "%s is a %s (hidden %d, %d layers, embedding %d, vocabulary %d), not the %s (hidden %d, %d layers, embedding %d, vocabulary %d) being trained",
+                         path, saved->cell->name, saved->H, saved->L, saved->E, saved->V,
+                         m->cell->name, m->H, m->L, m->E, m->V);
+    for (int i = 0; i < m->V; i++)
+        if (saved->vocab->chars[i] != m->vocab->chars[i])
+            return set_error(err, RECUR_EINVAL, "%s was trained on data with other characters (is this the same data?)", path);
+    if (saved->nlabels != m->nlabels)
+        return set_error(err, RECUR_EINVAL, "%s has %d labels, this data %d", path, saved->nlabels, m->nlabels);
+    for (int i = 0; i < m->nlabels; i++)
+        if (strcmp(saved->labels[i], m->labels[i]))
+            return set_error(err, RECUR_EINVAL, "%s has the label \"%.60s\" where this data has \"%.60s\"",
+                             path, saved->labels[i], m->labels[i]);
+    return RECUR_OK;
+}
+
+static int sq_state_read(train_task *bt, const st_file *f, const char *path, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    recur_model *saved = NULL;
+    int rc = checkpoint_read_model(f, &saved, err);
+    if (rc) {
+        error_prefix(err, path);
+        return rc;
+    }
+    if ((rc = same_model(t->m, saved, path, err))) goto done;
+    if ((rc = order_state_read(&t->ord, f, path, (long)t->per_epoch, "examples", err))) goto done;
+    memcpy(t->m->w, saved->w, t->m->nw * sizeof(float));
+done:
+    recur_model_free(saved);
+    return rc;
+}
+
+static int sq_load_weights(train_task *bt, const char *path, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    recur_model *saved = NULL;
+    int rc = recur_model_load(path, &saved, err);
+    if (!rc) rc = same_model(t->m, saved, path, err);
+    if (!rc) memcpy(t->m->w, saved->w, t->m->nw * sizeof(float));
+    recur_model_free(saved);
+    return rc;
+}
+
+static recur_model *sq_model(train_task *bt)
+{
+    return ((seq_task *)bt)->m;
+}
+
+static int sq_report(train_task *bt, recur_report *r, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    if (!t->owner.report) return set_error(err, RECUR_EINVAL, "this task has no report");
+    return t->owner.report(t->owner.data, t->m, t->cfg.threads, r, err);
+}
+
+static void sq_free(train_task *bt)
+{
+    seq_task *t = (seq_task *)bt;
+    exb_free(t->m, &t->bt);
+    recur_model_free(t->m);
+    if (t->owner.free) t->owner.free(t->owner.data);
+    order_free(&t->ord);
+    free(t->tmp);
+    free(t);
+}
+
+static const train_task_ops seq_ops = {
+    .steps_per_epoch = sq_steps_per_epoch,
+    .epoch = sq_epoch,
+    .step = sq_step,
+    .after_skip = NULL,
+    .touch = sq_touch,
+    .has_val = sq_has_val,
+    .validate = sq_validate,
+    .set_progress = sq_set_progress,
+    .write = sq_write,
+    .state_add = sq_state_add,
+    .state_read = sq_state_read,
+    .load_weights = sq_load_weights,
+    .sample = NULL,
+    .model = sq_model,
+    .report = sq_report,
+    .free = sq_free,
+};
+
+int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size_t ntrain,
+                    const seq_item *val, size_t nval, const recur_train_config *cfg,
+                    seq_owner owner, recur_trainer **out, recur_error *err)
+{
+    *out = NULL;
+    int rc = RECUR_OK;
+    seq_task *t = calloc(1, sizeof *t);
+    if (!t) {
+        recur_model_free(m);
+        if (owner.free) owner.free(owner.data);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+    t->m = m;
+    t->owner = owner;
+    t->ops = seq_ops;
+    t->ops.name = recur_task_name(kind);
+    t->ops.metric = "accuracy";
+    t->ops.best_by_metric = kind != RECUR_TASK_CONDLM;
+    t->base.ops = &t->ops;
+    t->base.buf[0] = (engine_buf){m->w, m->nw, ""};
+    t->base.nbuf = 1;
+    t->base.unit = kind == RECUR_TASK_TAG ? "sentences" : "examples";
+    t->base.ntrain = (long long)ntrain;
+    t->base.nval = (long long)nval;
+    t->kind = kind;
+    t->cfg = *cfg;
+    t->pool = kind == RECUR_TASK_CLASSIFY;
+    t->train = train;
+    t->val = val;
+    t->ntrain = ntrain;
+    t->nval = nval;
+    if ((rc = engine_check_config(cfg, err))) goto fail;
+    if (ntrain == 0) {
+        rc = set_error(err, RECUR_EINVAL, "no training examples");
+        goto fail;
+    }
+    if (cfg->batch > 4096) {
+        rc = set_error(err, RECUR_EINVAL, "--batch must be 1..4096, got %d", cfg->batch);
+        goto fail;
+    }
+    t->per_epoch = (ntrain + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
+    if ((rc = order_init(&t->ord, ntrain, cfg->batch, cfg->seed ^ 0x0123456789abcdefull, err))) goto fail;
+    if ((rc = exb_new(m, train, ntrain, val, nval, cfg->batch, cfg->threads, &t->bt, err))) goto fail;
+    if (!(t->tmp = xcalloc(ntrain, sizeof *t->tmp))) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    return trainer_make(&t->base, cfg, out, err);
+fail:
+    sq_free(&t->base);
+    return rc;
+}
+
+recur_model *seq_trainer_take_model(recur_trainer *tr)
+{
+    seq_task *t = (seq_task *)trainer_task(tr);
+    recur_model *m = t->m;
+    exb_free(m, &t->bt);
+    memset(&t->bt, 0, sizeof t->bt);
+    t->m = NULL;
+    t->base.buf[0] = (engine_buf){NULL, 0, ""};
+    return m;
+}

@@ -1,0 +1,126 @@
+/*
+ * engine.h - the one training loop of librecur and the interface a task
+ * plugs into it.
+ *
+ * The engine owns everything every task shares: the step (the task's
+ * forward and backward -> the NaN/Inf guard -> clipping over the global
+ * norm of every parameter buffer -> the optimizer -> the learning-rate
+ * schedule), periodic validation with the task's metric, keep-best, the
+ * periodic and final saves, the resumable state (optimizer moments, step,
+ * learning rate, dropout generator, best scores), progress events and
+ * threads. A task (task_lm.c, task_seq.c, task_s2s.c, or one defined
+ * outside the library) supplies only what differs: its parameter buffers,
+ * its batches with their loss and gradient, its validation metric, how its
+ * model and its part of the state are written and read. Adding a task
+ * touches nothing here.
+ *
+ * The engine does not know what a model is: it sees float buffers and
+ * calls the task. It may use: base, kernels (through nn/optim), nn/optim,
+ * formats.
+ */
+#ifndef RECUR_ENGINE_H
+#define RECUR_ENGINE_H
+
+#include "base/rng.h"
+#include "formats/safetensors.h"
+#include "nn/optim.h"
+
+#define ENGINE_MAX_BUFS 4   /* parameter buffers a task may have (seq2seq: 3) */
+#define ENGINE_MAX_EXTRA 64 /* tensors + metadata a task may add to a state file */
+
+/* One parameter buffer the optimizer updates, and its gradient's owner. */
+typedef struct engine_buf {
+    float *w;
+    size_t n;
+    const char *name; /* names its optimizer tensors: "" -> optim.m / optim.v (the language
+                         model's, as every state file before the engine); "encoder" ->
+                         optim.encoder.m / optim.encoder.v */
+} engine_buf;
+
+/* What a task adds to a state file: tensors and metadata, whose storage the
+ * task keeps alive until the engine has written the file. */
+typedef struct engine_extra {
+    st_entry e[ENGINE_MAX_EXTRA];
+    size_t ne;
+    st_kv kv[ENGINE_MAX_EXTRA];
+    size_t nkv;
+} engine_extra;
+
+/* What one validation pass measured. */
+typedef struct engine_val {
+    double loss;   /* mean nats per predicted unit */
+    double metric; /* the task's metric in [0, 1] (accuracy, exact match); NaN if none */
+} engine_val;
+
+typedef struct train_task train_task;
+
+typedef struct train_task_ops {
+    const char *name;   /* "lm", "classify", "tag", "condlm", "seq2seq", ... */
+    const char *metric; /* name of the validation metric ("accuracy", "exact_match"), or NULL */
+    /* keep-best: 1 = the highest metric wins (ties: the lower loss); 0 = the lowest loss */
+    int best_by_metric;
+
+    /* Steps in one pass over the training data. */
+    long long (*steps_per_epoch)(train_task *t);
+    /* The position in the data as a fractional epoch count. */
+    double (*epoch)(train_task *t);
+    /* One step's forward and backward: the next batch's loss (mean over its
+     * counted units, in nats) and gradients ADDED into g[k] (zeroed by the
+     * engine) for each buffer k. drop is the dropout generator (NULL: no
+     * dropout). chars: input characters this step read (for speed). */
+    int (*step)(train_task *t, float *const *g, rng *drop, double *loss, long long *chars,
+                recur_error *err);
+    /* After a skipped (non-finite) step: forget whatever the step carried
+     * (the language model restarts its hidden state). May be NULL. */
+    void (*after_skip)(train_task *t);
+    /* The weights changed (workspaces re-pack their copies). */
+    void (*touch)(train_task *t);
+    /* Validation on the held-out data; has_val says whether there is any. */
+    int (*has_val)(train_task *t);
+    int (*validate)(train_task *t, engine_val *v, recur_error *err);
+    /* Records the optimizer step count, best loss/metric in the model (saved with it). */
+    void (*set_progress)(train_task *t, long long steps, double best_loss, double best_metric);
+    /* Writes the model alone (the best one) or the model plus extra (the state). */
+    int (*write)(train_task *t, const char *path, const engine_extra *extra, recur_error *err);
+    /* The task's own part of a state file, and reading it back: the model's
+     * weights (after checking the file holds this very model: same kind,
+     * shape, vocabulary) and the data position. */
+    int (*state_add)(train_task *t, engine_extra *x, recur_error *err);
+    int (*state_read)(train_task *t, const st_file *f, const char *path, recur_error *err);
+    /* Loads only the weights of a model file written by write(path, NULL). */
+    int (*load_weights)(train_task *t, const char *path, recur_error *err);
+    /* Optional: a progress sample of text (language models). */
+    int (*sample)(train_task *t, long long step, strbuf *out, recur_error *err);
+    /* Optional: the recur_model being trained (NULL: none, e.g. seq2seq),
+     * and the application's validation report of it. */
+    recur_model *(*model)(train_task *t);
+    int (*report)(train_task *t, recur_report *r, recur_error *err);
+    void (*free)(train_task *t);
+} train_task_ops;
+
+/* A task: its operations, its parameter buffers, and its own data. */
+struct train_task {
+    const train_task_ops *ops;
+    engine_buf buf[ENGINE_MAX_BUFS];
+    int nbuf;
+    const char *unit; /* what a step's examples are: "characters", "examples", "sentences", "pairs" */
+    long long ntrain, nval; /* training and validation units, for the START event */
+};
+
+/* Checks the task-independent settings of cfg (ranges, products that must
+ * not overflow); errors name the CLI flag. */
+int engine_check_config(const recur_train_config *cfg, recur_error *err);
+
+/* The trainer: the loop over any task. recur_trainer (include/recur.h) is
+ * this; the constructors in task_*.c make the task and call trainer_make,
+ * which takes ownership of task (freed with the trainer, also on failure). */
+int trainer_make(train_task *task, const recur_train_config *cfg, recur_trainer **out,
+                 recur_error *err);
+train_task *trainer_task(recur_trainer *t);
+
+/* The learning rate of step s (0-based: the step about to be taken) for a
+ * run of total steps, before the skip halvings and step decays the trainer
+ * keeps in its running rate: the linear warm-up and the cosine factor. */
+double schedule_factor(const recur_train_config *cfg, long long s, long long total);
+
+#endif
