@@ -8,9 +8,17 @@
  *    RECUR_E* code, and fills the optional recur_error with one line of text.
  *  - Whoever creates an object frees it: recur_x_new/_load pairs with
  *    recur_x_free; passing NULL to a _free function is fine.
- *  - The library never prints, exits or aborts, and keeps no global state:
- *    two models in two threads are independent. One object must not be used
- *    from two threads at once.
+ *  - The library never prints, exits or aborts. Two models in two threads
+ *    are independent; one object must not be used from two threads at once.
+ *    What is process-wide, exactly: (1) a table of the files recur_text_open
+ *    has mapped (at most 64 remembered, behind a mutex), so that a pass over
+ *    a mapped text can release the pages behind it; (2) the kernels' choice,
+ *    made from the CPU and the environment variable RECUR_KERNELS=portable
+ *    each time a workspace or sampler is made (getenv: do not change the
+ *    environment from another thread meanwhile); (3) a thread-local "current
+ *    pool" the products of one call run on. None of it is visible in results.
+ *  - Worker threads the library starts block every asynchronous signal: a
+ *    program's signal handlers run on its own threads.
  *  - Tensor names in checkpoints are PyTorch's (docs/format.md).
  */
 #ifndef RECUR_H
@@ -115,6 +123,11 @@ typedef struct recur_model_config {
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
     int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
 } recur_model_config;
+/* outputs, cond and bidirectional exist for the applications (their train
+ * functions give such a model its task and labels). A model made here with
+ * any of them non-default saves and loads as what it is, but no entry point
+ * (eval, sampler, trainer, classify, tag) takes it: each refuses it with
+ * RECUR_EINVAL naming its kind (docs/reliability.md, "Kinds of model"). */
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */
 RECUR_API void recur_model_config_default(recur_model_config *cfg);
@@ -140,6 +153,9 @@ typedef struct recur_model_info {
     size_t params;    /* number of trainable floats */
     long long steps;  /* training steps recorded in the checkpoint (0 if new) */
     double best_val;  /* best validation loss in nats/char (NaN if none) */
+    int outputs;      /* rows of the head: vocab_size for a language model, else labels (0: no head) */
+    int directions;   /* 1, or 2 when bidirectional */
+    int cond;         /* conditioning classes fed at every step (condlm; 0: none) */
 } recur_model_info;
 
 RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);
@@ -159,7 +175,10 @@ typedef struct recur_eval_result {
 
 /* The mean loss of predicting each character of text from all the ones
  * before it: the state starts at zero and is carried through the whole text.
- * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown. */
+ * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown.
+ * m must be a language model: any other kind (a classifier, a tagger, a
+ * condlm, a model made with non-default outputs/cond/bidirectional) is
+ * RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip_unknown,
                     int threads, recur_eval_result *res, recur_error *err);
 
@@ -180,8 +199,10 @@ typedef struct recur_sample_config {
 
 RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
 
-/* A generator over m (m must outlive it). State starts at zero. A model that
- * does not predict characters (a classifier, a tagger) is RECUR_EINVAL. */
+/* A generator over m (m must outlive it). State starts at zero. m must be a
+ * language model or a condlm (recur_condlm_train); any other kind (a
+ * classifier, a tagger, a bidirectional model, a model made with non-default
+ * outputs/cond) is RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
                       recur_error *err);
 RECUR_API void recur_sampler_free(recur_sampler *s);
@@ -411,7 +432,8 @@ RECUR_API int recur_classify_train(const char *data, const recur_app_config *cfg
                                    const char *out_path, recur_train_callback cb, void *user,
                                    recur_model **model, recur_report *report, recur_error *err);
 /* probs[recur_model_label_count(m)]: the model's probability of each label
- * for text. Characters it never saw are read as one unknown character. */
+ * for text. Characters it never saw are read as one unknown character.
+ * m must be a classifier (RECUR_EINVAL naming its kind otherwise). */
 RECUR_API int recur_classify(const recur_model *m, const char *text, size_t len, float *probs,
                              recur_error *err);
 
@@ -425,7 +447,8 @@ RECUR_API int recur_tag_train(const char *train, const char *dev, const recur_ap
 /* Per-token accuracy on a CoNLL file (tags outside the model's tag set count as misses). */
 RECUR_API int recur_tag_eval(const recur_model *m, const char *path, int column, int threads,
                              recur_report *report, recur_error *err);
-/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). */
+/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). m must
+ * be a tagger (RECUR_EINVAL naming its kind otherwise, as for recur_tag_eval). */
 RECUR_API int recur_tag(const recur_model *m, const char *const *tokens, const size_t *lens, int n,
                         int *tags, recur_error *err);
 
@@ -476,9 +499,15 @@ typedef struct recur_gradcheck_row {
 /* Builds a small random model of cfg over a vocab of vocab_size symbols, a
  * random window of T steps and batch B, and compares analytic gradients with
  * central differences (double-precision loss) for entries of every parameter
- * tensor. rows must hold room for 4*layers+3 rows; *nrows gets the count. */
+ * tensor. One row per tensor: at most 4*layers*directions+3 (an embedding,
+ * four per layer and direction, the head's two), RECUR_GRADCHECK_ROWS(cfg).
+ * cap is the number of rows the caller's array holds; if the model has more
+ * tensors than that, the call is RECUR_EINVAL with *nrows the count needed
+ * and nothing written. *nrows gets the count. A model without a head
+ * (outputs -1) has no loss to check: RECUR_EINVAL. */
+#define RECUR_GRADCHECK_ROWS(cfg) (4 * (cfg)->layers * ((cfg)->bidirectional ? 2 : 1) + 3)
 RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
-                    recur_gradcheck_row *rows, int *nrows, recur_error *err);
+                              recur_gradcheck_row *rows, int cap, int *nrows, recur_error *err);
 
 /* ---------------------------------------------------------------- trace */
 

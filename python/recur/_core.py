@@ -84,6 +84,9 @@ class ModelInfo:
     best_val: float  # nats/char; NaN if none recorded
     task: str = "lm"
     labels: List[str] = field(default_factory=list)
+    outputs: int = 0     # rows of the head: vocab_size for a language model, else labels
+    directions: int = 1  # 2 when bidirectional
+    cond: int = 0        # conditioning classes (condlm)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class Model:
         return ModelInfo(cell=CELLS[i.cell], relu=bool(i.relu), hidden=i.hidden, layers=i.layers,
                          embed=i.embed, vocab_size=i.vocab_size, dropout=i.dropout,
                          params=i.params, steps=i.steps, best_val=i.best_val, task=self.task,
-                         labels=self.labels)
+                         labels=self.labels, outputs=i.outputs, directions=i.directions, cond=i.cond)
 
     @property
     def task(self) -> str:

@@ -38,7 +38,8 @@ class ModelConfig(Structure):
 class ModelInfo(Structure):
     _fields_ = [("cell", c_int), ("relu", c_int), ("hidden", c_int), ("layers", c_int),
                 ("embed", c_int), ("vocab_size", c_int), ("dropout", c_float),
-                ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double)]
+                ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double),
+                ("outputs", c_int), ("directions", c_int), ("cond", c_int)]
 
 
 class EvalResult(Structure):

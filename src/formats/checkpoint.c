@@ -76,6 +76,18 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         sb_putc(&labels, ']');
         meta[nm++] = (st_kv){"recur.labels", labels.s ? labels.s : "[]"};
     }
+    // A model made through the public config with a head or conditioning of
+    // its own but no task (recur_model_new) keeps them, so that it loads
+    // back as what it is; the entry points then refuse it (model.h, kinds).
+    char outputs[16], cond[16];
+    if (m->task == RECUR_TASK_LM && m->O != m->V) {
+        snprintf(outputs, sizeof outputs, "%d", m->O ? m->O : -1);
+        meta[nm++] = (st_kv){"recur.outputs", outputs};
+    }
+    if (m->task == RECUR_TASK_LM && m->Cc) {
+        snprintf(cond, sizeof cond, "%d", m->Cc);
+        meta[nm++] = (st_kv){"recur.cond", cond};
+    }
     if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
@@ -200,6 +212,18 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         else
             cfg.outputs = nlabels;
     }
+    if (st_meta(f, "recur.outputs") || st_meta(f, "recur.cond")) {
+        // Only a task-less model records them; an application's labels decide.
+        if (task != RECUR_TASK_LM)
+            return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model has recur.outputs or recur.cond (its labels decide them)",
+                             task_name);
+        long o, c;
+        if ((rc = meta_int(f, "recur.outputs", -1, 1000000, 0, 0, &o, err)) ||
+            (rc = meta_int(f, "recur.cond", 0, 1000000, 0, 0, &c, err)))
+            return rc;
+        cfg.outputs = (int)o;
+        cfg.cond = (int)c;
+    }
     const char *bi = st_meta(f, "recur.bidirectional");
     cfg.bidirectional = bi && strcmp(bi, "1") == 0;
 
@@ -269,6 +293,12 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         (rc = meta_double(f, "recur.best_val", NAN, &m->best_val, err))) {
         recur_model_free(m);
         return rc;
+    }
+    // A loss is finite and >= 0 ("none" before any validation): a file's
+    // -1 or inf would otherwise be shown, compared and saved as the best.
+    if (!isnan(m->best_val) && !(isfinite(m->best_val) && m->best_val >= 0)) {
+        recur_model_free(m);
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.best_val is not a loss (finite, >= 0, or none)");
     }
     m->steps = steps;
     const char *tm = st_meta(f, "recur.train");
