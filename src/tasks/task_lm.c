@@ -192,10 +192,7 @@ static int lm_state_add(train_task *bt, engine_extra *x, recur_error *err)
 // must never reach them.
 static int model_check_lm(const recur_model *m, recur_error *err)
 {
-    if (m->task != RECUR_TASK_LM || m->O != m->V || m->D != 1 || m->Cc != 0)
-        return set_error(err, RECUR_EINVAL, "a %s model (%d outputs, %s, %d classes as input) is not a language model",
-                         recur_task_name(m->task), m->O, m->D == 2 ? "bidirectional" : "one direction", m->Cc);
-    return RECUR_OK;
+    return model_check_kind(m, MODEL_KIND_LM, "recur_trainer_new (recur train)", err);
 }
 
 // Whether saved is this very model: its kind, shape and vocabulary.
