@@ -1,8 +1,11 @@
-"""setup.py - only to put librecur.so into the package when it is built:
-from $RECUR_LIB (the file, or a directory holding it), else from the CMake
-build of this source tree (../build). Without one, the installed module
-looks for the library at run time (recur/_lib.py). Everything else is in
-pyproject.toml."""
+"""setup.py - the recur Python module's package: pure Python over
+librecur.so (ctypes), nothing to compile. `pip install ./python` builds it
+with the setuptools already installed (Debian's python3-setuptools; there is
+deliberately no pyproject.toml build-system table, which would make pip
+fetch setuptools from the network). It puts librecur.so into the package
+when it finds one: $RECUR_LIB (the file, or a directory holding it), else
+the CMake build of this source tree (../build). Without one, the installed
+module looks for the library at run time (recur/_lib.py)."""
 
 import os
 import shutil
@@ -38,4 +41,17 @@ class BuildWithLibrary(build_py):
             print("recur: no librecur.so found (set RECUR_LIB); it will be looked for at run time")
 
 
-setup(cmdclass={"build_py": BuildWithLibrary})
+setup(
+    name="recur",
+    version="0.1.0",
+    description="Recurrent neural networks (RNN, LSTM, GRU) for text: Python bindings of librecur",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["recur"],
+    package_data={"recur": ["librecur.so*"]},
+    install_requires=[],  # none for the core
+    extras_require={"torch": ["numpy", "torch"], "trace": ["numpy"]},  # to_torch/from_torch; Model.trace
+    cmdclass={"build_py": BuildWithLibrary},
+)

@@ -5,7 +5,7 @@
 #       runs pytest; exits 77 (skip) only when python3-pytest is missing.
 #       pytest's "no tests ran" (5) is a failure.
 #   python.sh install LIBRECUR RECUR_BINARY SOURCE_DIR
-#       `pip install --no-build-isolation ./python` into a fresh venv (offline:
+#       `pip install ./python` into a fresh venv (offline:
 #       --no-index), then uses the installed module from elsewhere: it must
 #       be the installed copy, with librecur.so bundled, and work.
 #   python.sh example LIBRECUR RECUR_BINARY SOURCE_DIR
@@ -38,7 +38,8 @@ install)
     # A copy of python/, so the build leaves nothing in the source tree.
     cp -r "$src/python" "$tmp/pkg"
     rm -rf "$tmp/pkg/build" "$tmp/pkg"/*.egg-info "$tmp/pkg/recur"/librecur.so*
-    if ! RECUR_LIB=$lib "$tmp/venv/bin/python" -m pip install -q --no-index --no-build-isolation \
+    # Exactly what docs/python.md says, with no index at all: offline.
+    if ! RECUR_LIB=$lib "$tmp/venv/bin/python" -m pip install -q --no-index \
         "$tmp/pkg" >"$tmp/log" 2>&1; then
         echo "FAIL: pip install: $(tail -n 20 "$tmp/log")"
         exit 1
