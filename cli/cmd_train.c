@@ -81,6 +81,7 @@ static int resume_model(train_cli *c, int bytes_seen, recur_model **out, recur_e
     else if (train_cli_seen(c, "hidden") && info.hidden != c->mc.hidden) clash = "--hidden";
     else if (train_cli_seen(c, "layers") && info.layers != c->mc.layers) clash = "--layers";
     else if (train_cli_seen(c, "embed") && info.embed != c->mc.embed) clash = "--embed";
+    else if (train_cli_seen(c, "dropout") && info.dropout != c->mc.dropout) clash = "--dropout";
     else if (bytes_seen && !recur_vocab_is_bytes(recur_model_vocab(m))) clash = "--bytes";
     if (clash) {
         snprintf(err->msg, sizeof err->msg, "%s does not match %.300s, a %s with hidden %d and %d layers",
@@ -170,7 +171,12 @@ int cmd_train(int argc, char **argv)
     status = train_cli_run(&c, t, pos[0]);
     if (status) goto done;
     recur_model_get_info(m, &info);
-    if (!c.quiet) {
+    if (!isnan(info.best_val) && access(c.out, F_OK) != 0) {
+        // Resumed with another --out, away from the best model's file, and
+        // nothing better came: say where the best model is not.
+        fprintf(stderr, "recur train: warning: no model was saved to %s: the best one (validation loss %.4f) is in the --out of the run that was resumed\n",
+                c.out, info.best_val);
+    } else if (!c.quiet) {
         if (!isnan(info.best_val))
             fprintf(stderr, "done: %lld steps; best validation loss %.4f nats/char (%.4f bits/char); model saved to %s; state to %s\n",
                     info.steps, info.best_val, info.best_val / log(2.0), c.out, c.last);

@@ -63,11 +63,11 @@ void train_cli_shared_options(train_cli *c)
     train_cli_add(c, (opt){"eval-every", OPT_INT, &t->eval_every, 0, 1e9, "N", "steps between validation passes (0: after every epoch); always at the last step", 0});
     train_cli_add(c, (opt){"optim", OPT_STR, &c->optim, 0, 0, "NAME", "adam, adagrad, rmsprop or sgd", 0});
     train_cli_add(c, (opt){"lr", OPT_FLOAT, &t->lr, 1e-12, 1e6, "X", "learning rate", 0});
-    train_cli_add(c, (opt){"schedule", OPT_STR, &c->schedule, 0, 0, "NAME", "learning-rate schedule: step (--lr-decay every --lr-decay-every steps), constant, cosine (down to --lr-min at the last step), or plateau (--lr-decay, 0.5 unless given, after --patience validations without a lower loss)", 0});
+    train_cli_add(c, (opt){"schedule", OPT_STR, &c->schedule, 0, 0, "NAME", "learning-rate schedule: step (--lr-decay every --lr-decay-every steps), constant, cosine (toward --lr-min at the end), or plateau (--lr-decay, 0.5 unless given, after --patience validations without a lower loss)", 0});
     train_cli_add(c, (opt){"lr-decay", OPT_FLOAT, &t->lr_decay, 1e-6, 1, "X", "step or plateau schedule: multiply the learning rate by X ...", 0});
     train_cli_add(c, (opt){"lr-decay-every", OPT_INT, &t->lr_decay_every, 0, 1e9, "N", "... every N steps (0: after every epoch)", 0});
     train_cli_add(c, (opt){"warmup", OPT_LL, &t->warmup, 0, 1e15, "N", "steps of linear warm-up at the start (any schedule)", 0});
-    train_cli_add(c, (opt){"lr-min", OPT_FLOAT, &t->lr_min, 0, 1e6, "X", "cosine schedule: the rate at the end", 0});
+    train_cli_add(c, (opt){"lr-min", OPT_FLOAT, &t->lr_min, 0, 1e6, "X", "cosine schedule: the floor the rate falls toward", 0});
     train_cli_add(c, (opt){"patience", OPT_INT, &t->patience, 1, 1e6, "N", "plateau schedule: validations without a lower loss before a decay", 0});
     train_cli_add(c, (opt){"weight-decay", OPT_FLOAT, &t->weight_decay, 0, 999, "X", "decoupled weight decay on the weight matrices, not the biases (AdamW with adam)", 0});
     train_cli_add(c, (opt){"clip", OPT_FLOAT, &t->clip, 0, 1e9, "X", "gradient clipping threshold (0: off)", 0});

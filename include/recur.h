@@ -238,7 +238,9 @@ typedef enum recur_schedule {
     RECUR_SCHED_STEP = 0,     /* lr x lr_decay every lr_decay_every steps (0: every epoch);
                                  with lr_decay 1 (the default) the rate is constant */
     RECUR_SCHED_CONSTANT = 1, /* lr throughout */
-    RECUR_SCHED_COSINE = 2,   /* from lr down to lr_min at the last step, along half a cosine */
+    RECUR_SCHED_COSINE = 2,   /* from lr toward lr_min along half a cosine, which it would
+                                 reach one step after the last (PyTorch's CosineAnnealingLR with
+                                 T_max the steps after the warm-up) */
     RECUR_SCHED_PLATEAU = 3,  /* lr x lr_decay whenever the validation loss has not improved
                                  for `patience` validations in a row */
 } recur_schedule;
@@ -276,7 +278,7 @@ typedef struct recur_train_config {
     long long val_max_chars; /* cap on validation characters per pass (0: all) */
     recur_schedule schedule; /* default RECUR_SCHED_STEP */
     long long warmup;     /* steps of linear warm-up: step s (from 0) uses lr (s+1)/warmup */
-    float lr_min;         /* cosine: the rate the last step ends near (default 0) */
+    float lr_min;         /* cosine: the floor the rate falls toward (default 0) */
     int patience;         /* plateau: validations without improvement before a decay (default 2) */
     float weight_decay;   /* decoupled weight decay (AdamW with adam): every step multiplies the
                              weight matrices (not the biases) by 1 - lr * weight_decay before the

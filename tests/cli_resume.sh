@@ -68,21 +68,25 @@ for name in lm cosine classify tag condlm seq2seq; do
     "${cmd[@]}" --steps $steps --out "$d/ref.safetensors" >/dev/null 2>"$d/ref.err" ||
         { bad "$name: uninterrupted run failed: $(cat "$d/ref.err")"; continue; }
 
-    # Stopped by --steps (at a validation step and between two), resumed to
-    # the end. (Not for cosine: its rate depends on the run's total steps, so
-    # a run stopped by a smaller --steps is another run.)
-    [ "$name" = cosine ] || for k in 20 33; do
+    # Stopped by --steps at a validation step (every run validates at its
+    # last step, so a stop between two validations is another run: it
+    # validates where the long run does not), resumed to the end. (Not for
+    # cosine: its rate depends on the run's total steps.)
+    [ "$name" = cosine ] || for k in 20 40; do
         "${cmd[@]}" --steps $k --out "$d/s$k.safetensors" >/dev/null 2>&1 || bad "$name: run to step $k failed"
         "${cmd[@]}" --steps $steps --out "$d/s$k.safetensors" --resume "$d/s$k.last.safetensors" \
             >/dev/null 2>"$d/s$k.err" || bad "$name: resume at $k failed: $(cat "$d/s$k.err")"
-        if [ "$k" = 20 ]; then
-            same "$name: stopped by --steps at $k" "$d/ref.safetensors" "$d/s$k.safetensors"
-        else
-            # Between two validations the short run's last-step validation
-            # may pick another best model; the training itself must agree.
-            same "$name: state after stopping by --steps at $k" "$d/ref.last.safetensors" "$d/s$k.last.safetensors"
-        fi
+        same "$name: stopped by --steps at $k" "$d/ref.safetensors" "$d/s$k.safetensors"
+        same "$name: state, stopped by --steps at $k" "$d/ref.last.safetensors" "$d/s$k.last.safetensors"
     done
+    # Resumed into another --out: the best model so far comes along (the
+    # model file beside the state is copied there), so the end is the same.
+    [ "$name" = cosine ] || {
+        "${cmd[@]}" --steps 20 --out "$d/o1.safetensors" >/dev/null 2>&1
+        "${cmd[@]}" --steps $steps --out "$d/o2.safetensors" --resume "$d/o1.last.safetensors" >/dev/null 2>&1 ||
+            bad "$name: resume into another --out failed"
+        same "$name: resumed into another --out" "$d/ref.safetensors" "$d/o2.safetensors"
+    }
     # --resume with the model file finds its state beside it.
     [ "$name" = cosine ] || {
     "${cmd[@]}" --steps 20 --out "$d/m.safetensors" >/dev/null 2>&1
@@ -137,11 +141,29 @@ for name in lm cosine classify tag condlm seq2seq; do
     ls "$d"/*.tmp.* >/dev/null 2>&1 && bad "$name: temporary files left after SIGKILL and resume: $(ls "$d"/*.tmp.*)"
 done
 
+# The deepest model the flags allow (64 LSTM layers: 129 tensors of state
+# beside the model's) saves and resumes too.
+deep=("$recur" train "$tmp/text.txt" --cell lstm --layers 64 --hidden 2 --seq 4 --batch 2 --val-frac 0
+      --sample-every 0 --threads 1 --quiet)
+if "${deep[@]}" --steps 4 --out "$tmp/deep.safetensors" &&
+    "${deep[@]}" --steps 2 --out "$tmp/deep2.safetensors" &&
+    "${deep[@]}" --steps 4 --out "$tmp/deep2.safetensors" --resume "$tmp/deep2.last.safetensors"; then
+    same "64-layer LSTM, state" "$tmp/deep.last.safetensors" "$tmp/deep2.last.safetensors"
+else
+    bad "64-layer LSTM: a run or its resume failed"
+fi
+
 # A state of one task is refused by another, with one line naming both.
 expect 1 "state of a classify model" "resume a classifier's state as a tagger" -- "$recur" tag train "$tmp/tag.tsv" \
     --hidden 32 --steps 30 --out "$tmp/x.safetensors" --resume "$tmp/classify/ref.last.safetensors"
 expect 1 "seq2seq" "resume a seq2seq state as a language model" -- "$recur" train "$tmp/text.txt" \
     --steps 30 --out "$tmp/y.safetensors" --resume "$tmp/seq2seq/ref.last.safetensors"
+# Another schedule or dropout than the state's: refused.
+expect 1 "trained with --schedule cosine" "resume a cosine run with another schedule" -- "$recur" train "$tmp/text.txt" --cell gru \
+    --hidden 48 --seq 32 --batch 8 --steps 90 --out "$tmp/w.safetensors" --resume "$tmp/cosine/ref.last.safetensors"
+expect 1 "--dropout" "resume a classifier with another dropout" -- "$recur" classify train "$tmp/names.tsv" --hidden 48 \
+    --batch 16 --layers 2 --dropout 0.3 --schedule plateau --steps 90 --out "$tmp/v.safetensors" \
+    --resume "$tmp/classify/ref.last.safetensors"
 # Other data than the state's: refused, nothing taken.
 head -n 400 "$tmp/names.tsv" >"$tmp/fewer.tsv"
 expect 1 "resume on other data" -- "$recur" classify train "$tmp/fewer.tsv" --hidden 48 --batch 16 --layers 2 \

@@ -135,7 +135,7 @@ static int lt_state_add(train_task *bt, engine_extra *x, recur_error *err)
     line_task *t = (line_task *)bt;
     (void)err;
     snprintf(t->spos, sizeof t->spos, "%d", t->pos);
-    x->kv[x->nkv++] = (st_kv){"recur.state.pos", t->spos};
+    extra_meta(x, "recur.state.pos", t->spos);
     return RECUR_OK;
 }
 

@@ -804,6 +804,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, recur_erro
     return 0;
 }
 
+int st_write_bytes(const char *path, const uint8_t *buf, size_t len, recur_error *err)
+{
+    return write_file_atomic(path, buf, len, err);
+}
+
 int st_write(const char *path, const st_entry *tensors, size_t n, const st_kv *meta,
              size_t nmeta, recur_error *err)
 {

@@ -76,6 +76,8 @@ typedef struct st_kv {
  * multiple of 8) into a malloc'd buffer. */
 int st_serialize(const st_entry *tensors, size_t n, const st_kv *meta, size_t nmeta,
                  uint8_t **out, size_t *out_len, recur_error *err);
+/* Writes buf[0..len) to path atomically (as st_write does). */
+int st_write_bytes(const char *path, const uint8_t *buf, size_t len, recur_error *err);
 /* st_serialize, then an atomic write: PATH.tmp.PID, fsync, rename, fsync dir. */
 int st_write(const char *path, const st_entry *tensors, size_t n, const st_kv *meta,
              size_t nmeta, recur_error *err);

@@ -165,23 +165,23 @@ static int lm_state_add(train_task *bt, engine_extra *x, recur_error *err)
     const int B = t->cfg.batch;
     for (int l = 0; l < m->L; l++) {
         snprintf(t->names[2 * l], sizeof t->names[0], "train.h.l%d", l);
-        x->e[x->ne++] = (st_entry){t->names[2 * l], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H}, t->ws->hs[l]};
+        extra_tensor(x, (st_entry){t->names[2 * l], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H}, t->ws->hs[l]});
         if (m->cell->has_c) {
             snprintf(t->names[2 * l + 1], sizeof t->names[0], "train.c.l%d", l);
-            x->e[x->ne++] = (st_entry){t->names[2 * l + 1], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H},
-                                       t->ws->cs[l]};
+            extra_tensor(x, (st_entry){t->names[2 * l + 1], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H},
+                                       t->ws->cs[l]});
         }
     }
     for (int i = 0; i < B; i++) t->pos[i] = (int64_t)t->tb.pos[i];
-    x->e[x->ne++] = (st_entry){"train.pos", ST_I64, 1, {(uint64_t)B}, t->pos};
+    extra_tensor(x, (st_entry){"train.pos", ST_I64, 1, {(uint64_t)B}, t->pos});
     snprintf(t->window, sizeof t->window, "%zu", t->tb.window);
     snprintf(t->epoch, sizeof t->epoch, "%lld", t->tb.epoch);
     snprintf(t->seq, sizeof t->seq, "%d", t->cfg.seq);
     snprintf(t->batch, sizeof t->batch, "%d", B);
-    x->kv[x->nkv++] = (st_kv){"recur.state.window", t->window};
-    x->kv[x->nkv++] = (st_kv){"recur.state.epoch", t->epoch};
-    x->kv[x->nkv++] = (st_kv){"recur.state.seq", t->seq};
-    x->kv[x->nkv++] = (st_kv){"recur.state.batch", t->batch};
+    extra_meta(x, "recur.state.window", t->window);
+    extra_meta(x, "recur.state.epoch", t->epoch);
+    extra_meta(x, "recur.state.seq", t->seq);
+    extra_meta(x, "recur.state.batch", t->batch);
     (void)err;
     return RECUR_OK;
 }

@@ -200,7 +200,7 @@ static int same_model(const recur_seq2seq *m, const recur_seq2seq *saved, const 
 {
     const recur_seq2seq_config *a = &m->cfg, *b = &saved->cfg;
     if (a->cell != b->cell || a->hidden != b->hidden || a->layers != b->layers ||
-        a->embed != b->embed || a->attention != b->attention)
+        a->embed != b->embed || a->attention != b->attention || a->dropout != b->dropout)
         return set_error(err, RECUR_EINVAL, "%s is a seq2seq %s (hidden %d, %d layers, embedding %d, attention %s), not the %s (hidden %d, %d layers, embedding %d, attention %s) being trained",
                          path, recur_cell_name(b->cell), b->hidden, b->layers, b->embed, b->attention ? "on" : "off",
                          recur_cell_name(a->cell), a->hidden, a->layers, a->embed, a->attention ? "on" : "off");

@@ -128,10 +128,13 @@ static int same_model(const recur_model *m, const recur_model *saved, const char
         return set_error(err, RECUR_EINVAL, "%s holds a %s model with %d outputs, not the %s model with %d outputs being trained",
                          path, recur_task_name(saved->task), saved->O, recur_task_name(m->task), m->O);
     if (saved->cfg.cell != m->cfg.cell || saved->H != m->H || saved->L != m->L ||
-        saved->E != m->E || saved->V != m->V)
+        saved->E != m->E || saved->V != m->V || saved->cfg.relu != m->cfg.relu)
         return set_error(err, RECUR_EINVAL, "%s is a %s (hidden %d, %d layers, embedding %d, vocabulary %d), not the %s (hidden %d, %d layers, embedding %d, vocabulary %d) being trained",
                          path, saved->cell->name, saved->H, saved->L, saved->E, saved->V,
                          m->cell->name, m->H, m->L, m->E, m->V);
+    if (saved->cfg.dropout != m->cfg.dropout)
+        return set_error(err, RECUR_EINVAL, "%s was trained with --dropout %g; resume with the same value (got %g)",
+                         path, (double)saved->cfg.dropout, (double)m->cfg.dropout);
     for (int i = 0; i < m->V; i++)
         if (saved->vocab->chars[i] != m->vocab->chars[i])
             return set_error(err, RECUR_EINVAL, "%s was trained on data with other characters (is this the same data?)", path);

@@ -39,6 +39,7 @@ struct recur_trainer {
     char *best_path, *last_path;
     float *best_w[ENGINE_MAX_BUFS]; /* the best weights, kept when no best_path holds them */
     int have_best_w;
+    int best_lost;             /* resumed, and best_path does not hold the run's best model */
 };
 
 void recur_train_config_default(recur_train_config *c)
@@ -261,6 +262,22 @@ int recur_trainer_report(recur_trainer *t, recur_report *r, recur_error *err)
 
 /* ---------------------------------------------------------------- state */
 
+void extra_tensor(engine_extra *x, st_entry e)
+{
+    if (x->ne < ENGINE_MAX_EXTRA)
+        x->e[x->ne++] = e;
+    else
+        x->full = 1;
+}
+
+void extra_meta(engine_extra *x, const char *key, const char *value)
+{
+    if (x->nkv < ENGINE_EXTRA_META)
+        x->kv[x->nkv++] = (st_kv){key, value};
+    else
+        x->full = 1;
+}
+
 static void put_double(char *buf, size_t n, double v)
 {
     if (isnan(v))
@@ -280,8 +297,8 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
         const char *b = task->buf[k].name;
         snprintf(names[k][0], sizeof names[k][0], "optim.%s%sm", b, *b ? "." : "");
         snprintf(names[k][1], sizeof names[k][1], "optim.%s%sv", b, *b ? "." : "");
-        x->e[x->ne++] = (st_entry){names[k][0], ST_F32, 1, {task->buf[k].n}, t->opt[k].m};
-        x->e[x->ne++] = (st_entry){names[k][1], ST_F32, 1, {task->buf[k].n}, t->opt[k].v};
+        extra_tensor(x, (st_entry){names[k][0], ST_F32, 1, {task->buf[k].n}, t->opt[k].m});
+        extra_tensor(x, (st_entry){names[k][1], ST_F32, 1, {task->buf[k].n}, t->opt[k].v});
     }
     char step[32], lr[32], ot[32], rngs[80], lastv[32], lastm[32], bestm[32], skips[16];
     snprintf(step, sizeof step, "%lld", t->step);
@@ -294,27 +311,33 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
     put_double(lastm, sizeof lastm, t->last_metric);
     put_double(bestm, sizeof bestm, t->best_metric);
     snprintf(skips, sizeof skips, "%d", t->skips);
-    x->kv[x->nkv++] = (st_kv){"recur.state.step", step};
-    x->kv[x->nkv++] = (st_kv){"recur.state.lr", lr};
-    x->kv[x->nkv++] = (st_kv){"recur.state.optim", optim_name(t->cfg.optim)};
-    x->kv[x->nkv++] = (st_kv){"recur.state.optim_t", ot};
-    x->kv[x->nkv++] = (st_kv){"recur.state.rng", rngs};
-    x->kv[x->nkv++] = (st_kv){"recur.state.last_val", lastv};
+    extra_meta(x, "recur.state.step", step);
+    extra_meta(x, "recur.state.lr", lr);
+    extra_meta(x, "recur.state.optim", optim_name(t->cfg.optim));
+    extra_meta(x, "recur.state.optim_t", ot);
+    extra_meta(x, "recur.state.rng", rngs);
+    extra_meta(x, "recur.state.last_val", lastv);
     // The language model's state files keep the keys they had before the
     // engine; the metric's keys exist only for tasks that have one.
     if (task->ops->metric) {
-        x->kv[x->nkv++] = (st_kv){"recur.state.last_metric", lastm};
-        x->kv[x->nkv++] = (st_kv){"recur.state.best_metric", bestm};
+        extra_meta(x, "recur.state.last_metric", lastm);
+        extra_meta(x, "recur.state.best_metric", bestm);
     }
-    if (t->skips) x->kv[x->nkv++] = (st_kv){"recur.state.skips", skips}; // only while skipping
+    if (t->skips) extra_meta(x, "recur.state.skips", skips); // only while skipping
+    // The schedule (a state written before schedules existed, or with the
+    // default, has none: step).
+    if (t->cfg.schedule != RECUR_SCHED_STEP) extra_meta(x, "recur.state.schedule", recur_schedule_name(t->cfg.schedule));
     char plateau[16], pbest[32];
     if (t->cfg.schedule == RECUR_SCHED_PLATEAU) {
         snprintf(plateau, sizeof plateau, "%d", t->plateau);
         put_double(pbest, sizeof pbest, t->plateau_best);
-        x->kv[x->nkv++] = (st_kv){"recur.state.plateau", plateau};
-        x->kv[x->nkv++] = (st_kv){"recur.state.plateau_best", pbest};
+        extra_meta(x, "recur.state.plateau", plateau);
+        extra_meta(x, "recur.state.plateau_best", pbest);
     }
     int rc = task->ops->state_add(task, x, err);
+    if (!rc && x->full)
+        rc = set_error(err, RECUR_EINVAL, "this %s model's training state has more parts than a state file holds (%d tensors, %d metadata entries)",
+                       task->ops->name, ENGINE_MAX_EXTRA, ENGINE_EXTRA_META);
     if (!rc) {
         task->ops->set_progress(task, t->step, t->best_val, t->best_metric);
         rc = task->ops->write(task, path, x, err);
@@ -376,6 +399,51 @@ static int optim_tensor(const st_file *f, const char *name, float *dst, size_t n
     return st_copy_f32(tt, dst, n, err);
 }
 
+// Whether the model file at path is the best model a state speaks of: its
+// recur.best_val is the state's, to the last digit.
+static int holds_best(const char *path, const char *best)
+{
+    st_file *f = NULL;
+    if (st_read(path, &f, NULL)) return 0;
+    const char *b = st_meta(f, "recur.best_val");
+    int same = b && !st_meta(f, "recur.state.step") && !strcmp(b, best);
+    st_free(f);
+    return same;
+}
+
+// After a resume: the best model so far must be in best_path, where this run
+// writes it and recur_trainer_restore_best reads it. When best_path is not
+// the --out of the run that was resumed, that run's best model (the file the
+// user named, or the model file beside the state) is copied there.
+static void carry_best(recur_trainer *t, const char *given, const char *state_path, const st_file *f)
+{
+    const char *best = st_meta(f, "recur.best_val");
+    t->best_lost = 0;
+    if (!t->best_path || !best || !strcmp(best, "none") || holds_best(t->best_path, best)) return;
+    char from[4200];
+    from[0] = 0;
+    if (strcmp(given, state_path)) {
+        snprintf(from, sizeof from, "%s", given); // --resume named the model file
+    } else {
+        // STATE is NAME.last.safetensors (or NAME.last): its model file is NAME.safetensors (NAME).
+        size_t n = strlen(state_path);
+        const char *a = ".last.safetensors", *b = ".last";
+        if (n > strlen(a) && !strcmp(state_path + n - strlen(a), a))
+            snprintf(from, sizeof from, "%.*s.safetensors", (int)(n - strlen(a)), state_path);
+        else if (n > strlen(b) && !strcmp(state_path + n - strlen(b), b))
+            snprintf(from, sizeof from, "%.*s", (int)(n - strlen(b)), state_path);
+    }
+    st_file *m = NULL;
+    if (from[0] && holds_best(from, best) && !st_read(from, &m, NULL)) {
+        if (st_write_bytes(t->best_path, m->buf, m->len, NULL) == 0) {
+            st_free(m);
+            return;
+        }
+    }
+    st_free(m);
+    t->best_lost = 1;
+}
+
 int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
 {
     if (!t || !path) return set_error(err, RECUR_EINVAL, "NULL argument");
@@ -401,6 +469,12 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
     if (step > t->total) {
         rc = set_error(err, RECUR_EINVAL, "%s is at step %ld, past the %lld steps of this run (raise --steps or --epochs)",
                        p, step, t->total);
+        goto done;
+    }
+    const char *sn = st_meta(f, "recur.state.schedule");
+    if (recur_schedule_parse(sn ? sn : "step") != (int)t->cfg.schedule) {
+        rc = set_error(err, RECUR_EINVAL, "%s was trained with --schedule %.20s; resume with the same schedule (got %s)",
+                       p, sn ? sn : "step", recur_schedule_name(t->cfg.schedule));
         goto done;
     }
     const char *on = st_meta(f, "recur.state.optim");
@@ -472,6 +546,7 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
     t->have_best_w = 0;
     memcpy(t->drop.s, s, sizeof s);
     task->ops->set_progress(task, t->step, t->best_val, t->best_metric);
+    carry_best(t, path, p, f);
 done:
     free(used);
     st_free(f);
@@ -501,8 +576,14 @@ int recur_trainer_restore_best(recur_trainer *t, recur_error *err)
         for (int k = 0; k < task->nbuf; k++)
             memcpy(task->buf[k].w, t->best_w[k], task->buf[k].n * sizeof(float));
     } else if (t->best_path && !isnan(t->best_val)) {
+        if (t->best_lost)
+            return set_error(err, RECUR_EINVAL, "the best model of the run that was resumed (validation loss %.4f) is neither in %s nor beside its state, and no later one was better",
+                             t->best_val, t->best_path);
         int rc = task->ops->load_weights(task, t->best_path, err);
         if (rc) return rc;
+    } else if (!isnan(t->best_val)) {
+        return set_error(err, RECUR_EINVAL, "the best model (validation loss %.4f) was found before the resume and this trainer has no file of it (give recur_trainer_set_outputs the best path)",
+                         t->best_val);
     } else {
         return RECUR_OK; // no validation: the last model is the best one
     }
@@ -655,7 +736,9 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
         t->last_val = v.loss;
         t->last_metric = v.metric;
         if (c->schedule == RECUR_SCHED_PLATEAU && isfinite(v.loss)) {
-            // Decay on a plateau of the validation loss (PyTorch's ReduceLROnPlateau, mode min).
+            // Decay on a plateau of the validation loss: after `patience` validations in a
+            // row with no lower loss (PyTorch's ReduceLROnPlateau waits for more than
+            // patience, and wants a relative gain of 1e-4; this takes any lower loss).
             if (isnan(t->plateau_best) || v.loss < t->plateau_best) {
                 t->plateau_best = v.loss;
                 t->plateau = 0;
@@ -679,6 +762,7 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
         if (best && t->best_path) {
             if ((rc = ops->write(task, t->best_path, NULL, err))) return rc;
             t->have_best_w = 0;
+            t->best_lost = 0;
             ev->kind = RECUR_EV_SAVE;
             ev->text = t->best_path;
             *stop |= emit(r->cb, r->user, ev);
@@ -768,7 +852,7 @@ interrupted:
 
 int recur_state_path(const char *model_path, char *out, size_t cap)
 {
-    if (!model_path || !out || cap == 0) return RECUR_EINVAL;
+    if (!model_path || !*model_path || !out || cap == 0) return RECUR_EINVAL;
     size_t n = strlen(model_path);
     const char *ext = ".safetensors";
     size_t el = strlen(ext);

@@ -22,11 +22,15 @@
 #define RECUR_ENGINE_H
 
 #include "base/rng.h"
-#include "formats/safetensors.h"
+#include "formats/checkpoint.h"
 #include "nn/optim.h"
 
 #define ENGINE_MAX_BUFS 4   /* parameter buffers a task may have (seq2seq: 3) */
-#define ENGINE_MAX_EXTRA 64 /* tensors + metadata a task may add to a state file */
+/* Tensors a state file may add to its model's: the optimizer's two per
+ * buffer, and a task's own (the language model: h and c of up to 64 layers,
+ * the stream positions). Metadata entries likewise (ENGINE_EXTRA_META in
+ * formats/checkpoint.h is what a model writer takes beside its own). */
+#define ENGINE_MAX_EXTRA (2 * ENGINE_MAX_BUFS + 2 * 64 + 8)
 
 /* One parameter buffer the optimizer updates, and its gradient's owner. */
 typedef struct engine_buf {
@@ -45,9 +49,15 @@ typedef struct engine_buf {
 typedef struct engine_extra {
     st_entry e[ENGINE_MAX_EXTRA];
     size_t ne;
-    st_kv kv[ENGINE_MAX_EXTRA];
+    st_kv kv[ENGINE_EXTRA_META];
     size_t nkv;
+    int full; /* an add found no room: the state is refused, not written short */
 } engine_extra;
+
+/* Add a tensor or a metadata entry; past the room they set x->full (the
+ * engine then fails the save with RECUR_EINVAL) instead of writing. */
+void extra_tensor(engine_extra *x, st_entry e);
+void extra_meta(engine_extra *x, const char *key, const char *value);
 
 /* What one validation pass measured. */
 typedef struct engine_val {

@@ -37,17 +37,17 @@ void order_free(epoch_order *o)
 void order_state_add(epoch_order *o, engine_extra *x)
 {
     for (size_t i = 0; i < o->n; i++) o->saved[i] = (int64_t)o->idx[i];
-    x->e[x->ne++] = (st_entry){"train.order", ST_I64, 1, {(uint64_t)o->n}, o->saved};
+    extra_tensor(x, (st_entry){"train.order", ST_I64, 1, {(uint64_t)o->n}, o->saved});
     snprintf(o->spos, sizeof o->spos, "%zu", o->pos);
     snprintf(o->sepoch, sizeof o->sepoch, "%lld", o->epoch);
     snprintf(o->srng, sizeof o->srng, "%016llx%016llx%016llx%016llx", (unsigned long long)o->shuffle.s[0],
              (unsigned long long)o->shuffle.s[1], (unsigned long long)o->shuffle.s[2],
              (unsigned long long)o->shuffle.s[3]);
     snprintf(o->sbatch, sizeof o->sbatch, "%d", o->batch);
-    x->kv[x->nkv++] = (st_kv){"recur.state.pos", o->spos};
-    x->kv[x->nkv++] = (st_kv){"recur.state.epoch", o->sepoch};
-    x->kv[x->nkv++] = (st_kv){"recur.state.shuffle", o->srng};
-    x->kv[x->nkv++] = (st_kv){"recur.state.batch", o->sbatch};
+    extra_meta(x, "recur.state.pos", o->spos);
+    extra_meta(x, "recur.state.epoch", o->sepoch);
+    extra_meta(x, "recur.state.shuffle", o->srng);
+    extra_meta(x, "recur.state.batch", o->sbatch);
 }
 
 int order_state_read(epoch_order *o, const st_file *f, const char *path, long pos_max,
