@@ -33,6 +33,7 @@ int cli_rank(void);
 /* The processes of the MPI launch this runs in, from its environment (1:
  * none); a plain build uses it to refuse running as many copies. */
 int cli_launch_size(void);
+int cli_launch_rank(void);
 /* The ranks agreed on the error this process leaves with (each knows it):
  * recur-mpi then ends normally instead of aborting the others. */
 void cli_error_agreed(void);

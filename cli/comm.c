@@ -20,6 +20,16 @@ int cli_launch_size(void)
     return 1;
 }
 
+int cli_launch_rank(void)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v) return (int)strtol(v, NULL, 10);
+    }
+    return 0;
+}
+
 #ifndef RECUR_MPI
 const recur_comm *cli_comm(void)
 {

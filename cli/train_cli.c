@@ -375,6 +375,7 @@ int train_cli_start(train_cli *c, recur_trainer *t)
     int n = cli_launch_size();
     if (!comm && n > 1) {
         // Each copy would train the whole model alone and all would write the same files.
+        if (cli_launch_rank() > 0) return 1; // the first copy says it
         snprintf(err.msg, sizeof err.msg, "this recur was built without MPI, but mpirun started %d copies of it: run recur-mpi instead (built beside recur when CMake finds MPI: apt-get install openmpi-bin libopenmpi-dev, then cmake again)", n);
         return fail(c->cmd, &err);
     }
@@ -432,9 +433,12 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
     }
     if (rc == RECUR_EINTERRUPT) {
         if (cli_rank() > 0) return 130;
+        const recur_comm *comm = cli_comm();
+        char how[64] = "recur";
+        if (comm) snprintf(how, sizeof how, "mpirun -np %d recur-mpi", comm->size);
         fprintf(stderr, "recur %s: interrupted at step %lld of %lld; state saved to %s\n"
-                        "  resume with: recur %s %s [same options] --resume %s --out %s\n",
-                c->cmd, recur_trainer_step(t), total, c->last, c->cmd, data, c->last, c->out);
+                        "  resume with: %s %s %s [same options] --resume %s --out %s\n",
+                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, data, c->last, c->out);
         return 130;
     }
     if (rc) return fail(c->cmd, &err);
