@@ -17,6 +17,7 @@ static recur_comm world;
 static int agreed;
 static double t_first, t_sum; /* RECUR_MPI_STATS: time in the gradient's allreduce */
 static long long n_sum;
+static size_t n_grad; /* floats in the gradient */
 
 static int sum_any(void *buf, size_t n, MPI_Datatype type, size_t size)
 {
@@ -39,6 +40,7 @@ static int sum_f32(void *ctx, float *buf, size_t n)
     if (n > 64) { // the gradient's, not a state gather's (those are rare)
         t_sum += MPI_Wtime() - t0;
         n_sum++;
+        n_grad = n;
     }
     return rc;
 }
@@ -76,9 +78,29 @@ void cli_error_agreed(void)
     agreed = 1;
 }
 
+// RECUR_MPI_STATS: the allreduce of the gradient alone, without the steps
+// around it (whose uneven ends the in-run times include), every rank at once.
+static void probe(void)
+{
+    if (!getenv("RECUR_MPI_STATS") || !n_grad) return;
+    float *g = calloc(n_grad, sizeof *g);
+    double t = 0;
+    const int reps = 20;
+    if (g) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        for (int i = 0; i < reps; i++) sum_any(g, n_grad, MPI_FLOAT, sizeof(float));
+        t = (MPI_Wtime() - t0) / reps;
+    }
+    free(g);
+    if (world.rank == 0)
+        fprintf(stderr, "recur-mpi: alone, one allreduce of %zu floats takes %.3f ms\n", n_grad, 1e3 * t);
+}
+
 void cli_rank_done(void)
 {
     if (world.rank == 0) return;
+    probe();
     MPI_Finalize();
     exit(0);
 }
@@ -109,6 +131,7 @@ int cli_mpi_end(int status)
         fprintf(stderr, "recur-mpi: %d ranks: %lld gradient allreduces took %.3f s of %.3f s (%.1f%%), %.3f ms each\n",
                 world.size, n_sum, t_sum, span, span > 0 ? 100 * t_sum / span : 0, 1e3 * t_sum / (double)n_sum);
     }
+    if (status == 0 && world.size > 1) probe();
     if (status != 0 && status != 130 && !agreed && world.size > 1) {
         // Only this rank may have failed: end every rank rather than leave
         // them waiting in a collective.
