@@ -439,7 +439,6 @@ static int lm_shard(train_task *bt, recur_error *err)
     engine_share(B, r, N, &lo, &hi);
     t->lo = (int)lo;
     t->b = (int)(hi - lo);
-    if (m->L > 32) return set_error(err, RECUR_EINVAL, "more than 32 layers");
     workspace *ws = NULL;
     int rc = ws_new(m, T, t->b, t->cfg.threads, &ws, err);
     if (rc) return rc;

@@ -558,12 +558,14 @@ int recur_trainer_set_comm(recur_trainer *t, const recur_comm *c, recur_error *e
     task->rank = 0;
     task->nranks = 1;
     if (c->rank != 0) { // rank 0 says it once
-        err->code = bad ? bad : RECUR_EINVAL;
-        err->msg[0] = 0;
-        return err->code;
+        if (err) {
+            err->code = bad ? bad : RECUR_EINVAL;
+            err->msg[0] = 0;
+        }
+        return bad ? bad : RECUR_EINVAL;
     }
     if (bad) {
-        *err = mine;
+        if (err) *err = mine;
         return bad;
     }
     return set_error(err, RECUR_EINVAL, "%.0f of the %d processes see other data or options than rank 0 (another file, vocabulary, seed or flag): every rank must run the same command on the same data",
