@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text fuzz_state"}
+targets=${FUZZ_TARGETS:-"fuzz_checkpoint fuzz_text fuzz_state fuzz_entry"}
 cc=${FUZZ_CC:-clang}
 out=build-fuzz
 
@@ -51,6 +51,7 @@ declare -A seeds=(
     [fuzz_checkpoint]="fuzz/corpus/checkpoint fuzz/corpus/state tests/corpus/safetensors"
     [fuzz_state]="fuzz/corpus/state"
     [fuzz_text]="fuzz/corpus/text"
+    [fuzz_entry]="fuzz/corpus/checkpoint fuzz/corpus/state fuzz/corpus/entry"
 )
 
 status=0

@@ -19,6 +19,7 @@ int cmd_classify(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_train_by_class(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_viz(int argc, char **argv);
 
 /* Prints "recur CMD: <message>" and returns 1 (the exit status). */
 int fail(const char *cmd, const recur_error *err);

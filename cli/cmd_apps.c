@@ -40,6 +40,7 @@ static void app_options(train_cli *c, const char *cmd, recur_task task, int *bid
     train_cli_add(c, (opt){"val-frac", OPT_DOUBLE, &c->tc.val_frac, 0, 0.9, "X", task == RECUR_TASK_TAG ? "without --dev: the last X of the sentences validate" : "fraction held out for validation (stratified by class)", 0});
     if (task != RECUR_TASK_CONDLM)
         train_cli_add(c, (opt){"json", OPT_FLAG, json, 0, 0, 0, "print the validation report as one JSON object", 0});
+    // (the command adds its own flags, then train_cli_shared_options)
 }
 
 // After parsing: the shared checks, the directions, the output files.
@@ -95,6 +96,7 @@ static int classify_train(int argc, char **argv)
     train_cli c;
     int bidir = 0, unidir = 0, json = 0;
     app_options(&c, "classify train", RECUR_TASK_CLASSIFY, &bidir, &unidir, &json);
+    train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse(c.cmd, classify_train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
@@ -241,6 +243,7 @@ static int tag_train(int argc, char **argv)
     train_cli_add(&c, (opt){"dev", OPT_STR, &dev, 0, 0, "FILE", "validation sentences (CoNLL)", 0});
     train_cli_add(&c, (opt){"test", OPT_STR, &test, 0, 0, "FILE", "also report accuracy on these sentences at the end", 0});
     train_cli_add(&c, (opt){"column", OPT_INT, &column, 0, 100, "N", "the tag column, 1-based (0: the second; UPOS in data/ud_english_ewt)", 0});
+    train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse(c.cmd, tag_train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;
@@ -391,6 +394,7 @@ int cmd_train_by_class(int argc, char **argv)
     app_options(&c, "train", RECUR_TASK_CONDLM, NULL, NULL, NULL);
     int by_class = 0;
     train_cli_add(&c, (opt){"by-class", OPT_FLAG, &by_class, 0, 0, 0, "train a generator conditioned on the class", 0});
+    train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse("train", condlm_usage, argc, argv, 2, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;

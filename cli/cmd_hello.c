@@ -162,10 +162,11 @@ int cmd_gradcheck(int argc, char **argv)
     if (mc.relu && mc.cell != RECUR_CELL_RNN)
         return usage_error("gradcheck", "--nonlinearity relu is only for --cell rnn");
 
-    recur_gradcheck_row rows[4 * 2 * 8 + 3];
+    recur_gradcheck_row rows[4 * 2 * 8 + 3]; // --layers is at most 8
     int n = 0;
     recur_error err = {0};
-    if ((rc = recur_gradcheck(&mc, vocab, T, B, seed, rows, &n, &err))) return fail("gradcheck", &err);
+    if ((rc = recur_gradcheck(&mc, vocab, T, B, seed, rows, (int)(sizeof rows / sizeof rows[0]), &n, &err)))
+        return fail("gradcheck", &err);
     printf("%s, hidden %d, layers %d, vocab %d, T %d, B %d%s\n", cell, mc.hidden, mc.layers, vocab, T, B,
            mc.embed ? ", embedding" : ", one-hot");
     printf("%-22s %8s  %s\n", "tensor", "checked", "worst relative error");
@@ -176,5 +177,6 @@ int cmd_gradcheck(int argc, char **argv)
         printf("%-22s %8d  %.3e%s\n", rows[i].name, rows[i].checked, rows[i].max_rel, ok ? "" : "  FAIL");
     }
     printf("%s\n", bad ? "FAILED" : "ok");
+    if (bad) fprintf(stderr, "recur gradcheck: %d tensor%s exceed the tolerance %g\n", bad, bad == 1 ? "" : "s", tol);
     return bad ? 1 : 0;
 }

@@ -47,6 +47,7 @@ static int seq2seq_train(int argc, char **argv)
     train_cli_add(&c, (opt){"batch", OPT_INT, &tc->batch, 1, 100000, "B", "pairs per step", 0});
     train_cli_add(&c, (opt){"val", OPT_STR, &val_path, 0, 0, "FILE", "validation pairs (default: --val-frac of FILE)", 0});
     train_cli_add(&c, (opt){"val-frac", OPT_DOUBLE, &tc->val_frac, 0, 0.9, "X", "fraction of FILE's pairs held out for validation", 0});
+    train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse(c.cmd, train_usage, argc, argv, 3, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;

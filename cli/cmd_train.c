@@ -112,6 +112,7 @@ int cmd_train(int argc, char **argv)
     train_cli_add(&c, (opt){"sample-every", OPT_INT, &c.tc.sample_every, 0, 1e9, "N", "steps between progress samples (0: none)", 0});
     train_cli_add(&c, (opt){"sample-len", OPT_INT, &c.tc.sample_len, 1, 100000, "N", "characters per progress sample", 0});
     train_cli_add(&c, (opt){"bytes", OPT_FLAG, &bytes, 0, 0, 0, "a byte vocabulary instead of UTF-8 code points", 0});
+    train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse("train", train_usage, argc, argv, 2, c.o, c.n, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : 2;

@@ -32,7 +32,12 @@ static int generate(recur_sampler *s, long long length, const char *stop, char l
         int n;
         int rc = recur_sampler_next(s, c, &n, err);
         if (rc) return rc;
-        fwrite(c, 1, (size_t)n, stdout);
+        // A full disk or a closed pipe ends the run now, not after length draws.
+        if (fwrite(c, 1, (size_t)n, stdout) != (size_t)n) {
+            err->code = RECUR_EIO;
+            snprintf(err->msg, sizeof err->msg, "cannot write to standard output");
+            return RECUR_EIO;
+        }
         last = c[n - 1];
         if (tty) fflush(stdout);
         if (slen && slen < sizeof tail) {
@@ -154,7 +159,8 @@ static const char eval_usage[] =
     "usage: recur eval CKPT FILE [options]\n\n"
     "The mean loss of predicting each character of FILE from all the characters before it\n"
     "(the state starts at zero and is carried through the whole file; the first character\n"
-    "is only input), in nats and bits per character.";
+    "is only input), in nats and bits per character. CKPT must be a language model (recur\n"
+    "train); a model of another kind is refused, naming its kind.";
 
 int cmd_eval(int argc, char **argv)
 {
@@ -176,7 +182,9 @@ int cmd_eval(int argc, char **argv)
     if ((rc = recur_model_load(pos[0], &m, &err))) goto done;
     if ((rc = recur_text_open(pos[1], &text, &err))) goto done;
     if ((rc = recur_eval_text(m, text.data, text.len, skip, threads, &r, &err))) {
-            recur_error_prefix(&err, pos[1]);
+        // A character the model lacks or bad UTF-8 is about the text; a model
+        // of another kind (RECUR_EINVAL) is about the checkpoint.
+        recur_error_prefix(&err, rc == RECUR_EINVAL ? pos[0] : pos[1]);
         goto done;
     }
     if (json)
@@ -245,10 +253,11 @@ int cmd_info(int argc, char **argv)
     const recur_vocab *v = recur_model_vocab(m);
     if (json) {
         printf("{\"task\":\"%s\",\"cell\":\"%s\",\"nonlinearity\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
-               "\"dropout\":%g,\"vocab_size\":%d,\"bytes\":%s,\"params\":%zu,\"steps\":%lld,",
+               "\"dropout\":%g,\"vocab_size\":%d,\"bytes\":%s,\"outputs\":%d,\"directions\":%d,"
+               "\"cond\":%d,\"labels\":%d,\"params\":%zu,\"steps\":%lld,",
                recur_task_name(recur_model_task(m)), recur_cell_name(i.cell), i.relu ? "relu" : "tanh", i.hidden, i.layers, i.embed,
-               (double)i.dropout, i.vocab_size, recur_vocab_is_bytes(v) ? "true" : "false", i.params,
-               i.steps);
+               (double)i.dropout, i.vocab_size, recur_vocab_is_bytes(v) ? "true" : "false", i.outputs,
+               i.directions, i.cond, recur_model_label_count(m), i.params, i.steps);
         if (isnan(i.best_val))
             printf("\"best_val\":null}\n");
         else
@@ -258,6 +267,12 @@ int cmd_info(int argc, char **argv)
         if (recur_model_task(m) != RECUR_TASK_LM)
             printf("task         %s (%d labels)\n", recur_task_name(recur_model_task(m)),
                    recur_model_label_count(m));
+        else
+            printf("task         lm (next character)\n");
+        printf("outputs      %d%s\n", i.outputs,
+               i.outputs == i.vocab_size ? " (one per character)" : (i.outputs ? " (one per label)" : " (no head)"));
+        printf("directions   %d%s\n", i.directions, i.directions == 2 ? " (bidirectional)" : "");
+        if (i.cond) printf("conditioning %d classes\n", i.cond);
         printf("cell         %s%s\n", recur_cell_name(i.cell),
                i.cell == RECUR_CELL_RNN ? (i.relu ? " (relu)" : " (tanh)") : "");
         printf("hidden       %d\n", i.hidden);

@@ -1,10 +1,13 @@
 /*
  * main.c - the recur command: a table of subcommands, each with a one-line
- * summary. Exit status: 0 success, 2 bad usage, 1 any other error (always
- * with one line on stderr).
+ * summary. Exit status: 0 success, 2 bad usage, 130 interrupted (train,
+ * seq2seq train: the state is saved), 1 any other error (always with one
+ * line on stderr). Output that could not be written is an error: standard
+ * output is flushed and closed before the program says it succeeded.
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@ static const command commands[] = {
     {"seq2seq", cmd_seq2seq, "sequence-to-sequence: train, predict, eval, generate pairs"},
     {"classify", cmd_classify, "many-to-one: learn and predict the class of a text"},
     {"tag", cmd_tag, "many-to-many: learn and predict a tag for every token"},
+    {"viz", cmd_viz, "look inside a model: an HTML report of its units, gates and predictions"},
     {"bench", cmd_bench, "measure training and sampling speed and memory (docs/benchmarks.md)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -42,6 +46,24 @@ int fail(const char *cmd, const recur_error *err)
     }
     fprintf(stderr, "recur %s: %s\n", cmd, err->msg[0] ? err->msg : recur_strerror(err->code));
     return 1;
+}
+
+// A command that printed into a full disk or a closed pipe did not succeed:
+// stdio reports write errors only through ferror and a failing fflush or
+// fclose, so every path out of main that would exit 0 comes through here.
+static int finish(const char *cmd, int status)
+{
+    errno = 0;
+    int bad = ferror(stdout);
+    if (fflush(stdout)) bad = 1;
+    int saved = errno;
+    if (fclose(stdout) && !saved) bad = 1, saved = errno;
+    if (bad && status == 0) { // a failed command has said why already
+        fprintf(stderr, "recur%s%s: cannot write the output: %s\n", cmd ? " " : "", cmd ? cmd : "",
+                saved ? strerror(saved) : "write error");
+        return 1;
+    }
+    return status;
 }
 
 static void help(FILE *f)
@@ -88,18 +110,18 @@ static int run(int argc, char **argv)
             for (int i = 0; i < NCOMMANDS; i++)
                 if (strcmp(commands[i].name, argv[2]) == 0) {
                     char *av[] = {argv[0], argv[2], "--help", NULL};
-                    return commands[i].run(3, av);
+                    return finish(argv[2], commands[i].run(3, av));
                 }
         }
         help(stdout);
-        return 0;
+        return finish(NULL, 0);
     }
     if (strcmp(name, "--version") == 0) {
         printf("recur %s\n", RECUR_VERSION);
-        return 0;
+        return finish(NULL, 0);
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (strcmp(commands[i].name, name) == 0) return commands[i].run(argc, argv);
+        if (strcmp(commands[i].name, name) == 0) return finish(name, commands[i].run(argc, argv));
     fprintf(stderr, "recur: unknown command '%s' (see 'recur --help')\n", name);
     return 2;
 }

@@ -52,7 +52,12 @@ void train_cli_init(train_cli *c, const char *cmd, const char *out_default)
     c->clip_mode = "norm";
     c->schedule = "step";
     c->out = out_default;
+}
+
+void train_cli_shared_options(train_cli *c)
+{
     recur_train_config *t = &c->tc;
+    const char *out_default = c->out;
     train_cli_add(c, (opt){"out", OPT_STR, &c->out, 0, 0, "CKPT", out_default ? "where to save the best model on validation" : "where to save the best model on validation (required)", 0});
     train_cli_add(c, (opt){"last", OPT_STR, &c->last, 0, 0, "CKPT", "where to save the resumable state (default: OUT with .last)", 0});
     train_cli_add(c, (opt){"resume", OPT_STR, &c->resume, 0, 0, "CKPT", "continue exactly from a state written to --last (or from --out's model: its state beside it)", 0});
@@ -63,11 +68,13 @@ void train_cli_init(train_cli *c, const char *cmd, const char *out_default)
     train_cli_add(c, (opt){"eval-every", OPT_INT, &t->eval_every, 0, 1e9, "N", "steps between validation passes (0: after every epoch); always at the last step", 0});
     train_cli_add(c, (opt){"optim", OPT_STR, &c->optim, 0, 0, "NAME", "adam, adagrad, rmsprop or sgd", 0});
     train_cli_add(c, (opt){"lr", OPT_FLOAT, &t->lr, 1e-12, 1e6, "X", "learning rate", 0});
-    train_cli_add(c, (opt){"schedule", OPT_STR, &c->schedule, 0, 0, "NAME", "learning-rate schedule: step (--lr-decay every --lr-decay-every steps), constant, or cosine (down to --lr-min at the last step)", 0});
-    train_cli_add(c, (opt){"lr-decay", OPT_FLOAT, &t->lr_decay, 1e-6, 1, "X", "step schedule: multiply the learning rate by X ...", 0});
+    train_cli_add(c, (opt){"schedule", OPT_STR, &c->schedule, 0, 0, "NAME", "learning-rate schedule: step (--lr-decay every --lr-decay-every steps), constant, cosine (down to --lr-min at the last step), or plateau (--lr-decay, 0.5 unless given, after --patience validations without a lower loss)", 0});
+    train_cli_add(c, (opt){"lr-decay", OPT_FLOAT, &t->lr_decay, 1e-6, 1, "X", "step or plateau schedule: multiply the learning rate by X ...", 0});
     train_cli_add(c, (opt){"lr-decay-every", OPT_INT, &t->lr_decay_every, 0, 1e9, "N", "... every N steps (0: after every epoch)", 0});
     train_cli_add(c, (opt){"warmup", OPT_LL, &t->warmup, 0, 1e15, "N", "steps of linear warm-up at the start (any schedule)", 0});
     train_cli_add(c, (opt){"lr-min", OPT_FLOAT, &t->lr_min, 0, 1e6, "X", "cosine schedule: the rate at the end", 0});
+    train_cli_add(c, (opt){"patience", OPT_INT, &t->patience, 1, 1e6, "N", "plateau schedule: validations without a lower loss before a decay", 0});
+    train_cli_add(c, (opt){"weight-decay", OPT_FLOAT, &t->weight_decay, 0, 999, "X", "decoupled weight decay on the weight matrices, not the biases (AdamW with adam)", 0});
     train_cli_add(c, (opt){"clip", OPT_FLOAT, &t->clip, 0, 1e9, "X", "gradient clipping threshold (0: off)", 0});
     train_cli_add(c, (opt){"clip-mode", OPT_STR, &c->clip_mode, 0, 0, "M", "norm (the global L2 norm of all gradients) or value (each element)", 0});
     train_cli_add(c, (opt){"momentum", OPT_FLOAT, &t->momentum, 0, 0.9999, "X", "momentum for sgd", 0});
@@ -111,9 +118,13 @@ int train_cli_finish(train_cli *c)
     int si = recur_schedule_parse(c->schedule);
     if (si < 0) return usage_error(cmd, "invalid value for --schedule: '%s' (expected step, constant or cosine)", c->schedule);
     c->tc.schedule = (recur_schedule)si;
-    int decay = train_cli_seen(c, "lr-decay") || train_cli_seen(c, "lr-decay-every");
-    if (decay && c->tc.schedule != RECUR_SCHED_STEP)
-        return usage_error(cmd, "--lr-decay and --lr-decay-every belong to --schedule step, not %s", c->schedule);
+    if (train_cli_seen(c, "lr-decay-every") && c->tc.schedule != RECUR_SCHED_STEP)
+        return usage_error(cmd, "--lr-decay-every belongs to --schedule step, not %s", c->schedule);
+    if (train_cli_seen(c, "lr-decay") && c->tc.schedule != RECUR_SCHED_STEP && c->tc.schedule != RECUR_SCHED_PLATEAU)
+        return usage_error(cmd, "--lr-decay belongs to --schedule step or plateau, not %s", c->schedule);
+    if (train_cli_seen(c, "patience") && c->tc.schedule != RECUR_SCHED_PLATEAU)
+        return usage_error(cmd, "--patience belongs to --schedule plateau");
+    if (c->tc.schedule == RECUR_SCHED_PLATEAU && !train_cli_seen(c, "lr-decay")) c->tc.lr_decay = 0.5f;
     if (train_cli_seen(c, "lr-min") && c->tc.schedule != RECUR_SCHED_COSINE)
         return usage_error(cmd, "--lr-min belongs to --schedule cosine");
     if (!(c->tc.lr_min <= c->tc.lr))

@@ -29,12 +29,15 @@ typedef struct train_cli {
 
 /* Adds one option to c's table. */
 void train_cli_add(train_cli *c, opt o);
-/* The defaults every command starts from, and the flags they all take:
- * --out --last --resume --save-every --log --steps --epochs --eval-every
- * --lr --lr-decay --lr-decay-every --schedule --warmup --lr-min --clip
- * --clip-mode --optim --momentum --seed --threads --print-every --quiet.
- * out_default: the --out default (NULL: required). */
+/* The defaults every command starts from. out_default: the --out default
+ * (NULL: required). */
 void train_cli_init(train_cli *c, const char *cmd, const char *out_default);
+/* The flags every train command takes (after its own, in --help):
+ * --out --last --resume --save-every --log --steps --epochs --eval-every
+ * --lr --lr-decay --lr-decay-every --schedule --warmup --lr-min --patience
+ * --weight-decay --clip --clip-mode --optim --momentum --seed --threads
+ * --print-every --quiet. */
+void train_cli_shared_options(train_cli *c);
 /* --cell --hidden --layers --embed --dropout, into c->mc. */
 void train_cli_model_options(train_cli *c);
 /* After args_parse: names to enums, exclusive flags, the schedule rules.

@@ -8,9 +8,17 @@
  *    RECUR_E* code, and fills the optional recur_error with one line of text.
  *  - Whoever creates an object frees it: recur_x_new/_load pairs with
  *    recur_x_free; passing NULL to a _free function is fine.
- *  - The library never prints, exits or aborts, and keeps no global state:
- *    two models in two threads are independent. One object must not be used
- *    from two threads at once.
+ *  - The library never prints, exits or aborts. Two models in two threads
+ *    are independent; one object must not be used from two threads at once.
+ *    What is process-wide, exactly: (1) a table of the files recur_text_open
+ *    has mapped (at most 64 remembered, behind a mutex), so that a pass over
+ *    a mapped text can release the pages behind it; (2) the kernels' choice,
+ *    made from the CPU and the environment variable RECUR_KERNELS=portable
+ *    each time a workspace or sampler is made (getenv: do not change the
+ *    environment from another thread meanwhile); (3) a thread-local "current
+ *    pool" the products of one call run on. None of it is visible in results.
+ *  - Worker threads the library starts block every asynchronous signal: a
+ *    program's signal handlers run on its own threads.
  *  - Tensor names in checkpoints are PyTorch's (docs/format.md).
  */
 #ifndef RECUR_H
@@ -115,6 +123,11 @@ typedef struct recur_model_config {
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
     int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
 } recur_model_config;
+/* outputs, cond and bidirectional exist for the applications (their train
+ * functions give such a model its task and labels). A model made here with
+ * any of them non-default saves and loads as what it is, but no entry point
+ * (eval, sampler, trainer, classify, tag) takes it: each refuses it with
+ * RECUR_EINVAL naming its kind (docs/reliability.md, "Kinds of model"). */
 
 /* Fills cfg with the defaults (rnn, tanh, H=128, 2 layers, one-hot, no dropout). */
 RECUR_API void recur_model_config_default(recur_model_config *cfg);
@@ -140,6 +153,9 @@ typedef struct recur_model_info {
     size_t params;    /* number of trainable floats */
     long long steps;  /* training steps recorded in the checkpoint (0 if new) */
     double best_val;  /* best validation loss in nats/char (NaN if none) */
+    int outputs;      /* rows of the head: vocab_size for a language model, else labels (0: no head) */
+    int directions;   /* 1, or 2 when bidirectional */
+    int cond;         /* conditioning classes fed at every step (condlm; 0: none) */
 } recur_model_info;
 
 RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);
@@ -159,7 +175,10 @@ typedef struct recur_eval_result {
 
 /* The mean loss of predicting each character of text from all the ones
  * before it: the state starts at zero and is carried through the whole text.
- * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown. */
+ * A character outside the vocabulary is RECUR_EVOCAB unless skip_unknown.
+ * m must be a language model: any other kind (a classifier, a tagger, a
+ * condlm, a model made with non-default outputs/cond/bidirectional) is
+ * RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip_unknown,
                     int threads, recur_eval_result *res, recur_error *err);
 
@@ -180,8 +199,10 @@ typedef struct recur_sample_config {
 
 RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
 
-/* A generator over m (m must outlive it). State starts at zero. A model that
- * does not predict characters (a classifier, a tagger) is RECUR_EINVAL. */
+/* A generator over m (m must outlive it). State starts at zero. m must be a
+ * language model or a condlm (recur_condlm_train); any other kind (a
+ * classifier, a tagger, a bidirectional model, a model made with non-default
+ * outputs/cond) is RECUR_EINVAL with a message naming its kind. */
 RECUR_API int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
                       recur_error *err);
 RECUR_API void recur_sampler_free(recur_sampler *s);
@@ -218,10 +239,12 @@ typedef enum recur_schedule {
                                  with lr_decay 1 (the default) the rate is constant */
     RECUR_SCHED_CONSTANT = 1, /* lr throughout */
     RECUR_SCHED_COSINE = 2,   /* from lr down to lr_min at the last step, along half a cosine */
+    RECUR_SCHED_PLATEAU = 3,  /* lr x lr_decay whenever the validation loss has not improved
+                                 for `patience` validations in a row */
 } recur_schedule;
 
 RECUR_API const char *recur_schedule_name(recur_schedule s);
-/* Parses "step", "constant" or "cosine"; -1 for anything else. */
+/* Parses "step", "constant", "cosine" or "plateau"; -1 for anything else. */
 RECUR_API int recur_schedule_parse(const char *name);
 
 /* The settings of a training run, shared by every task (the language model,
@@ -254,6 +277,10 @@ typedef struct recur_train_config {
     recur_schedule schedule; /* default RECUR_SCHED_STEP */
     long long warmup;     /* steps of linear warm-up: step s (from 0) uses lr (s+1)/warmup */
     float lr_min;         /* cosine: the rate the last step ends near (default 0) */
+    int patience;         /* plateau: validations without improvement before a decay (default 2) */
+    float weight_decay;   /* decoupled weight decay (AdamW with adam): every step multiplies the
+                             weight matrices (not the biases) by 1 - lr * weight_decay before the
+                             update. Default 0 */
 } recur_train_config;
 
 RECUR_API void recur_train_config_default(recur_train_config *cfg);
@@ -435,7 +462,8 @@ RECUR_API int recur_classify_train(const char *data, const recur_app_config *cfg
                                    const char *out_path, recur_train_callback cb, void *user,
                                    recur_model **model, recur_report *report, recur_error *err);
 /* probs[recur_model_label_count(m)]: the model's probability of each label
- * for text. Characters it never saw are read as one unknown character. */
+ * for text. Characters it never saw are read as one unknown character.
+ * m must be a classifier (RECUR_EINVAL naming its kind otherwise). */
 RECUR_API int recur_classify(const recur_model *m, const char *text, size_t len, float *probs,
                              recur_error *err);
 
@@ -449,7 +477,8 @@ RECUR_API int recur_tag_train(const char *train, const char *dev, const recur_ap
 /* Per-token accuracy on a CoNLL file (tags outside the model's tag set count as misses). */
 RECUR_API int recur_tag_eval(const recur_model *m, const char *path, int column, int threads,
                              recur_report *report, recur_error *err);
-/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). */
+/* tags[n] = the tag id of each of tokens[0..n) (lens[i] bytes each). m must
+ * be a tagger (RECUR_EINVAL naming its kind otherwise, as for recur_tag_eval). */
 RECUR_API int recur_tag(const recur_model *m, const char *const *tokens, const size_t *lens, int n,
                         int *tags, recur_error *err);
 
@@ -500,9 +529,110 @@ typedef struct recur_gradcheck_row {
 /* Builds a small random model of cfg over a vocab of vocab_size symbols, a
  * random window of T steps and batch B, and compares analytic gradients with
  * central differences (double-precision loss) for entries of every parameter
- * tensor. rows must hold room for 4*layers+3 rows; *nrows gets the count. */
+ * tensor. One row per tensor: at most 4*layers*directions+3 (an embedding,
+ * four per layer and direction, the head's two), RECUR_GRADCHECK_ROWS(cfg).
+ * cap is the number of rows the caller's array holds; if the model has more
+ * tensors than that, the call is RECUR_EINVAL with *nrows the count needed
+ * and nothing written. *nrows gets the count. A model without a head
+ * (outputs -1) has no loss to check: RECUR_EINVAL. */
+#define RECUR_GRADCHECK_ROWS(cfg) (4 * (cfg)->layers * ((cfg)->bidirectional ? 2 : 1) + 3)
 RECUR_API int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
-                    recur_gradcheck_row *rows, int *nrows, recur_error *err);
+                              recur_gradcheck_row *rows, int cap, int *nrows, recur_error *err);
+
+/* ---------------------------------------------------------------- trace */
+
+/* What a model computes on a text, step by step: the recurrent state (h, and
+ * c for LSTM), the gates and the output distribution after every character,
+ * for every layer and direction (docs/api.md, "Look inside"). A trace is the
+ * forward pass itself (the same code and the same bits as recur_eval_text),
+ * with the numbers that pass makes kept instead of dropped. */
+typedef struct recur_trace recur_trace;
+
+/* The quantities a trace holds, each [hidden] floats per step and unit. */
+typedef enum recur_trace_value {
+    RECUR_TRACE_H = 0, /* the unit's output h_t (every cell) */
+    RECUR_TRACE_C,     /* LSTM cell state c_t */
+    RECUR_TRACE_I,     /* LSTM input gate */
+    RECUR_TRACE_F,     /* LSTM forget gate */
+    RECUR_TRACE_G,     /* LSTM candidate g = tanh(...) */
+    RECUR_TRACE_O,     /* LSTM output gate */
+    RECUR_TRACE_R,     /* GRU reset gate */
+    RECUR_TRACE_Z,     /* GRU update gate */
+    RECUR_TRACE_N,     /* GRU candidate n = tanh(...) */
+    RECUR_TRACE_NVALUES
+} recur_trace_value;
+
+typedef struct recur_trace_config {
+    int skip_unknown;  /* 1: leave out characters outside the vocabulary; 0: RECUR_EVOCAB
+                          naming the first (a model whose vocabulary holds U+FFFD, as the
+                          applications' do, reads them as U+FFFD either way) */
+    int gates;         /* 1 (default): keep the gates; 0: only h, c and the outputs */
+    int threads;       /* threads of the forward pass (default 1; same numbers for any count) */
+    long long max_chars; /* trace at most this many characters (0: all) */
+} recur_trace_config;
+
+RECUR_API void recur_trace_config_default(recur_trace_config *cfg);
+
+/* Runs m over text[0..len) (UTF-8, or bytes for a byte model) from the zero
+ * state, as recur_eval_text does, and keeps every step's values. Step t
+ * reads the t-th character; its outputs are the model's distribution after
+ * reading characters 0..t (a language model: over the next character; a
+ * classifier or tagger: over its labels, the head applied to that step's
+ * top-layer state). A bidirectional model is run over the whole text as one
+ * sequence. Memory: steps * units * hidden * (2 + gates) floats plus
+ * steps * outputs (LSTM 512x3, 2000 steps: 74 MB). An empty text (or one
+ * whose characters were all skipped) is RECUR_EINVAL; invalid UTF-8 is
+ * RECUR_EFORMAT naming the byte offset. The trace owns its numbers and does
+ * not point at m or text; free it with recur_trace_free. */
+RECUR_API int recur_trace_text(const recur_model *m, const char *text, size_t len,
+                               const recur_trace_config *cfg, recur_trace **out, recur_error *err);
+RECUR_API void recur_trace_free(recur_trace *t);
+
+RECUR_API int recur_trace_steps(const recur_trace *t);   /* characters read */
+RECUR_API int recur_trace_layers(const recur_trace *t);
+RECUR_API int recur_trace_directions(const recur_trace *t); /* 1, or 2 if bidirectional */
+RECUR_API int recur_trace_hidden(const recur_trace *t);
+RECUR_API int recur_trace_outputs(const recur_trace *t); /* floats per step of the outputs */
+RECUR_API long long recur_trace_skipped(const recur_trace *t); /* characters left out */
+/* Step t's character: its vocabulary id, and where it lies in the text given
+ * to recur_trace_text (byte offset and length). */
+RECUR_API int recur_trace_char(const recur_trace *t, int step, size_t *offset, int *nbytes);
+/* values[hidden] of what at step t for (layer, dir); NULL when out of range
+ * or when the cell has no such value (c and the gates of a GRU, say) or the
+ * gates were not kept. The pointer lives as long as the trace. */
+RECUR_API const float *recur_trace_get(const recur_trace *t, recur_trace_value what, int step,
+                                       int layer, int dir);
+/* probs[outputs] after step t (softmax of the head; NULL for a headless model). */
+RECUR_API const float *recur_trace_probs(const recur_trace *t, int step);
+/* The name of a value ("h", "c", "i", ...). */
+RECUR_API const char *recur_trace_value_name(recur_trace_value what);
+
+/* Simple features of the traced text, one number per step (the state after
+ * reading that step's character), for finding units that track them (the
+ * cells of Karpathy, Johnson and Fei-Fei, "Visualizing and Understanding
+ * Recurrent Networks", 2015). */
+typedef enum recur_feature {
+    RECUR_FEAT_QUOTE = 0, /* 1 inside "double quotes" (or curly ones), the opening one included */
+    RECUR_FEAT_BRACKET,   /* depth of ( [ { nesting, never below 0 */
+    RECUR_FEAT_LINEPOS,   /* characters since the last newline (0 on the newline itself) */
+    RECUR_FEAT_INDENT,    /* spaces and tabs (a tab counts 4) that start the current line */
+    RECUR_FEAT_WORD,      /* 1 on a letter or digit (any non-ASCII character counts as a letter) */
+    RECUR_FEAT_NEWLINE,   /* 1 on a newline: the state just after reading one */
+    RECUR_FEAT_COUNT
+} recur_feature;
+
+/* "quote", "bracket", "linepos", "indent", "word", "newline". */
+RECUR_API const char *recur_feature_name(recur_feature f);
+/* out[steps]: feature f at every step of t (computed from the characters the
+ * trace read, skipped ones left out). */
+RECUR_API int recur_trace_feature(const recur_trace *t, recur_feature f, float *out,
+                                  recur_error *err);
+/* corr[layers * directions * hidden], unit (l, d, j) at (l*directions + d)*hidden + j:
+ * Pearson's correlation over the steps between x[steps] and that unit's
+ * value what. A constant unit or a constant x correlates 0. RECUR_EINVAL if
+ * the trace does not hold what. */
+RECUR_API int recur_trace_correlate(const recur_trace *t, recur_trace_value what, const float *x,
+                                    float *corr, recur_error *err);
 
 /* ---------------------------------------------------------------- sequence-to-sequence */
 
@@ -656,6 +786,18 @@ RECUR_API int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_conf
                                         const recur_pair *train, size_t ntrain,
                                         const recur_pair *val, size_t nval, recur_trainer **out,
                                         recur_error *err);
+
+/* Where the decoder looked: the attention weights of a model with attention
+ * (cfg.attention) when it writes tgt for src, teacher-forced (give it
+ * recur_seq2seq_predict's output to see the prediction's attention). *rows
+ * gets the output steps (tgt's characters + 1, the end marker), *cols the
+ * source positions (src's characters + 1, its end marker); weights[r * cols
+ * + c] (each row sums to 1). If cap < rows * cols the call is RECUR_EINVAL
+ * with *rows and *cols set. A target character outside the target vocabulary
+ * is RECUR_EVOCAB; a model without attention is RECUR_EINVAL. */
+RECUR_API int recur_seq2seq_attention(const recur_seq2seq *m, const char *src, size_t src_len,
+                                      const char *tgt, size_t tgt_len, float *weights,
+                                      size_t cap, int *rows, int *cols, recur_error *err);
 
 #ifdef __cplusplus
 }

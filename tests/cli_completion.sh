@@ -43,7 +43,7 @@ want() {
     if [ "$got" = "$*" ]; then ok; else bad "completing '${words[*]}': got '$got', expected '$*'"; fi
 }
 
-want recur "" = --help --version bench classify eval gradcheck hello info sample seq2seq tag train
+want recur "" = --help --version bench classify eval gradcheck hello info sample seq2seq tag train viz
 want recur tr = train
 want recur seq2seq "" = eval generate predict train
 want recur tag "" = eval predict train
@@ -54,6 +54,7 @@ want recur seq2seq train --att = --attention
 want recur sample mod = model.safetensors
 want recur train --out mi = mine.txt
 want recur train --steps "" =
+want recur viz model.safetensors mine.txt --color "" = always auto never
 # Every option `recur sample --help` lists is offered, and nothing else.
 opts=$("$recur" sample --help | sed -n 's/^  *\(--[a-z0-9-]*\).*/\1/p' | sort | tr '\n' ' ')
 want recur sample model.safetensors -- = $(printf '%s\n' $opts --help | sort | tr '\n' ' ')

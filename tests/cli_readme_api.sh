@@ -24,9 +24,25 @@ check test -z "$others"
 awk '/^## The C API in ten lines/ {on = 1} on && /^```c$/ {code = 1; next} code && /^```$/ {exit} code {print}' \
     "$src/README.md" >"$tmp/prog.c"
 check test -s "$tmp/prog.c"
-libs=$(sed -n 's/^Libs: -L${libdir} -lrecur //p' "$pc")
+# recur.pc: what librecur.a needs (-pthread -lm) is in Libs.private, and
+# OpenMP is gone (nothing uses it).
+check grep -qx 'Libs.private: -pthread -lm' "$pc"
+if grep -qi 'openmp\|gomp' "$pc"; then bad "recur.pc names OpenMP"; else ok; fi
+# Linked against librecur.a itself (librecur.so is installed beside it, and
+# -lrecur would pick that): the flags are pkg-config's, -lrecur aside.
+if command -v pkg-config >/dev/null; then
+    pkc() { PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp/prefix" "$@" recur; }
+    flags="$(pkc --cflags) $lib $(pkc --static --libs | sed 's/-L[^ ]*//g; s/-lrecur\b//g')"
+else
+    flags="-I$tmp/prefix/include $lib $(sed -n 's/^Libs.private: //p' "$pc")"
+fi
 # shellcheck disable=SC2086
-check cc -std=c11 -Wall -o "$tmp/prog" "$tmp/prog.c" -I"$tmp/prefix/include" "$lib" $libs
+check cc -std=c11 -Wall -o "$tmp/prog" "$tmp/prog.c" $flags
+# And every program of examples/ builds the same way.
+for ex in "$src"/examples/*.c; do
+    # shellcheck disable=SC2086
+    check cc -std=c11 -Wall -o "$tmp/example" "$ex" $flags
+done
 
 head -c 20000 "$src/data/tinyshakespeare.txt" >"$tmp/t.txt"
 "$recur" train "$tmp/t.txt" --hidden 16 --layers 1 --steps 5 --seq 16 --batch 4 \

@@ -10,7 +10,8 @@
 # and each time the final model file (and state file) must be byte for byte
 # those of the run that was never stopped. The schedule's and the skipped
 # steps' numbers are in the state too: the language model also runs with a
-# cosine schedule and warm-up.
+# cosine schedule and warm-up, the classifier on a plateau schedule with
+# weight decay.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ -n "${RECUR_VALGRIND:-}" ]; then
@@ -35,13 +36,24 @@ task() {
     cosine) cmd=("$recur" train "$tmp/text.txt" --cell gru --hidden 48 --seq 32 --batch 8 --eval-every 10
             --schedule cosine --warmup 12 --lr-min 1e-4 --sample-every 0 --threads 2 --quiet) ;;
     classify) cmd=("$recur" classify train "$tmp/names.tsv" --hidden 48 --batch 16 --eval-every 10 --dropout 0.1
-            --layers 2 --threads 2 --quiet) ;;
+            --layers 2 --schedule plateau --patience 1 --weight-decay 0.01 --threads 2 --quiet) ;;
     tag) cmd=("$recur" tag train "$tmp/tag.tsv" --hidden 32 --batch 8 --eval-every 10 --threads 2 --quiet) ;;
     condlm) cmd=("$recur" train "$tmp/names.tsv" --by-class --hidden 48 --batch 16 --eval-every 10 --threads 2 --quiet) ;;
     seq2seq) cmd=("$recur" seq2seq train "$tmp/pairs.tsv" --hidden 48 --attention --batch 16 --eval-every 10
             --lr-decay-every 20 --threads 2 --quiet) ;;
     esac
     steps=80
+}
+
+# started LOG PID: waits until the run has taken a step (its log has a line):
+# a shell's background jobs ignore SIGINT until recur installs its handler,
+# so a signal sent earlier would be lost, not tested.
+started() {
+    for _ in $(seq 1 600); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 0
+        sleep 0.01
+    done
 }
 
 same() { # WHAT A B
@@ -82,10 +94,12 @@ for name in lm cosine classify tag condlm seq2seq; do
 
     # Stopped by SIGINT wherever it lands.
     landed=0
-    for wait in 0.05 0.15 0.3; do
+    for wait in 0 0.05 0.15; do
         out="$d/int$wait.safetensors"
-        "${cmd[@]}" --steps $steps --out "$out" >/dev/null 2>"$d/int.err" &
+        rm -f "$d/int.jsonl"
+        "${cmd[@]}" --steps $steps --out "$out" --log "$d/int.jsonl" >/dev/null 2>"$d/int.err" &
         pid=$!
+        started "$d/int.jsonl" $pid
         sleep "$wait"
         kill -INT $pid 2>/dev/null
         wait $pid
@@ -107,9 +121,10 @@ for name in lm cosine classify tag condlm seq2seq; do
 
     # SIGKILL while the state is saved at every step: whatever is on disk loads and resumes.
     out="$d/kill.safetensors"
-    "${cmd[@]}" --steps $steps --save-every 1 --out "$out" >/dev/null 2>&1 &
+    "${cmd[@]}" --steps $steps --save-every 1 --out "$out" --log "$d/kill.jsonl" >/dev/null 2>&1 &
     pid=$!
-    sleep 0.25
+    started "$d/kill.jsonl" $pid
+    sleep 0.1
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
     if [ -f "${out%.safetensors}.last.safetensors" ]; then

@@ -195,8 +195,8 @@ static line_task *line_new(void)
 {
     line_task *t = calloc(1, sizeof *t);
     t->base.ops = &line_ops;
-    t->base.buf[0] = (engine_buf){t->w, 2, ""};
-    t->base.buf[1] = (engine_buf){t->extra, 3, "extra"};
+    t->base.buf[0] = (engine_buf){.w = t->w, .n = 2, .name = ""};
+    t->base.buf[1] = (engine_buf){.w = t->extra, .n = 3, .name = "extra"};
     t->base.nbuf = 2;
     t->base.unit = "points";
     t->base.ntrain = NPTS;
@@ -426,6 +426,123 @@ static void test_guard(void)
     recur_trainer_free(t);
 }
 
+/* ---------------------------------------------------------------- AdamW */
+
+// A task whose step adds the fixture's gradient of that step.
+typedef struct fixed_task {
+    train_task base;
+    float w[24];
+    const float *grads; /* [steps, 24] */
+    int k;
+} fixed_task;
+
+static int ft_step(train_task *bt, float *const *g, rng *drop, double *loss, long long *chars,
+                   recur_error *err)
+{
+    fixed_task *t = (fixed_task *)bt;
+    (void)drop;
+    (void)err;
+    for (int i = 0; i < 24; i++) g[0][i] += t->grads[t->k * 24 + i];
+    t->k++;
+    *loss = 1;
+    *chars = 1;
+    return RECUR_OK;
+}
+
+static long long ft_per_epoch(train_task *t) { (void)t; return 100; }
+static double ft_epoch(train_task *t) { (void)t; return 0; }
+static int ft_no_val(train_task *t) { (void)t; return 0; }
+static void ft_progress(train_task *t, long long s, double a, double b) { (void)t; (void)s; (void)a; (void)b; }
+
+static const train_task_ops fixed_ops = {
+    .name = "fixed", .steps_per_epoch = ft_per_epoch, .epoch = ft_epoch, .step = ft_step,
+    .touch = lt_touch, .has_val = ft_no_val, .set_progress = ft_progress, .free = lt_free,
+};
+
+typedef struct adamw_watch {
+    fixed_task *task;
+    const float *after; /* [steps, 24] */
+    double worst;
+} adamw_watch;
+
+static int adamw_event(const recur_train_event *e, void *user)
+{
+    adamw_watch *a = user;
+    if (e->kind != RECUR_EV_STEP) return 0;
+    for (int i = 0; i < 24; i++) {
+        double want = a->after[(e->step - 1) * 24 + i], got = a->task->w[i];
+        a->worst = fmax(a->worst, fabs(got - want) / (fabs(want) + 1e-3));
+    }
+    return 0;
+}
+
+// recur's adam with weight_decay against torch.optim.AdamW (the matrix
+// decayed, the bias not), three steps of the same gradients:
+// tests/fixtures/adamw.safetensors, from tools/make_optim_fixture.py.
+static void test_adamw_against_pytorch(void)
+{
+    st_file *f = NULL;
+    recur_error err = {0};
+    if (st_read(RECUR_SOURCE_DIR "/tests/fixtures/adamw.safetensors", &f, &err)) {
+        CHECK(0, "fixture: %s", err.msg);
+        return;
+    }
+    float w0[24], grads[72], after[72];
+    CHECK(st_copy_f32(st_find(f, "w0"), w0, 24, &err) == 0 && st_copy_f32(st_find(f, "grads"), grads, 72, &err) == 0 &&
+              st_copy_f32(st_find(f, "after"), after, 72, &err) == 0,
+          "fixture tensors: %s", err.msg);
+    double lr = atof(st_meta(f, "lr")), wd = atof(st_meta(f, "weight_decay"));
+    st_free(f);
+    fixed_task *task = calloc(1, sizeof *task);
+    static const size_t matrix[2] = {0, 16};
+    task->base.ops = &fixed_ops;
+    task->base.buf[0] = (engine_buf){.w = task->w, .n = 24, .decay = matrix, .ndecay = 1, .name = ""};
+    task->base.nbuf = 1;
+    task->base.unit = "steps";
+    memcpy(task->w, w0, sizeof w0);
+    task->grads = grads;
+    recur_train_config c;
+    recur_train_config_default(&c);
+    c.lr = (float)lr;
+    c.weight_decay = (float)wd;
+    c.clip = 0;
+    c.steps = 3;
+    recur_trainer *t = NULL;
+    CHECK(trainer_make(&task->base, &c, &t, &err) == 0, "%s", err.msg);
+    adamw_watch a = {task, after, 0};
+    CHECK(recur_trainer_run(t, adamw_event, &a, &err) == 0, "%s", err.msg);
+    printf("  adamw (lr %g, weight decay %g, bias not decayed) vs torch.optim.AdamW, 3 steps: worst relative error %.2g\n",
+           lr, wd, a.worst);
+    CHECK(a.worst < 1e-5, "AdamW differs from PyTorch's by %g", a.worst);
+    // Without the decay the matrix ends elsewhere: the test can fail.
+    CHECK(fabs(task->w[0] - after[2 * 24]) < 1e-5 * (fabs(after[2 * 24]) + 1e-3), "the decayed weight itself");
+    recur_trainer_free(t);
+}
+
+// The plateau schedule: the rate drops by lr_decay after `patience`
+// validations without a lower loss, and the count lives in the state.
+static void test_plateau(void)
+{
+    recur_train_config c;
+    recur_train_config_default(&c);
+    c.lr = 0.05f;
+    c.steps = 60;
+    c.eval_every = 5;
+    c.schedule = RECUR_SCHED_PLATEAU;
+    c.patience = 2;
+    c.lr_decay = 0.5f;
+    recur_error err = {0};
+    recur_trainer *t = NULL;
+    line_task *task = line_new();
+    trainer_make(&task->base, &c, &t, &err);
+    events ev = {0};
+    CHECK(recur_trainer_run(t, on_event, &ev, &err) == 0, "%s", err.msg);
+    // The fit converges within a few validations, then stalls on the noise: the rate must drop.
+    CHECK(ev.last_lr < 0.05 && ev.last_lr >= 0.05 / 1024, "plateau lr at the end %g", ev.last_lr);
+    printf("  plateau: lr 0.05 -> %g after 60 steps (validation every 5, patience 2)\n", ev.last_lr);
+    recur_trainer_free(t);
+}
+
 static void test_bad_config(void)
 {
     recur_train_config c;
@@ -443,6 +560,12 @@ static void test_bad_config(void)
     c.lr = NAN;
     CHECK(engine_check_config(&c, &err) == RECUR_EINVAL, "NaN lr");
     CHECK(recur_schedule_parse("cosine") == RECUR_SCHED_COSINE && recur_schedule_parse("x") == -1, "parse");
+    recur_train_config_default(&c);
+    c.patience = 0;
+    CHECK(engine_check_config(&c, &err) == RECUR_EINVAL, "patience 0");
+    recur_train_config_default(&c);
+    c.weight_decay = -1;
+    CHECK(engine_check_config(&c, &err) == RECUR_EINVAL, "negative weight decay");
 }
 
 int main(void)
@@ -451,6 +574,8 @@ int main(void)
     test_resume_bit_for_bit();
     test_schedules();
     test_guard();
+    test_adamw_against_pytorch();
+    test_plateau();
     test_bad_config();
     unlink("engine_best.safetensors");
     unlink("engine_last.safetensors");

@@ -196,7 +196,7 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
     recur_gradcheck_row rows[64];
     int n = 0;
     recur_error err = {0};
-    int rc = recur_gradcheck(&cfg, 7, 4, 3, 11, rows, &n, &err);
+    int rc = recur_gradcheck(&cfg, 7, 4, 3, 11, rows, 64, &n, &err);
     CHECK(rc == 0, "gradcheck %s: %s", label, err.msg);
     double worst = 0;
     int checked = 0;
@@ -207,6 +207,39 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
         checked += rows[i].checked;
     }
     printf("  gradcheck %-28s %2d tensors, %4d entries, worst rel %.2e\n", label, n, checked, worst);
+}
+
+// recur_gradcheck's contract (issue #17): a bidirectional model has
+// 4*layers*2+3 tensors, more than the 4*layers+3 the header once promised;
+// the capacity argument is honoured (nothing written past it, the count
+// needed reported), and a model without a head is refused, not divided by.
+static void test_gradcheck_contract(void)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.hidden = 3;
+    cfg.layers = 2;
+    cfg.embed = 2;
+    cfg.bidirectional = 1;
+    cfg.outputs = 3;
+    recur_gradcheck_row rows[32];
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 32; i++) rows[i].checked = -7; // canaries
+    int n = -1, small = 4 * cfg.layers + 3;
+    recur_error err = {0};
+    int rc = recur_gradcheck(&cfg, 5, 3, 2, 1, rows, small, &n, &err);
+    CHECK(rc == RECUR_EINVAL && n == 1 + 4 * 2 * 2 + 2 && strstr(err.msg, "room for 19 rows"),
+          "cap %d: rc %d, n %d: %s", small, rc, n, err.msg);
+    int untouched = 1;
+    for (int i = 0; i < 32; i++) untouched &= rows[i].checked == -7;
+    CHECK(untouched, "rows written although the capacity was too small");
+    CHECK(RECUR_GRADCHECK_ROWS(&cfg) == 19, "RECUR_GRADCHECK_ROWS %d", RECUR_GRADCHECK_ROWS(&cfg));
+    rc = recur_gradcheck(&cfg, 5, 3, 2, 1, rows, RECUR_GRADCHECK_ROWS(&cfg), &n, &err);
+    CHECK(rc == 0 && n == 19 && rows[19].checked == -7, "rc %d n %d: %s", rc, n, err.msg);
+    cfg.outputs = -1;
+    rc = recur_gradcheck(&cfg, 5, 3, 2, 1, rows, 32, &n, &err);
+    CHECK(rc == RECUR_EINVAL && strstr(err.msg, "needs a head"), "outputs -1: rc %d: %s", rc, err.msg);
+    printf("  gradcheck contract: cap %d refused (needs %d), outputs -1 refused\n", small, 19);
 }
 
 // Many-to-one: one target per row, read from the pooled final states.
@@ -348,6 +381,7 @@ static void test_workspace_memory(void)
 
 int main(void)
 {
+    test_gradcheck_contract();
     test_gemm();
     test_rnn_by_hand();
     test_ignored_targets();

@@ -29,9 +29,6 @@
 #include "formats/safetensors.h"
 
 #include <dirent.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,10 +399,5 @@ int main(void)
     for (int c = 0; c < 3; c++)
         printf("  %-5s %.3g  (%s)\n", cells[c], worst_cell[c],
                worst_where[c][0] ? worst_where[c] : "no case");
-#ifdef _OPENMP
-    // Let libgomp's idle worker threads exit, so that valgrind's leak check
-    // does not count their thread-local blocks as "possibly lost".
-    omp_pause_resource_all(omp_pause_hard);
-#endif
     return check_exit();
 }

@@ -42,6 +42,7 @@ static const char *fuzz_current = "";
 #include "../fuzz/fuzz_checkpoint.c"
 #include "../fuzz/fuzz_text.c"
 #include "../fuzz/fuzz_state.c"
+#include "../fuzz/fuzz_entry.c"
 
 static int under_valgrind(void)
 {
@@ -848,8 +849,14 @@ static void test_fuzz_corpora(void)
     if (sd) closedir(sd);
     CHECK(fuzz_state_resumed >= apps && apps >= 6, "%d of %d task states resumed", fuzz_state_resumed, apps);
     d += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_checkpoint_one);
-    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs, state corpus twice (%d)\n", a, b, c, d);
-    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 14, "corpora present");
+    // The entry points on every model and state of the corpora (every kind: the
+    // kind_* seeds of tests/test_fuzz_seeds.c) and on fuzz_entry's own findings.
+    int e = replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/checkpoint", fuzz_entry_one);
+    e += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/state", fuzz_entry_one);
+    e += replay_dir(RECUR_SOURCE_DIR "/fuzz/corpus/entry", fuzz_entry_one);
+    printf("  fuzz corpora replayed: %d checkpoint + %d safetensors + %d text inputs, state corpus twice (%d), "
+           "entry points %d\n", a, b, c, d, e);
+    CHECK(a >= 5 && b >= 10 && c >= 5 && d >= 14 && e >= 25, "corpora present");
 }
 
 int main(void)

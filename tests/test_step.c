@@ -1,5 +1,5 @@
 /*
- * test_step.c - the sampler's single-step engine (src/step.c) and its
+ * test_step.c - the sampler's single-step engine (src/nn/step.c) and its
  * kernels (src/kern_step_*.c):
  *  - the step kernels: AVX-512 against portable bit for bit (fp32 and bf16,
  *    every panel count, ragged widths, odd K), and against a double-precision

@@ -1,5 +1,5 @@
 /*
- * test_text.c - tests of src/text.c: strict UTF-8 (exhaustively for short
+ * test_text.c - tests of src/data/text.c: strict UTF-8 (exhaustively for short
  * sequences, against re-encoding as the oracle), the vocabulary and its JSON
  * form, files (mapped, piped, missing, a directory, empty) and the batcher,
  * whose windows are compared with a naive reference that decodes the whole

@@ -1,21 +1,20 @@
 #!/usr/bin/python3
 """train_sample_plot.py - recur from Python, end to end: train a small
 character-level LSTM with a progress line per event, sample from it, and
-plot how well it predicts each character of a text to a PNG.
+plot a unit's activation over a text, with the probability the model gave
+each character, to a PNG.
 
     PYTHONPATH=python python3 examples/python/train_sample_plot.py \
         [--text data/tinyshakespeare.txt] [--steps 300] [--out-dir out]
 
-The plot shows, for every character of a line of the text, the probability
-the model gave it from the characters before it: exp(-loss), where the
-loss of character i is the difference of recur's summed losses on the text
-up to i and up to i-1 (Model.eval). It needs matplotlib (python3-matplotlib);
-without it the script says so and skips the plot. (A unit's activation over
-the text needs the library's trace call, which Model.trace will expose.)
+Model.trace gives every step's hidden state, cell state and gates as numpy
+arrays; the plot shows the unit whose cell state moves most over a line of
+the text (top), and the probability the model gave each character from the
+ones before it (bottom). It needs matplotlib (python3-matplotlib); without
+it the script says so and skips the plot.
 """
 
 import argparse
-import math
 import os
 import sys
 
@@ -30,16 +29,6 @@ def progress(ev: recur.TrainEvent) -> None:
                                                          ev.chars_per_s), end="", flush=True)
     elif ev.kind == "eval":
         print("\n  validation %.3f nats/char" % ev.val_loss)
-
-
-def char_probabilities(model: recur.Model, text: str) -> list:
-    """p(text[i] | text[:i]) for i >= 1, from the model's summed losses."""
-    probs, prev = [], 0.0
-    for i in range(2, len(text) + 1):
-        total = model.eval(text[:i]).nats_per_char * (i - 1)
-        probs.append(math.exp(-(total - prev)))
-        prev = total
-    return probs
 
 
 def main() -> int:
@@ -65,8 +54,14 @@ def main() -> int:
     print("ROMEO:" + model.sample(prime="ROMEO:", length=200, temperature=0.8, seed=1))
 
     line = "First Citizen:\nBefore we proceed any further, hear me speak."
-    probs = char_probabilities(model, line)
+    tr = model.trace(line)
+    vocab = model.vocab
+    # p(line[i] | line[:i]) for i >= 1: the distribution after step i-1.
+    probs = [float(tr.probs[i - 1][vocab.index(line[i])]) for i in range(1, len(line))]
     print("--- mean probability of the right next character: %.3f" % (sum(probs) / len(probs)))
+    c = tr.values["c"][0, 0]                  # [steps, hidden], layer 0
+    unit = int(abs(c).std(axis=0).argmax())   # the cell that moves most
+    print("--- unit %d's cell state moves most over the line (std %.3f)" % (unit, c[:, unit].std()))
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -74,13 +69,18 @@ def main() -> int:
     except ImportError:
         print("matplotlib is not installed (python3-matplotlib): no plot")
         return 0
-    fig, ax = plt.subplots(figsize=(12, 3))
-    ax.bar(range(len(probs)), probs, color="tab:blue")
-    ax.set_xticks(range(len(probs)))
-    ax.set_xticklabels([c if c != "\n" else "\\n" for c in line[1:]], fontsize=7)
+    fig, (top, ax) = plt.subplots(2, 1, figsize=(12, 5), sharex=True)
+    labels = [ch if ch != "\n" else "\\n" for ch in line]
+    top.plot(range(len(line)), c[:, unit], color="tab:red", marker=".")
+    top.axhline(0, color="gray", lw=0.5)
+    top.set_ylabel("cell %d" % unit)
+    top.set_title("%s after %d steps: layer 0, unit %d's cell state; p(char | before)"
+                  % (os.path.basename(ckpt), model.info.steps, unit))
+    ax.bar(range(1, len(line)), probs, color="tab:blue")
+    ax.set_xticks(range(len(line)))
+    ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("p(char | before)")
-    ax.set_title("%s after %d steps" % (os.path.basename(ckpt), model.info.steps))
     fig.tight_layout()
     png = os.path.join(args.out_dir, "example.png")
     fig.savefig(png, dpi=100)

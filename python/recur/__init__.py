@@ -20,13 +20,13 @@ Where librecur.so is looked for: recur._lib (RECUR_LIB first); docs/python.md.
 """
 
 from ._core import (EFORMAT, EINTERRUPT, EINVAL, EIO, ENOMEM, ENUMERIC, EVOCAB, OK, Error,
-                    EvalResult, Model, ModelInfo, Sampler, Seq2Seq, Seq2SeqInfo, TrainEvent, load,
+                    EvalResult, Model, ModelInfo, Sampler, Seq2Seq, Seq2SeqInfo, Trace, TrainEvent, load,
                     train)
 
 __version__ = "0.1.0"
 
 __all__ = ["Error", "EvalResult", "Model", "ModelInfo", "Sampler", "Seq2Seq", "Seq2SeqInfo",
-           "TrainEvent", "load", "train", "from_torch", "library_path", "OK", "EINVAL", "ENOMEM",
+           "Trace", "TrainEvent", "load", "train", "from_torch", "library_path", "OK", "EINVAL", "ENOMEM",
            "EIO", "EFORMAT", "EVOCAB", "ENUMERIC", "EINTERRUPT"]
 
 

@@ -26,7 +26,8 @@ CELLS = ("rnn", "lstm", "gru")
 TASKS = ("lm", "classify", "tag", "condlm")
 EVENTS = ("start", "step", "eval", "sample", "save", "skip")
 OPTIMS = ("adam", "adagrad", "rmsprop", "sgd")
-SCHEDULES = ("step", "constant", "cosine")  # recur_schedule, in its order
+SCHEDULES = ("step", "constant", "cosine", "plateau")  # recur_schedule, in its order
+TRACE_VALUES = 9  # RECUR_TRACE_NVALUES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -83,6 +84,9 @@ class ModelInfo:
     best_val: float  # nats/char; NaN if none recorded
     task: str = "lm"
     labels: List[str] = field(default_factory=list)
+    outputs: int = 0     # rows of the head: vocab_size for a language model, else labels
+    directions: int = 1  # 2 when bidirectional
+    cond: int = 0        # conditioning classes (condlm)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,18 @@ class Seq2SeqInfo:
     steps: int
     best_val: float
     best_exact: float
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What Model.trace() saw: the characters read (one per step), the
+    values per name ("h", "c", "i", ...) as [layers, directions, steps,
+    hidden] arrays, the output distribution per step [steps, outputs], and
+    how many characters were skipped."""
+    chars: List[str]
+    values: dict
+    probs: object
+    skipped: int
 
 
 @dataclass(frozen=True)
@@ -184,7 +200,7 @@ class Model:
         return ModelInfo(cell=CELLS[i.cell], relu=bool(i.relu), hidden=i.hidden, layers=i.layers,
                          embed=i.embed, vocab_size=i.vocab_size, dropout=i.dropout,
                          params=i.params, steps=i.steps, best_val=i.best_val, task=self.task,
-                         labels=self.labels)
+                         labels=self.labels, outputs=i.outputs, directions=i.directions, cond=i.cond)
 
     @property
     def task(self) -> str:
@@ -261,6 +277,50 @@ class Model:
         _check(L.lib().recur_eval_text(self._handle(), data, len(data), int(skip_unknown),
                                        threads, ctypes.byref(res), ctypes.byref(err)), err)
         return EvalResult(res.chars, res.skipped, res.nats_per_char, res.bits_per_char)
+
+    def trace(self, text: Union[str, bytes], skip_unknown: bool = False, gates: bool = True,
+              threads: int = 1, max_chars: int = 0) -> "Trace":
+        """Runs the model over text from the zero state (as eval does) and
+        returns every step's values as numpy arrays (recur_trace_text): for
+        each of "h", "c" (LSTM), the gates ("i", "f", "g", "o" for LSTM; "r",
+        "z", "n" for GRU) an array [layers, directions, steps, hidden], and
+        the output distribution after each step, [steps, outputs]. Step t
+        reads the t-th character; probs[t] is the distribution over what
+        comes after it (a language model) or over the labels."""
+        import numpy as np
+        lib = L.lib()
+        data = _bytes(text)
+        cfg = L.TraceConfig()
+        lib.recur_trace_config_default(ctypes.byref(cfg))
+        cfg.skip_unknown, cfg.gates, cfg.threads, cfg.max_chars = int(skip_unknown), int(gates), threads, max_chars
+        err, tr = L.Err(), ctypes.c_void_p()
+        _check(lib.recur_trace_text(self._handle(), data, len(data), ctypes.byref(cfg), ctypes.byref(tr),
+                                    ctypes.byref(err)), err)
+        try:
+            T, layers = lib.recur_trace_steps(tr), lib.recur_trace_layers(tr)
+            D, H, O = lib.recur_trace_directions(tr), lib.recur_trace_hidden(tr), lib.recur_trace_outputs(tr)
+            values = {}
+            for v in range(TRACE_VALUES):
+                if not lib.recur_trace_get(tr, v, 0, 0, 0):
+                    continue  # not this cell's (or the gates were not kept)
+                a = np.empty((layers, D, T, H), np.float32)
+                for l in range(layers):
+                    for d in range(D):
+                        for t in range(T):
+                            a[l, d, t] = np.ctypeslib.as_array(lib.recur_trace_get(tr, v, t, l, d), (H,))
+                values[lib.recur_trace_value_name(v).decode()] = a
+            probs = np.empty((T, O), np.float32)
+            for t in range(T):
+                p = lib.recur_trace_probs(tr, t)
+                if p:
+                    probs[t] = np.ctypeslib.as_array(p, (O,))
+            chars, off, nb = [], ctypes.c_size_t(), ctypes.c_int()
+            for t in range(T):
+                lib.recur_trace_char(tr, t, ctypes.byref(off), ctypes.byref(nb))
+                chars.append(data[off.value:off.value + nb.value].decode("utf-8", "replace"))
+            return Trace(chars, values, probs, int(lib.recur_trace_skipped(tr)))
+        finally:
+            lib.recur_trace_free(tr)
 
     # -- applications
     def _need(self, task: str) -> None:
@@ -547,7 +607,8 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           save_every: int = 0, val_frac: Optional[float] = None, seed: int = 1,
           threads: int = 1, schedule: str = "step", warmup: int = 0,
           lr_min: float = 0.0, lr_decay: Optional[float] = None,
-          lr_decay_every: Optional[int] = None, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
+          lr_decay_every: Optional[int] = None, patience: Optional[int] = None,
+          weight_decay: float = 0.0, callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
     """Trains a character-level language model on the text file `path` with
     librecur's trainer, as `recur train` does, and returns the model as it is
     at the end of the run (`out` holds the one best on validation).
@@ -557,8 +618,9 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     (the model's shape then comes from it). Settings left None keep the
     library's defaults (recur_train_config_default). schedule: "step"
     (lr_decay every lr_decay_every steps, 0: every epoch), "constant" or
-    "cosine" (down to lr_min at the last step); warmup: steps of linear
-    warm-up.
+    "cosine" (down to lr_min at the last step) or "plateau" (lr_decay after
+    `patience` validations without a lower loss); warmup: steps of linear
+    warm-up; weight_decay: decoupled, on the weight matrices (AdamW).
 
     callback(event) is called for every TrainEvent (a notebook can draw a
     progress bar or a live loss plot); returning True stops the run. If the
@@ -576,12 +638,13 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     if schedule not in SCHEDULES:
         raise Error("unknown schedule %r (expected %s)" % (schedule, ", ".join(SCHEDULES)), EINVAL)
     tc.schedule, tc.warmup, tc.lr_min = SCHEDULES.index(schedule), warmup, lr_min
+    tc.weight_decay = weight_decay
     tc.steps, tc.seed, tc.threads = steps, seed, threads
     tc.sample_every, tc.save_every = sample_every, save_every
     for name, value in (("seq", seq), ("batch", batch), ("epochs", epochs), ("lr", lr),
                         ("clip", clip), ("eval_every", eval_every), ("sample_len", sample_len),
                         ("val_frac", val_frac), ("lr_decay", lr_decay),
-                        ("lr_decay_every", lr_decay_every)):
+                        ("lr_decay_every", lr_decay_every), ("patience", patience)):
         if value is not None:
             setattr(tc, name, value)
 

@@ -38,7 +38,8 @@ class ModelConfig(Structure):
 class ModelInfo(Structure):
     _fields_ = [("cell", c_int), ("relu", c_int), ("hidden", c_int), ("layers", c_int),
                 ("embed", c_int), ("vocab_size", c_int), ("dropout", c_float),
-                ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double)]
+                ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double),
+                ("outputs", c_int), ("directions", c_int), ("cond", c_int)]
 
 
 class EvalResult(Structure):
@@ -58,7 +59,8 @@ class TrainConfig(Structure):
                 ("epochs", c_double), ("val_frac", c_double), ("eval_every", c_int),
                 ("sample_every", c_int), ("sample_len", c_int), ("save_every", c_longlong),
                 ("seed", c_uint64), ("threads", c_int), ("val_max_chars", c_longlong),
-                ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float)]
+                ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float),
+                ("patience", c_int), ("weight_decay", c_float)]
 
 
 class TrainEvent(Structure):
@@ -69,6 +71,11 @@ class TrainEvent(Structure):
                 ("train_chars", c_longlong), ("val_chars", c_longlong), ("text", c_char_p),
                 ("val_metric", c_double), ("best_metric", c_double), ("metric", c_char_p),
                 ("unit", c_char_p), ("task", c_char_p)]
+
+
+class TraceConfig(Structure):
+    _fields_ = [("skip_unknown", c_int), ("gates", c_int), ("threads", c_int),
+                ("max_chars", c_longlong)]
 
 
 class Text(Structure):
@@ -109,6 +116,19 @@ _PROTOS = {
     "recur_model_config_default": (None, [POINTER(ModelConfig)]),
     "recur_model_new": (c_int, [POINTER(ModelConfig), P, c_uint64, POINTER(P), E]),
     "recur_model_free": (None, [P]),
+    "recur_trace_config_default": (None, [POINTER(TraceConfig)]),
+    "recur_trace_text": (c_int, [P, c_char_p, c_size_t, POINTER(TraceConfig), POINTER(P), E]),
+    "recur_trace_free": (None, [P]),
+    "recur_trace_steps": (c_int, [P]),
+    "recur_trace_layers": (c_int, [P]),
+    "recur_trace_directions": (c_int, [P]),
+    "recur_trace_hidden": (c_int, [P]),
+    "recur_trace_outputs": (c_int, [P]),
+    "recur_trace_skipped": (c_longlong, [P]),
+    "recur_trace_char": (c_int, [P, c_int, POINTER(c_size_t), POINTER(c_int)]),
+    "recur_trace_get": (POINTER(c_float), [P, c_int, c_int, c_int, c_int]),
+    "recur_trace_probs": (POINTER(c_float), [P, c_int]),
+    "recur_trace_value_name": (c_char_p, [c_int]),
     "recur_model_load": (c_int, [c_char_p, POINTER(P), E]),
     "recur_model_save": (c_int, [P, c_char_p, E]),
     "recur_model_get_info": (None, [P, POINTER(ModelInfo)]),
@@ -170,7 +190,7 @@ _LAYOUTS = {"recur_error": Err, "recur_model_config": ModelConfig, "recur_model_
             "recur_eval_result": EvalResult, "recur_sample_config": SampleConfig,
             "recur_train_config": TrainConfig, "recur_train_event": TrainEvent, "recur_text": Text,
             "recur_seq2seq_config": Seq2SeqConfig, "recur_seq2seq_info": Seq2SeqInfo,
-            "recur_seq2seq_decode": Seq2SeqDecode}
+            "recur_seq2seq_decode": Seq2SeqDecode, "recur_trace_config": TraceConfig}
 
 
 def check_layout(handle: ctypes.CDLL, path: str) -> None:

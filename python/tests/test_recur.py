@@ -310,3 +310,31 @@ def test_train_schedule_and_metric_free_events(data, tmp_path):
     assert metrics == {None}
     with pytest.raises(recur.Error):
         recur.train(data / "t.txt", tmp_path / "d.safetensors", steps=2, schedule="linear")
+
+
+def test_trace_is_the_models_numbers(lm_path, data):
+    """Model.trace: the arrays have the model's shape, and the probability each
+    step gave the next character is the one eval averages (the same pass)."""
+    np = pytest.importorskip("numpy")
+    m = recur.load(lm_path)
+    text = (data / "t.txt").read_text()[:300]
+    tr = m.trace(text)
+    T = len(tr.chars)
+    assert "".join(tr.chars) == text and tr.skipped == 0
+    h = tr.values["h"]
+    assert h.shape == (m.info.layers, 1, T, m.info.hidden)
+    assert tr.probs.shape == (T, m.info.vocab_size)
+    assert np.allclose(tr.probs.sum(axis=1), 1, atol=1e-4)
+    vocab = m.vocab
+    nll = -np.mean([np.log(tr.probs[t][vocab.index(tr.chars[t + 1])]) for t in range(T - 1)])
+    assert nll == pytest.approx(m.eval(text).nats_per_char, rel=1e-5)
+    if m.info.cell == "lstm":
+        assert set(tr.values) == {"h", "c", "i", "f", "g", "o"}
+    # |h| <= 1 for tanh cells, gates in [0, 1]
+    assert np.all(np.abs(h) <= 1 + 1e-6)
+    for g in ("i", "f", "o", "r", "z"):
+        if g in tr.values:
+            assert tr.values[g].min() >= 0 and tr.values[g].max() <= 1
+    assert len(m.trace(text, max_chars=10).chars) == 10
+    with pytest.raises(recur.Error):
+        m.trace("")

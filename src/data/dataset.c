@@ -182,6 +182,8 @@ int line_next(line_iter *it, const char **line, size_t *n)
 int line_check(const char *path, size_t lineno, const char *line, size_t n, recur_error *err)
 {
     size_t at;
+    if (n > DATA_MAX_EXAMPLE)
+        return set_error(err, RECUR_EFORMAT, "%s:%zu: line longer than %d bytes", path, lineno, DATA_MAX_EXAMPLE);
     if (utf8_clean(line, n, &at)) return RECUR_OK;
     if (line[at] == 0)
         return set_error(err, RECUR_EFORMAT, "%s:%zu: NUL byte at byte %zu of the line", path,

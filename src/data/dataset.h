@@ -218,6 +218,12 @@ int line_next(line_iter *it, const char **line, size_t *n);
 /* Checks that line[0..n) is valid UTF-8 without NUL bytes; otherwise
  * RECUR_EFORMAT "PATH:LINE: invalid UTF-8 at byte B of the line". */
 int line_check(const char *path, size_t lineno, const char *line, size_t n, recur_error *err);
+/* The longest line, and the longest tagged sentence (its tokens' bytes plus
+ * one separator each), the readers take: the applications count an
+ * example's characters in an int (positions, a window's T, per-step targets
+ * at twice that), so the bound keeps every such count far from overflow.
+ * Longer is RECUR_EFORMAT naming the line. */
+#define DATA_MAX_EXAMPLE (1 << 24)
 
 /* Uniform in [0, n) without modulo bias; n >= 1. */
 uint64_t draw_below(rng *r, uint64_t n);

@@ -81,10 +81,11 @@ static int tag_pass(const char *path, const text_file *tf, tag_scan *sc, recur_e
     line_iter it;
     line_iter_init(&it, tf->data, tf->len);
     const char *line;
-    size_t n, in_sent = 0;
+    size_t n, in_sent = 0, sent_bytes = 0;
     while (line_next(&it, &line, &n)) {
         if (blank_line(line, n)) {
             end_sentence(sc, &in_sent);
+            sent_bytes = 0;
             continue;
         }
         // CoNLL-U comments ("# sent_id = 1") have no TAB; a '#' token does.
@@ -103,6 +104,11 @@ static int tag_pass(const char *path, const text_file *tf, tag_scan *sc, recur_e
         }
         if (size_add(sc->tok_bytes, tok.len + 1, &sc->tok_bytes))
             return set_error(err, RECUR_ENOMEM, "%s: too large", path);
+        // A sentence is read as one sequence of characters (DATA_MAX_EXAMPLE).
+        sent_bytes += tok.len + 1;
+        if (sent_bytes > DATA_MAX_EXAMPLE)
+            return set_error(err, RECUR_EFORMAT, "%s:%zu: sentence longer than %d bytes", path, it.lineno,
+                             DATA_MAX_EXAMPLE);
         sc->ntok++;
         in_sent++;
     }

@@ -76,6 +76,18 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         sb_putc(&labels, ']');
         meta[nm++] = (st_kv){"recur.labels", labels.s ? labels.s : "[]"};
     }
+    // A model made through the public config with a head or conditioning of
+    // its own but no task (recur_model_new) keeps them, so that it loads
+    // back as what it is; the entry points then refuse it (model.h, kinds).
+    char outputs[16], cond[16];
+    if (m->task == RECUR_TASK_LM && m->O != m->V) {
+        snprintf(outputs, sizeof outputs, "%d", m->O ? m->O : -1);
+        meta[nm++] = (st_kv){"recur.outputs", outputs};
+    }
+    if (m->task == RECUR_TASK_LM && m->Cc) {
+        snprintf(cond, sizeof cond, "%d", m->Cc);
+        meta[nm++] = (st_kv){"recur.cond", cond};
+    }
     if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
@@ -132,23 +144,23 @@ static int meta_double(const st_file *f, const char *key, double def, double *ou
     return RECUR_OK;
 }
 
-int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
+// The model's shape from the metadata (and the embedding tensor's width):
+// cell, nonlinearity, layers, hidden, embedding, dropout, directions.
+static int read_shape(const st_file *f, recur_model_config *cfg, recur_error *err)
 {
-    *out = NULL;
     const char *cell_name = st_meta(f, "recur.cell");
     if (!cell_name) return set_error(err, RECUR_EFORMAT, "checkpoint metadata lacks recur.cell");
     const cell_def *cell = cell_find(cell_name);
     if (!cell)
         return set_error(err, RECUR_EFORMAT, "checkpoint has unknown cell \"%.40s\" (expected rnn, lstm or gru)",
                          cell_name);
-    recur_model_config cfg;
-    recur_model_config_default(&cfg);
-    cfg.cell = cell->id;
+    recur_model_config_default(cfg);
+    cfg->cell = cell->id;
     const char *nl = st_meta(f, "recur.nonlinearity"); // absent means tanh, as in nn.RNN
     if (nl && strcmp(nl, "tanh") != 0 && strcmp(nl, "relu") != 0)
         return set_error(err, RECUR_EFORMAT, "checkpoint has unknown nonlinearity \"%.40s\"", nl);
-    cfg.relu = nl && strcmp(nl, "relu") == 0;
-    if (cfg.relu && cell->id != RECUR_CELL_RNN)
+    cfg->relu = nl && strcmp(nl, "relu") == 0;
+    if (cfg->relu && cell->id != RECUR_CELL_RNN)
         return set_error(err, RECUR_EFORMAT, "checkpoint: relu nonlinearity is only for the rnn cell");
 
     long layers, hidden, embed_meta;
@@ -157,84 +169,87 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
         (rc = meta_int(f, "recur.hidden", 1, 65536, 1, 0, &hidden, err)) ||
         (rc = meta_int(f, "recur.embed", 0, 65536, 0, -1, &embed_meta, err)))
         return rc;
-    cfg.layers = (int)layers;
-    cfg.hidden = (int)hidden;
+    cfg->layers = (int)layers;
+    cfg->hidden = (int)hidden;
     double dropout;
     if ((rc = meta_double(f, "recur.dropout", 0.0, &dropout, err))) return rc;
     if (!(dropout >= 0 && dropout < 1))
         return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.dropout out of [0, 1)");
-    cfg.dropout = (float)dropout;
+    cfg->dropout = (float)dropout;
 
     // The embedding size comes from the tensor when there is one.
     const st_tensor *emb = st_find(f, "embed.weight");
     if (emb) {
         if (emb->ndim != 2 || emb->shape[1] < 1 || emb->shape[1] > 65536)
             return set_error(err, RECUR_EFORMAT, "tensor \"embed.weight\" must be 2-D [vocab, embed]");
-        cfg.embed = (int)emb->shape[1];
+        cfg->embed = (int)emb->shape[1];
     }
-    if (embed_meta >= 0 && embed_meta != cfg.embed)
+    if (embed_meta >= 0 && embed_meta != cfg->embed)
         return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.embed=%ld but %s",
                          embed_meta, emb ? "embed.weight says otherwise" : "there is no tensor \"embed.weight\"");
+    const char *bi = st_meta(f, "recur.bidirectional");
+    cfg->bidirectional = bi && strcmp(bi, "1") == 0;
+    return RECUR_OK;
+}
 
-    // The application: its labels decide the head (classify, tag) or the
-    // conditioning input (condlm).
+// The application: its labels decide the head (classify, tag) or the
+// conditioning input (condlm); a task-less model may record its outputs and
+// conditioning classes. *labels (caller frees) and *nlabels.
+static int read_task(const st_file *f, recur_model_config *cfg, int *task_out, char ***labels,
+                     int *nlabels, recur_error *err)
+{
     const char *task_name = st_meta(f, "recur.task");
-    int task = RECUR_TASK_LM;
+    int task = RECUR_TASK_LM, rc;
     if (task_name) {
         for (task = 0; task < 4 && strcmp(recur_task_name((recur_task)task), task_name); task++) {}
         if (task == 4)
             return set_error(err, RECUR_EFORMAT, "checkpoint has unknown task \"%.40s\" (expected lm, classify, tag or condlm)", task_name);
     }
-    char **labels = NULL;
-    int nlabels = 0;
+    *labels = NULL;
+    *nlabels = 0;
     const char *lj = st_meta(f, "recur.labels");
     if (task != RECUR_TASK_LM) {
         if (!lj) return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model lacks recur.labels", task_name);
-        if ((rc = labels_from_json(lj, &labels, &nlabels, err))) return rc;
-        if (nlabels < 1) {
-            labels_free(labels, nlabels);
+        if ((rc = labels_from_json(lj, labels, nlabels, err))) return rc;
+        if (*nlabels < 1) {
+            labels_free(*labels, *nlabels);
+            *labels = NULL;
             return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model has no labels", task_name);
         }
         if (task == RECUR_TASK_CONDLM)
-            cfg.cond = nlabels;
+            cfg->cond = *nlabels;
         else
-            cfg.outputs = nlabels;
+            cfg->outputs = *nlabels;
     }
-    const char *bi = st_meta(f, "recur.bidirectional");
-    cfg.bidirectional = bi && strcmp(bi, "1") == 0;
+    if (st_meta(f, "recur.outputs") || st_meta(f, "recur.cond")) {
+        // Only a task-less model records them; an application's labels decide.
+        if (task != RECUR_TASK_LM) {
+            labels_free(*labels, *nlabels);
+            *labels = NULL;
+            return set_error(err, RECUR_EFORMAT, "checkpoint of a %s model has recur.outputs or recur.cond (its labels decide them)",
+                             task_name);
+        }
+        long o, c;
+        if ((rc = meta_int(f, "recur.outputs", -1, 1000000, 0, 0, &o, err)) ||
+            (rc = meta_int(f, "recur.cond", 0, 1000000, 0, 0, &c, err)))
+            return rc;
+        cfg->outputs = (int)o;
+        cfg->cond = (int)c;
+    }
+    *task_out = task;
+    return RECUR_OK;
+}
 
-    const char *vj = st_meta(f, "recur.vocab");
-    const char *vb = st_meta(f, "recur.vocab_bytes");
-    recur_vocab *vocab = NULL;
-    if (!vj)
-        rc = set_error(err, RECUR_EFORMAT, "checkpoint metadata lacks recur.vocab");
-    else
-        rc = vocab_from_json(vj, vb && strcmp(vb, "1") == 0, &vocab, err);
-    recur_model *m = NULL;
-    if (!rc) rc = model_alloc(&cfg, vocab, &m, err);
-    if (!rc) rc = model_set_labels(m, (recur_task)task, (const char *const *)labels, nlabels, err);
-    recur_vocab_free(vocab);
-    labels_free(labels, nlabels);
-    if (rc && m) {
-        recur_model_free(m);
-        m = NULL;
-    }
-    if (rc == RECUR_EINVAL) rc = RECUR_EFORMAT; // a bad configuration here is a bad file
-    if (rc) {
-        if (err) err->code = rc;
-        return rc;
-    }
-
-    // Every tensor of the table, F32, with exactly its shape.
+// Every tensor of m's table, F32 with exactly its shape, and no tensor the
+// table does not have (outside the optim./train. namespaces of a state).
+static int read_tensors(const st_file *f, recur_model *m, recur_error *err)
+{
     for (int i = 0; i < m->nviews; i++) {
         const param_view *v = &m->views[i];
         const st_tensor *t = st_find(f, v->name);
-        if (!t) {
-            set_error(err, RECUR_EFORMAT, "checkpoint lacks tensor \"%s\" (a %s with %d layers, hidden %d)",
-                      v->name, cell->name, m->L, m->H);
-            recur_model_free(m); // after the message: v and m are read by it
-            return RECUR_EFORMAT;
-        }
+        if (!t)
+            return set_error(err, RECUR_EFORMAT, "checkpoint lacks tensor \"%s\" (a %s with %d layers, hidden %d)",
+                             v->name, m->cell->name, m->L, m->H);
         int want_nd = v->cols ? 2 : 1;
         if (t->dtype != ST_F32 || t->ndim != want_nd || t->shape[0] != (uint64_t)v->rows ||
             (v->cols && t->shape[1] != (uint64_t)v->cols)) {
@@ -248,33 +263,67 @@ int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
                 k += (size_t)snprintf(got + k, sizeof got - k, d ? ", %llu" : "%llu",
                                       (unsigned long long)t->shape[d]);
             snprintf(got + k, sizeof got - k, "]");
-            set_error(err, RECUR_EFORMAT, "tensor \"%s\" is %s, expected %s", v->name, got, want);
-            recur_model_free(m); // after the message: v points into m
-            return RECUR_EFORMAT;
+            return set_error(err, RECUR_EFORMAT, "tensor \"%s\" is %s, expected %s", v->name, got, want);
         }
         st_copy_f32(t, m->w + v->off, v->n, NULL);
     }
     for (size_t i = 0; i < f->ntensors; i++) {
         const char *name = f->tensors[i].name;
         if (strncmp(name, "optim.", 6) == 0 || strncmp(name, "train.", 6) == 0) continue;
-        if (!model_find_view(m, name)) {
-            recur_model_free(m);
-            return set_error(err, RECUR_EFORMAT, "unexpected tensor \"%.60s\" in a %s checkpoint with %ld layers%s",
-                             name, cell->name, layers, emb ? "" : " and one-hot input");
-        }
+        if (!model_find_view(m, name))
+            return set_error(err, RECUR_EFORMAT, "unexpected tensor \"%.60s\" in a %s checkpoint with %d layers%s",
+                             name, m->cell->name, m->L, m->E ? "" : " and one-hot input");
     }
+    return RECUR_OK;
+}
 
+// Steps trained, the best validation loss and the training settings.
+static int read_progress(const st_file *f, recur_model *m, recur_error *err)
+{
     long steps;
+    int rc;
     if ((rc = meta_int(f, "recur.steps", 0, 0x7fffffffL, 0, 0, &steps, err)) ||
-        (rc = meta_double(f, "recur.best_val", NAN, &m->best_val, err))) {
-        recur_model_free(m);
+        (rc = meta_double(f, "recur.best_val", NAN, &m->best_val, err)))
         return rc;
-    }
+    // A loss is finite and >= 0 ("none" before any validation): a file's
+    // -1 or inf would otherwise be shown, compared and saved as the best.
+    if (!isnan(m->best_val) && !(isfinite(m->best_val) && m->best_val >= 0))
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.best_val is not a loss (finite, >= 0, or none)");
     m->steps = steps;
     const char *tm = st_meta(f, "recur.train");
-    if (tm && !(m->train_meta = strdup(tm))) {
-        recur_model_free(m);
-        return set_error(err, RECUR_ENOMEM, "out of memory");
+    if (tm && !(m->train_meta = strdup(tm))) return set_error(err, RECUR_ENOMEM, "out of memory");
+    return RECUR_OK;
+}
+
+int checkpoint_read_model(const st_file *f, recur_model **out, recur_error *err)
+{
+    *out = NULL;
+    recur_model_config cfg;
+    char **labels = NULL;
+    int nlabels = 0, task = RECUR_TASK_LM;
+    int rc = read_shape(f, &cfg, err);
+    if (!rc) rc = read_task(f, &cfg, &task, &labels, &nlabels, err);
+    if (rc) return rc;
+
+    const char *vj = st_meta(f, "recur.vocab");
+    const char *vb = st_meta(f, "recur.vocab_bytes");
+    recur_vocab *vocab = NULL;
+    if (!vj)
+        rc = set_error(err, RECUR_EFORMAT, "checkpoint metadata lacks recur.vocab");
+    else
+        rc = vocab_from_json(vj, vb && strcmp(vb, "1") == 0, &vocab, err);
+    recur_model *m = NULL;
+    if (!rc) rc = model_alloc(&cfg, vocab, &m, err);
+    if (!rc) rc = model_set_labels(m, (recur_task)task, (const char *const *)labels, nlabels, err);
+    recur_vocab_free(vocab);
+    labels_free(labels, nlabels);
+    if (rc == RECUR_EINVAL) rc = RECUR_EFORMAT; // a bad configuration here is a bad file
+    if (!rc) rc = read_tensors(f, m, err);
+    if (!rc) rc = read_progress(f, m, err);
+    if (rc) {
+        if (err) err->code = rc;
+        recur_model_free(m); // after the message: it may name a view of m
+        return rc;
     }
     m->version++;
     *out = m;

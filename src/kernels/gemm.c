@@ -178,13 +178,11 @@ void gemm_run(pool *p, const gemm_args *g)
         pool_run(p, run_job, &c);
         return;
     }
-    if (p) {
-        gemm_part(g, 0, 1, pool_scratch(p, 0));
-        return;
-    }
-    float *s = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
-    gemm_part(g, 0, 1, s);
-    free(s);
+    // Without a pool (no workspace is current: a caller outside the model's
+    // passes) there is no scratch: the product runs from small panels on the
+    // stack, with the same result. It never allocates, so it cannot fail, and
+    // a loop of small products (beam search) costs no malloc/free each.
+    gemm_part(g, 0, 1, p ? pool_scratch(p, 0) : NULL);
 }
 
 static _Thread_local pool *current;

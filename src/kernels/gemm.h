@@ -66,7 +66,10 @@ typedef struct gemm_args {
  * of tid = 0..nth-1 together compute it once. scratch: GEMM_SCRATCH floats,
  * 64-byte aligned. */
 void gemm_part(const gemm_args *g, int tid, int nth, float *scratch);
-/* The whole product on p (NULL: this thread). */
+/* The whole product on p, with its threads' scratch. NULL: on this thread
+ * from small stack panels (same result, slower on large products; nothing
+ * is allocated, so it cannot fail). The library's passes make their
+ * workspace's pool current (rec_enter), so only tests run products without. */
 void gemm_run(pool *p, const gemm_args *g);
 
 /* Makes p the pool that gemm_nn/tn/nt use on this thread (NULL: none);

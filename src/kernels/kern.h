@@ -6,7 +6,7 @@
  * increasing order, so the two builds give the same bits: results do not
  * depend on the instruction set or on the thread count, only on the inputs.
  * The naive definitions they are tested against are gemm.c's _ref products
- * and the cells' own forward/backward (src/cells/, libm).
+ * and the cells' own forward/backward (src/nn/cells/, libm).
  *
  * Activations (act_* below, and inside the cells) are polynomial (Cephes'
  * expf and tanhf): exp within 1 ulp on [-87, 88], sigmoid within 2e-7

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #ifdef __linux__
@@ -158,6 +159,17 @@ pool *pool_new(int n)
         return p;
     }
     p->n = n;
+    // Workers are born with every asynchronous signal blocked (a thread
+    // inherits its creator's mask): a host program's SIGINT handler then
+    // runs on one of its own threads, never on ours in the middle of a
+    // kernel. The signals a fault raises in the faulting thread stay open,
+    // so a crash handler (a sanitizer's, a host's) still sees a worker's.
+    // The caller's mask is restored right after.
+    sigset_t all, caller;
+    sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
+    int masked = pthread_sigmask(SIG_SETMASK, &all, &caller) == 0;
     for (int i = 1; i < n; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) break;
@@ -169,6 +181,7 @@ pool *pool_new(int n)
         }
         p->started++;
     }
+    if (masked) pthread_sigmask(SIG_SETMASK, &caller, NULL);
     // Fewer workers than asked: run with what started (results do not depend on it).
     p->n = p->started + 1;
     return p;

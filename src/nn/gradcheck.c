@@ -117,9 +117,14 @@ int gradcheck_model(recur_model *m, const gc_window *w, float *const *h0, float 
 }
 
 int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B, uint64_t seed,
-                    recur_gradcheck_row *rows, int *nrows, recur_error *err)
+                    recur_gradcheck_row *rows, int cap, int *nrows, recur_error *err)
 {
     if (!cfg || !rows || !nrows) return set_error(err, RECUR_EINVAL, "NULL argument");
+    *nrows = 0;
+    // The loss is a softmax over the head's outputs: without a head there is
+    // nothing to differentiate (and the targets below are drawn modulo O).
+    if (cfg->outputs < 0)
+        return set_error(err, RECUR_EINVAL, "gradcheck needs a head: outputs must be >= 0, got %d", cfg->outputs);
     if (vocab_size < 2 || vocab_size > 1000)
         return set_error(err, RECUR_EINVAL, "vocabulary size must be 2..1000, got %d", vocab_size);
     if (T < 1 || B < 1 || T > 1000 || B > 1000)
@@ -132,6 +137,13 @@ int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B,
     if (!rc) rc = recur_model_new(cfg, v, seed, &m, err);
     recur_vocab_free(v);
     if (rc) return rc;
+    if (m->nviews > cap) {
+        *nrows = m->nviews;
+        rc = set_error(err, RECUR_EINVAL, "gradcheck needs room for %d rows (one per tensor), the caller gave %d",
+                       m->nviews, cap);
+        recur_model_free(m);
+        return rc;
+    }
     int N = T * B, L = m->U; // one initial state per unit (layer, direction)
     size_t BH = (size_t)B * m->H;
     int32_t *ids = calloc((size_t)N, sizeof(int32_t)), *tgt = calloc((size_t)N, sizeof(int32_t));

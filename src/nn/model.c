@@ -4,7 +4,7 @@
  * head: nn.Linear}. This file holds its parameter table, PyTorch's default
  * initialisation, the window workspace, and the forward and backward passes
  * (backpropagation through time). The pointwise math of each cell is in
- * src/cells/; the derivation of the whole backward is docs/math.md.
+ * src/nn/cells/; the derivation of the whole backward is docs/math.md.
  */
 #include "nn/model.h"
 
@@ -13,6 +13,7 @@
 #include "nn/rec.h"
 #include "base/json.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,9 @@ void recur_model_get_info(const recur_model *m, recur_model_info *info)
     info->params = m->nw;
     info->steps = m->steps;
     info->best_val = m->best_val;
+    info->outputs = m->O;
+    info->directions = m->D;
+    info->cond = m->Cc;
 }
 
 const recur_vocab *recur_model_vocab(const recur_model *m)
@@ -226,6 +230,19 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 {
     *out = NULL;
     if (T < 1 || B < 1) return set_error(err, RECUR_EINVAL, "window must be at least 1x1");
+    // The kernels index a window's buffers with int products (t*B*H, n*G*H,
+    // rows*O, ...): refuse a window whose widest buffer would not fit in one,
+    // whatever entry point asked for it (training configs, a long text to
+    // classify or tag, a seq2seq batch).
+    {
+        double width = (double)m->G * m->H;
+        double cand[] = {(double)m->H * (m->cell->cache > 1 ? m->cell->cache : 1), (double)m->O,
+                         (double)m->D * m->H, (double)m->E, (double)m->lay[0].in};
+        for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) width = cand[i] > width ? cand[i] : width;
+        if ((double)T * (double)B * width > (double)INT_MAX)
+            return set_error(err, RECUR_EINVAL, "a window of %d steps x %d rows is too large for this model: "
+                             "a buffer of %.0f elements, over %d", T, B, (double)T * B * width, INT_MAX);
+    }
     workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return set_error(err, RECUR_ENOMEM, "out of memory");
     ws->T = T;
@@ -774,6 +791,61 @@ int labels_from_json(const char *json, char ***out, int *n, recur_error *err)
     return RECUR_OK;
 }
 
+/* ---------------------------------------------------------------- kinds */
+
+// Whether m has the shape its task implies (model.h, "kinds of model").
+static int kind_well_formed(const recur_model *m)
+{
+    switch (m->task) {
+    case RECUR_TASK_LM:
+        return m->O == m->V && m->D == 1 && m->Cc == 0 && m->nlabels == 0;
+    case RECUR_TASK_CONDLM:
+        return m->O == m->V && m->D == 1 && m->Cc >= 1 && m->Cc == m->nlabels;
+    case RECUR_TASK_CLASSIFY:
+    case RECUR_TASK_TAG:
+        return m->O >= 1 && m->O == m->nlabels && m->Cc == 0;
+    }
+    return 0;
+}
+
+void model_kind_describe(const recur_model *m, char *buf, size_t cap)
+{
+    const char *bi = m->D == 2 ? "bidirectional " : "";
+    if (!kind_well_formed(m)) {
+        snprintf(buf, cap, "a model of no usable kind (task %s, %d outputs over %d characters, %d direction%s, "
+                 "%d conditioning classes, %d labels)", recur_task_name(m->task), m->O, m->V, m->D,
+                 m->D == 1 ? "" : "s", m->Cc, m->nlabels);
+        return;
+    }
+    switch (m->task) {
+    case RECUR_TASK_LM: snprintf(buf, cap, "a language model"); break;
+    case RECUR_TASK_CONDLM: snprintf(buf, cap, "a condlm model (generation by class, %d classes)", m->Cc); break;
+    case RECUR_TASK_CLASSIFY: snprintf(buf, cap, "a %sclassify model (%d labels)", bi, m->O); break;
+    case RECUR_TASK_TAG: snprintf(buf, cap, "a %stag model (%d tags)", bi, m->O); break;
+    }
+}
+
+int model_check_kind(const recur_model *m, unsigned accept, const char *entry, recur_error *err)
+{
+    if (!m) return set_error(err, RECUR_EINVAL, "NULL argument");
+    if (kind_well_formed(m) && (accept & (1u << m->task))) return RECUR_OK;
+    static const char *const takes[4] = {"a language model", "a classify model", "a tag model",
+                                         "a condlm model"};
+    char want[160] = "", what[224];
+    size_t k = 0;
+    int n = 0, total = 0;
+    for (int t = 0; t < 4; t++) total += (accept >> t) & 1;
+    for (int t = 0; t < 4; t++) {
+        if (!((accept >> t) & 1)) continue;
+        n++;
+        k += (size_t)snprintf(want + k, sizeof want - k, "%s%s", n == 1 ? "" : (n == total ? " or " : ", "),
+                              takes[t]);
+        if (k >= sizeof want) break;
+    }
+    model_kind_describe(m, what, sizeof what);
+    return set_error(err, RECUR_EINVAL, "%s takes %s; this is %s", entry, total ? want : "no model", what);
+}
+
 const char *recur_task_name(recur_task t)
 {
     static const char *const names[] = {"lm", "classify", "tag", "condlm"};
@@ -800,4 +872,16 @@ int recur_model_label_id(const recur_model *m, const char *name)
     for (int i = 0; name && i < m->nlabels; i++)
         if (strcmp(m->labels[i], name) == 0) return i;
     return -1;
+}
+
+int model_matrix_ranges(const recur_model *m, size_t *out)
+{
+    int k = 0;
+    for (int i = 0; i < m->nviews; i++)
+        if (m->views[i].cols) {
+            out[2 * k] = m->views[i].off;
+            out[2 * k + 1] = m->views[i].n;
+            k++;
+        }
+    return k;
 }

@@ -60,9 +60,41 @@ int model_set_labels(recur_model *m, recur_task task, const char *const *labels,
 int labels_from_json(const char *json, char ***out, int *n, recur_error *err);
 void labels_free(char **labels, int n);
 
+/* ---- kinds of model ----
+ * A model's kind is its task plus the shape that task implies. What each
+ * well-formed kind is (the kernels index the head's logits by character id
+ * for lm and condlm, so their head must have exactly V rows):
+ *   lm        O == V, one direction, no conditioning, no labels
+ *   condlm    O == V, one direction, Cc == labels >= 1
+ *   classify  O == labels >= 1, no conditioning (either direction count)
+ *   tag       O == labels >= 1, no conditioning (either direction count)
+ * Anything else (for instance a public-config model with outputs != 0, cond
+ * or bidirectional but task lm, or outputs -1: no head) is of no kind, and
+ * every entry point refuses it. */
+enum {
+    MODEL_KIND_LM = 1u << RECUR_TASK_LM,
+    MODEL_KIND_CLASSIFY = 1u << RECUR_TASK_CLASSIFY,
+    MODEL_KIND_TAG = 1u << RECUR_TASK_TAG,
+    MODEL_KIND_CONDLM = 1u << RECUR_TASK_CONDLM,
+};
+/* The one check every entry point makes before it runs a model: RECUR_OK
+ * when m is a well-formed model of one of the kinds in accept (a mask of
+ * MODEL_KIND_*), else RECUR_EINVAL with one line naming the entry point,
+ * what it takes and what m is, e.g. "recur_eval_text takes a language
+ * model; this is a bidirectional tag model (5 tags)". entry: a name for the
+ * message ("recur eval", "recur_sampler_new"). */
+int model_check_kind(const recur_model *m, unsigned accept, const char *entry, recur_error *err);
+/* What m is, as a phrase ("a language model", "a classify model (3 labels)",
+ * "a model of no usable kind (task lm, 7 outputs over 60 characters, ...)"). */
+void model_kind_describe(const recur_model *m, char *buf, size_t cap);
+
 /* PyTorch's default initialisation from r. */
 void model_init(recur_model *m, rng *r);
 const param_view *model_find_view(const recur_model *m, const char *name);
+/* The (offset, count) pairs of m's weight matrices (views with two
+ * dimensions: the embedding, W_ih, W_hh, the head; not the biases), where
+ * weight decay applies; out holds 2 * m->nviews. Returns the pair count. */
+int model_matrix_ranges(const recur_model *m, size_t *out);
 
 /* Per-window buffers for one (T, B): activations saved for backward,
  * transposed weights, scratch. Sized once; no allocation per step. */

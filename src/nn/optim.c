@@ -139,3 +139,9 @@ void clip_by_value(float *g, size_t n, float clip)
 {
     for (size_t i = 0; i < n; i++) g[i] = g[i] > clip ? clip : (g[i] < -clip ? -clip : g[i]);
 }
+
+void decay_weights(float *w, size_t n, float lr, float wd)
+{
+    const float keep = (float)(1.0 - (double)lr * (double)wd);
+    for (size_t i = 0; i < n; i++) w[i] *= keep;
+}

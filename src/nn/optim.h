@@ -28,6 +28,9 @@ void optim_step_ref(optim_state *o, float *w, const float *g, float lr, float mo
 const char *optim_name(recur_optim kind);
 int optim_parse(const char *name); /* -1 if unknown */
 
+/* Decoupled weight decay over w[0..n): w <- w * (1 - lr * wd) (AdamW's, applied
+ * before the optimizer's own update). */
+void decay_weights(float *w, size_t n, float lr, float wd);
 /* sqrt(sum g^2), accumulated in double (kern.h's sumsq: a fixed order). */
 double grad_norm(const float *g, size_t n);
 /* Scales g so its norm is at most max_norm (given its current norm). */

@@ -11,6 +11,7 @@
 #include "tasks/metrics.h"
 #include "tasks/seqtask.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,7 +363,10 @@ int recur_classify(const recur_model *m, const char *text, size_t len, float *pr
                    recur_error *err)
 {
     if (!m || !probs || (!text && len)) return set_error(err, RECUR_EINVAL, "NULL argument");
-    if (m->task != RECUR_TASK_CLASSIFY) return set_error(err, RECUR_EINVAL, "not a classifier (task %s)", recur_task_name(m->task));
+    int krc = model_check_kind(m, MODEL_KIND_CLASSIFY, "recur_classify (recur classify predict)", err);
+    if (krc) return krc;
+    // Positions are counted in an int (encode, ws_new): bound the text first.
+    if (len > (size_t)INT_MAX / 4) return set_error(err, RECUR_EINVAL, "text too long: over %d bytes", INT_MAX / 4);
     int32_t *ids = calloc(len ? len : 1, sizeof *ids);
     if (!ids) return set_error(err, RECUR_ENOMEM, "out of memory");
     int n = 0, rc = encode(m->vocab, text, len, ids, &n, err);
@@ -588,7 +592,8 @@ int recur_tag_eval(const recur_model *m, const char *path, int column, int threa
 {
     if (!m || !path || !report) return set_error(err, RECUR_EINVAL, "NULL argument");
     memset(report, 0, sizeof *report);
-    if (m->task != RECUR_TASK_TAG) return set_error(err, RECUR_EINVAL, "not a tagger (task %s)", recur_task_name(m->task));
+    int krc = model_check_kind(m, MODEL_KIND_TAG, "recur_tag_eval (recur tag eval)", err);
+    if (krc) return krc;
     label_set tags;
     int rc = label_set_from_names((const char *const *)m->labels, m->nlabels, &tags, err);
     if (rc) return rc;
@@ -609,10 +614,17 @@ int recur_tag(const recur_model *m, const char *const *tokens, const size_t *len
               int *tags, recur_error *err)
 {
     if (!m || (!tokens && n) || !tags || n < 0) return set_error(err, RECUR_EINVAL, "NULL argument");
-    if (m->task != RECUR_TASK_TAG) return set_error(err, RECUR_EINVAL, "not a tagger (task %s)", recur_task_name(m->task));
+    int krc = model_check_kind(m, MODEL_KIND_TAG, "recur_tag (recur tag predict)", err);
+    if (krc) return krc;
     if (n == 0) return RECUR_OK;
+    // Characters (and the spaces between tokens) are counted in an int
+    // below: bound the sentence before anything is added up in it.
     size_t chars = 0;
-    for (int i = 0; i < n; i++) chars += lens[i] + 1;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] > (size_t)INT_MAX / 4 - chars)
+            return set_error(err, RECUR_EINVAL, "sentence too long: over %d bytes", INT_MAX / 4);
+        chars += lens[i] + 1;
+    }
     int32_t *ids = calloc(chars, sizeof *ids), *last = calloc((size_t)n, sizeof *last);
     workspace *ws = NULL;
     int rc = ids && last ? RECUR_OK : set_error(err, RECUR_ENOMEM, "out of memory"), len = 0;

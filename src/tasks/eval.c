@@ -15,11 +15,15 @@ int recur_eval_text(const recur_model *m, const char *text, size_t len, int skip
                     int threads, recur_eval_result *res, recur_error *err)
 {
     if (!m || !res || (!text && len)) return set_error(err, RECUR_EINVAL, "NULL argument");
+    // The loss indexes the head's logits by character id: only a language
+    // model's head has a row per character (model.h, kinds of model).
+    int rc = model_check_kind(m, MODEL_KIND_LM, "recur_eval_text (recur eval)", err);
+    if (rc) return rc;
     const recur_vocab *v = m->vocab;
     const uint8_t *s = (const uint8_t *)text;
     workspace *ws = NULL;
     int32_t in[EVAL_WINDOW], tgt[EVAL_WINDOW];
-    int rc = ws_new(m, EVAL_WINDOW, 1, threads, &ws, err);
+    rc = ws_new(m, EVAL_WINDOW, 1, threads, &ws, err);
     if (rc) return rc;
     ws_zero_state(m, ws);
 

@@ -48,9 +48,10 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
 {
     if (!m || !out) return set_error(err, RECUR_EINVAL, "NULL argument");
     *out = NULL;
-    if (m->O != m->V)
-        return set_error(err, RECUR_EINVAL, "this model predicts %s, not characters: it cannot be sampled from",
-                         m->O > 0 ? "classes or tags" : "nothing (it has no head)");
+    // Draws index the head's logits by character id and feed them back:
+    // a left-to-right model with a row per character (model.h, kinds).
+    int krc = model_check_kind(m, MODEL_KIND_LM | MODEL_KIND_CONDLM, "recur_sampler_new (recur sample)", err);
+    if (krc) return krc;
     recur_sample_config def;
     recur_sample_config_default(&def);
     if (!cfg) cfg = &def;

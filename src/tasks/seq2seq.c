@@ -4,7 +4,7 @@
  * teacher-forced forward and backward passes of a batch (the equations are
  * beside the code and derived in docs/math.md#seq2seq), and its checkpoint
  * (docs/format.md, "Sequence-to-sequence checkpoints"). Decoding and the
- * trainer are in seq2seq_run.c.
+ * trainer are in seq2seq_decode.c and seq2seq_train.c.
  */
 #include "tasks/seq2seq.h"
 
@@ -244,9 +244,14 @@ int s2s_encode(const recur_seq2seq *m, const recur_pair *pairs, size_t n, int st
     memset(out, 0, sizeof *out);
     if (!pairs && n) return set_error(err, RECUR_EINVAL, "NULL pairs");
     size_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        // A side's characters are counted in an int (lengths, windows, the
+        // default max_len of twice the source): bound them first.
+        if (pairs[i].src_len > DATA_MAX_EXAMPLE || pairs[i].tgt_len > DATA_MAX_EXAMPLE)
+            return set_error(err, RECUR_EINVAL, "pair %zu: a side is longer than %d bytes", i + 1, DATA_MAX_EXAMPLE);
         if (size_add(total, pairs[i].src_len, &total) || size_add(total, pairs[i].tgt_len, &total))
             return set_error(err, RECUR_ENOMEM, "too many pairs");
+    }
     out->n = n;
     out->ids = xmalloc(total ? total : 1, sizeof *out->ids);
     out->off = xmalloc(n ? n : 1, sizeof *out->off);
@@ -681,6 +686,12 @@ int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err)
         (rc = meta_number(f, "recur.best_exact", &m->best_exact, err))) {
         recur_seq2seq_free(m);
         return rc;
+    }
+    // A loss is finite and >= 0, a fraction in [0, 1] (NaN: none recorded).
+    if ((!isnan(m->best_val) && !(isfinite(m->best_val) && m->best_val >= 0)) ||
+        (!isnan(m->best_exact) && !(m->best_exact >= 0 && m->best_exact <= 1))) {
+        recur_seq2seq_free(m);
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.best_val or recur.best_exact is out of range");
     }
     m->steps = steps;
     const char *tm = st_meta(f, "recur.train");

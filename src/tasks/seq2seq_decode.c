@@ -8,6 +8,8 @@
  */
 #include "tasks/seq2seq.h"
 
+#include "nn/rec.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,8 +109,12 @@ static void start(const recur_seq2seq *m, s2s_dec *d, int S, int rows)
     model_forward_stack(m->enc, ews, d->src, NULL);
     for (int u = 0; u < m->dec->U; u++) ws_final_state(m->enc, ews, u, dws->hs[u], dws->cs[u]);
     if (m->aw) {
+        // Attention's products run on the encoder workspace's pool and its
+        // scratch, made once with the decoder (s2s_dec_new), not per call.
+        pool *prev = rec_enter(ews);
         attn_dims dims = {S, 1, rows, m->He, m->Hd};
         attn_keys(&dims, m->aw + m->wa, model_top(m->enc, ews), d->keys, 1);
+        rec_leave(prev);
     }
 }
 
@@ -124,6 +130,9 @@ static void step(const recur_seq2seq *m, s2s_dec *d, int S, int rows, int shared
     if (m->aw) {
         const float *etop = model_top(m->enc, d->ews);
         const int C = m->He + m->Hd;
+        // Every hypothesis's attention product on the workspace's scratch
+        // (start): nothing is allocated inside the decode loop.
+        pool *prev = rec_enter(d->ews);
         if (shared) {
             attn_dims one = {S, 1, 1, m->He, m->Hd};
             for (int k = 0; k < rows; k++)
@@ -135,6 +144,7 @@ static void step(const recur_seq2seq *m, s2s_dec *d, int S, int rows, int shared
             attn_forward(&dims, d->lens, etop, d->keys, top, m->aw + m->wc, m->aw + m->bc,
                          d->alpha, d->cat, d->att, 1);
         }
+        rec_leave(prev);
         top = d->att;
     }
     model_forward_head(m->dec, dws, top, rows);

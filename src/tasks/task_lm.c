@@ -24,6 +24,7 @@ typedef struct lm_task {
     int32_t *in, *tgt;
     char names[2 * 64][24]; /* state tensor names, alive until the state is written */
     int64_t *pos;
+    size_t *decay;          /* the model's weight matrices, for weight decay */
     char window[32], epoch[32], seq[16], batch[16];
     /* data-parallel (lm_shard): this rank's streams [lo, lo + b) of B and
      * validation streams [vlo, vhi), its inputs, the whole batch's carried
@@ -263,10 +264,7 @@ static int lm_state_add(train_task *bt, engine_extra *x, recur_error *err)
 // must never reach them.
 static int model_check_lm(const recur_model *m, recur_error *err)
 {
-    if (m->task != RECUR_TASK_LM || m->O != m->V || m->D != 1 || m->Cc != 0)
-        return set_error(err, RECUR_EINVAL, "a %s model (%d outputs, %s, %d classes as input) is not a language model",
-                         recur_task_name(m->task), m->O, m->D == 2 ? "bidirectional" : "one direction", m->Cc);
-    return RECUR_OK;
+    return model_check_kind(m, MODEL_KIND_LM, "recur_trainer_new (recur train)", err);
 }
 
 // Whether saved is this very model: its kind, shape and vocabulary.
@@ -425,6 +423,7 @@ static void lm_free(train_task *bt)
     free(t->lin);
     free(t->ltgt);
     free(t->gathered);
+    free(t->decay);
     free(t);
 }
 
@@ -526,8 +525,14 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
     lm_task *t = calloc(1, sizeof *t);
     if (!t) return set_error(err, RECUR_ENOMEM, "out of memory");
     t->base.ops = &lm_ops;
-    t->base.buf[0] = (engine_buf){m->w, m->nw, ""};
+    t->base.buf[0] = (engine_buf){.w = m->w, .n = m->nw, .name = ""};
     t->base.nbuf = 1;
+    if (!(t->decay = calloc(2 * (size_t)m->nviews, sizeof *t->decay))) {
+        free(t);
+        return set_error(err, RECUR_ENOMEM, "out of memory");
+    }
+    t->base.buf[0].decay = t->decay;
+    t->base.buf[0].ndecay = model_matrix_ranges(m, t->decay);
     t->base.unit = "characters";
     t->m = m;
     t->cfg = *cfg;

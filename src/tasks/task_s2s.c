@@ -9,7 +9,7 @@
  */
 #include "data/dataset.h"
 #include "tasks/seq2seq.h"
-#include "train/engine.h"
+#include "train/order.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,11 +24,8 @@ typedef struct s2s_task {
     s2s_work *w;
     s2s_dec *d;               /* validation decoding (NULL without validation) */
     s2s_batch b;
-    rng shuffle;
-    size_t *order, pos;       /* this epoch's order of the training pairs; the next one */
-    long long epoch;          /* epochs completed */
-    int64_t *order64;
-    char spos[32], sepoch[32], srng[80], sbatch[16];
+    epoch_order ord;          /* pos: the next pair of the order; epoch: epochs completed */
+    size_t *decay[3];         /* the weight matrices of each buffer, for weight decay */
 } s2s_task;
 
 static char *train_meta_json(const recur_train_config *c, size_t ntrain, size_t nval)
@@ -113,7 +110,7 @@ static long long s2_steps_per_epoch(train_task *bt)
 static double s2_epoch(train_task *bt)
 {
     s2s_task *t = (s2s_task *)bt;
-    return (double)t->epoch + (double)t->pos / (double)t->train.n;
+    return (double)t->ord.epoch + (double)t->ord.pos / (double)t->train.n;
 }
 
 // Data-parallel: this rank's slice of the batch's pairs; the mean's
@@ -122,7 +119,8 @@ static double s2_epoch(train_task *bt)
 static int s2_step_share(s2s_task *t, int nb, float *const *g, rng *drop, double *loss, long long *chars)
 {
     recur_seq2seq *m = t->m;
-    const size_t *idx = t->order + t->pos;
+    epoch_order *o = &t->ord;
+    const size_t *idx = o->idx + o->pos;
     const s2s_data *d = &t->train;
     int S = 1, T = 1;
     double count = 0;
@@ -133,10 +131,10 @@ static int s2_step_share(s2s_task *t, int nb, float *const *g, rng *drop, double
     }
     long long lo, hi;
     engine_share(nb, t->base.rank, t->base.nranks, &lo, &hi);
-    t->pos += (size_t)nb;
-    if (t->pos == t->train.n) {
-        t->pos = 0;
-        t->epoch++;
+    o->pos += (size_t)nb;
+    if (o->pos == t->train.n) {
+        o->pos = 0;
+        o->epoch++;
     }
     const int dropping = m->cfg.dropout > 0 && drop;
     *loss = 0;
@@ -175,19 +173,20 @@ static int s2_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     s2s_task *t = (s2s_task *)bt;
     recur_seq2seq *m = t->m;
     const int B = t->w->B;
-    if (t->pos == 0) shuffle_index(t->order, t->train.n, &t->shuffle);
-    int nb = t->train.n - t->pos < (size_t)B ? (int)(t->train.n - t->pos) : B;
+    epoch_order *o = &t->ord;
+    if (o->pos == 0) shuffle_index(o->idx, t->train.n, &o->shuffle);
+    int nb = t->train.n - o->pos < (size_t)B ? (int)(t->train.n - o->pos) : B;
     if (t->base.nranks > 1) return s2_step_share(t, nb, g, drop, loss, chars);
-    s2s_batch_fill(m, &t->train, t->order + t->pos, nb, &t->b);
+    s2s_batch_fill(m, &t->train, o->idx + o->pos, nb, &t->b);
     long long n = 0;
     for (int i = 0; i < nb; i++) {
-        size_t k = t->order[t->pos + (size_t)i];
+        size_t k = o->idx[o->pos + (size_t)i];
         n += t->train.src_len[k] + t->train.tgt_len[k];
     }
-    t->pos += (size_t)nb;
-    if (t->pos == t->train.n) {
-        t->pos = 0;
-        t->epoch++;
+    o->pos += (size_t)nb;
+    if (o->pos == t->train.n) {
+        o->pos = 0;
+        o->epoch++;
     }
     int count;
     double sum = s2s_forward(m, t->w, &t->b, m->cfg.dropout > 0 ? drop : NULL, 1, &count);
@@ -261,19 +260,7 @@ static int s2_write(train_task *bt, const char *path, const engine_extra *x, rec
 
 static int s2_state_add(train_task *bt, engine_extra *x, recur_error *err)
 {
-    s2s_task *t = (s2s_task *)bt;
-    for (size_t i = 0; i < t->train.n; i++) t->order64[i] = (int64_t)t->order[i];
-    x->e[x->ne++] = (st_entry){"train.order", ST_I64, 1, {(uint64_t)t->train.n}, t->order64};
-    snprintf(t->spos, sizeof t->spos, "%zu", t->pos);
-    snprintf(t->sepoch, sizeof t->sepoch, "%lld", t->epoch);
-    snprintf(t->srng, sizeof t->srng, "%016llx%016llx%016llx%016llx",
-             (unsigned long long)t->shuffle.s[0], (unsigned long long)t->shuffle.s[1],
-             (unsigned long long)t->shuffle.s[2], (unsigned long long)t->shuffle.s[3]);
-    x->kv[x->nkv++] = (st_kv){"recur.state.pos", t->spos};
-    x->kv[x->nkv++] = (st_kv){"recur.state.epoch", t->sepoch};
-    x->kv[x->nkv++] = (st_kv){"recur.state.shuffle", t->srng};
-    snprintf(t->sbatch, sizeof t->sbatch, "%d", t->cfg.batch);
-    x->kv[x->nkv++] = (st_kv){"recur.state.batch", t->sbatch}; // pos counts batches of this size
+    order_state_add(&((s2s_task *)bt)->ord, x);
     (void)err;
     return RECUR_OK;
 }
@@ -318,54 +305,7 @@ static int s2_state_read(train_task *bt, const st_file *f, const char *path, rec
         return rc;
     }
     if ((rc = same_model(t->m, saved, path, err))) goto done;
-    long pos, epoch, batch;
-    if ((rc = meta_int(f, "recur.state.batch", 1, 100000, 1, 0, &batch, err))) goto done;
-    if (batch != t->cfg.batch) {
-        rc = set_error(err, RECUR_EINVAL, "%s was trained with --batch %ld; resume with the same value (got --batch %d)",
-                       path, batch, t->cfg.batch);
-        goto done;
-    }
-    if ((rc = meta_int(f, "recur.state.pos", 0, (long)t->train.n - 1, 1, 0, &pos, err)) ||
-        (rc = meta_int(f, "recur.state.epoch", 0, 0x7fffffffL, 1, 0, &epoch, err)))
-        goto done;
-    const char *rs = st_meta(f, "recur.state.shuffle");
-    uint64_t s[4];
-    if (!rs || strlen(rs) != 64 ||
-        sscanf(rs, "%16llx%16llx%16llx%16llx", (unsigned long long *)&s[0], (unsigned long long *)&s[1],
-               (unsigned long long *)&s[2], (unsigned long long *)&s[3]) != 4 ||
-        !(s[0] | s[1] | s[2] | s[3])) {
-        rc = set_error(err, RECUR_EFORMAT, "%s: recur.state.shuffle is missing or malformed", path);
-        goto done;
-    }
-    const st_tensor *ot = st_find(f, "train.order");
-    if (!ot || ot->dtype != ST_I64 || ot->nelem != (uint64_t)t->train.n) {
-        rc = set_error(err, RECUR_EFORMAT, "%s: tensor \"train.order\" is missing or not I64 [%zu] (was it trained on other pairs?)",
-                       path, t->train.n);
-        goto done;
-    }
-    uint8_t *seen = calloc(t->train.n ? t->train.n : 1, 1);
-    if (!seen) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < t->train.n && !rc; i++) {
-        int64_t v;
-        memcpy(&v, ot->data + 8 * i, 8);
-        if (v < 0 || (uint64_t)v >= t->train.n || seen[v])
-            rc = set_error(err, RECUR_EFORMAT, "%s: tensor \"train.order\" is not an order of the %zu training pairs", path, t->train.n);
-        else
-            seen[v] = 1;
-    }
-    free(seen);
-    if (rc) goto done;
-    for (size_t i = 0; i < t->train.n; i++) {
-        int64_t v;
-        memcpy(&v, ot->data + 8 * i, 8);
-        t->order[i] = (size_t)v;
-    }
-    t->pos = (size_t)pos;
-    t->epoch = epoch;
-    memcpy(t->shuffle.s, s, sizeof s);
+    if ((rc = order_state_read(&t->ord, f, path, (long)t->train.n - 1, "pairs", err))) goto done;
     copy_weights(t->m, saved);
 done:
     recur_seq2seq_free(saved);
@@ -391,8 +331,8 @@ static void s2_free(train_task *bt)
     s2s_work_free(t->m, t->w);
     s2s_dec_free(t->m, t->d);
     s2s_batch_free(&t->b);
-    free(t->order);
-    free(t->order64);
+    order_free(&t->ord);
+    for (int k = 0; k < 3; k++) free(t->decay[k]);
     free(t);
 }
 
@@ -438,7 +378,6 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
     t->base.unit = "pairs";
     t->m = m;
     t->cfg = *cfg;
-    rng_seed(&t->shuffle, cfg->seed ^ 0x0dde7u);
 
     uint8_t *keep = NULL;
     if (!val && cfg->val_frac > 0 && ntrain > 1) {
@@ -476,19 +415,32 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
         goto fail;
     t->w->ews->training = t->w->dws->training = 1;
     if (t->val.n && (rc = s2s_dec_new(m, S, B, s2s_default_maxlen(S - 1), &t->d, err))) goto fail;
-    t->base.buf[0] = (engine_buf){m->enc->w, m->enc->nw, "encoder"};
-    t->base.buf[1] = (engine_buf){m->dec->w, m->dec->nw, "decoder"};
+    t->base.buf[0] = (engine_buf){.w = m->enc->w, .n = m->enc->nw, .name = "encoder"};
+    t->base.buf[1] = (engine_buf){.w = m->dec->w, .n = m->dec->nw, .name = "decoder"};
     t->base.nbuf = 2;
-    if (m->naw) t->base.buf[t->base.nbuf++] = (engine_buf){m->aw, m->naw, "attention"};
-    t->base.ntrain = (long long)t->train.n;
-    t->base.nval = (long long)t->val.n;
-    t->order = xmalloc(t->train.n, sizeof *t->order);
-    t->order64 = xmalloc(t->train.n, sizeof *t->order64);
-    if (!t->order || !t->order64) {
+    if (m->naw) t->base.buf[t->base.nbuf++] = (engine_buf){.w = m->aw, .n = m->naw, .name = "attention"};
+    // Weight decay: the matrices of the encoder, the decoder, W_a and W_c (not b_c).
+    t->decay[0] = calloc(2 * (size_t)m->enc->nviews, sizeof(size_t));
+    t->decay[1] = calloc(2 * (size_t)m->dec->nviews, sizeof(size_t));
+    t->decay[2] = calloc(4, sizeof(size_t));
+    if (!t->decay[0] || !t->decay[1] || !t->decay[2]) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < t->train.n; i++) t->order[i] = i;
+    t->base.buf[0].decay = t->decay[0];
+    t->base.buf[0].ndecay = model_matrix_ranges(m->enc, t->decay[0]);
+    t->base.buf[1].decay = t->decay[1];
+    t->base.buf[1].ndecay = model_matrix_ranges(m->dec, t->decay[1]);
+    if (m->naw) {
+        const size_t He = (size_t)m->He, Hd = (size_t)m->Hd;
+        size_t *d = t->decay[2];
+        d[0] = m->wa, d[1] = Hd * He, d[2] = m->wc, d[3] = Hd * (He + Hd);
+        t->base.buf[2].decay = d;
+        t->base.buf[2].ndecay = 2;
+    }
+    t->base.ntrain = (long long)t->train.n;
+    t->base.nval = (long long)t->val.n;
+    if ((rc = order_init(&t->ord, t->train.n, cfg->batch, cfg->seed ^ 0x0dde7u, err))) goto fail;
     char *meta = train_meta_json(cfg, t->train.n, t->val.n);
     if (!meta) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");

@@ -11,6 +11,7 @@
  */
 #include "formats/checkpoint.h"
 #include "tasks/seqtask.h"
+#include "train/order.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,13 +29,10 @@ typedef struct seq_task {
     size_t ntrain, nval;
     seq_owner owner;
     exbatch bt;
-    size_t *order, pos;     /* this epoch's order; batches of it taken */
-    long long epoch;        /* epochs begun */
+    epoch_order ord;        /* pos: batches of the order taken; epoch: epochs begun */
     size_t per_epoch;       /* batches per epoch */
     keyed *tmp;
-    rng shuffle;
-    int64_t *order64;       /* the order as saved */
-    char spos[32], sepoch[32], srng[80], sbatch[16];
+    size_t *decay;          /* the model's weight matrices, for weight decay */
 } seq_task;
 
 static long long sq_steps_per_epoch(train_task *bt)
@@ -45,8 +43,8 @@ static long long sq_steps_per_epoch(train_task *bt)
 static double sq_epoch(train_task *bt)
 {
     seq_task *t = (seq_task *)bt;
-    if (t->epoch == 0) return 0;
-    return (double)(t->epoch - 1) + (double)t->pos / (double)t->per_epoch;
+    if (t->ord.epoch == 0) return 0;
+    return (double)(t->ord.epoch - 1) + (double)t->ord.pos / (double)t->per_epoch;
 }
 
 // Data-parallel: this rank's slice of the batch's examples; the mean's
@@ -55,7 +53,7 @@ static int sq_step_share(seq_task *t, size_t from, int nb, float *const *g, rng 
                          long long *chars)
 {
     recur_model *m = t->m;
-    const size_t *idx = t->order + from;
+    const size_t *idx = t->ord.idx + from;
     int Tall = 1;
     long long count = 0;
     for (int b = 0; b < nb; b++) {
@@ -98,16 +96,17 @@ static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     seq_task *t = (seq_task *)bt;
     recur_model *m = t->m;
     const int batch = t->cfg.batch;
-    if (t->epoch == 0 || t->pos == t->per_epoch) {
-        seq_epoch_order(t->order, t->ntrain, t->train, batch, &t->shuffle, t->tmp);
-        t->pos = 0;
-        t->epoch++;
+    epoch_order *o = &t->ord;
+    if (o->epoch == 0 || o->pos == t->per_epoch) {
+        seq_epoch_order(o->idx, t->ntrain, t->train, batch, &o->shuffle, t->tmp);
+        o->pos = 0;
+        o->epoch++;
     }
-    size_t from = t->pos * (size_t)batch;
+    size_t from = o->pos * (size_t)batch;
     int nb = (int)(t->ntrain - from < (size_t)batch ? t->ntrain - from : (size_t)batch);
-    t->pos++;
+    o->pos++;
     if (t->base.nranks > 1) return sq_step_share(t, from, nb, g, drop, loss, chars);
-    int rows = exb_fill(&t->bt, t->train, t->order + from, nb, t->pool);
+    int rows = exb_fill(&t->bt, t->train, o->idx + from, nb, t->pool);
     ws_zero_state(m, t->bt.ws);
     model_forward(m, t->bt.ws, t->bt.in, m->cfg.dropout > 0 ? drop : NULL);
     int counted = 0;
@@ -115,7 +114,7 @@ static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     *loss = counted ? sum / counted : 0;
     model_backward(m, t->bt.ws, g[0]);
     long long n = 0;
-    for (int b = 0; b < nb; b++) n += t->train[t->order[from + (size_t)b]].len;
+    for (int b = 0; b < nb; b++) n += t->train[o->idx[from + (size_t)b]].len;
     *chars = n;
     (void)err;
     return RECUR_OK;
@@ -202,19 +201,7 @@ static int sq_write(train_task *bt, const char *path, const engine_extra *x, rec
 
 static int sq_state_add(train_task *bt, engine_extra *x, recur_error *err)
 {
-    seq_task *t = (seq_task *)bt;
-    for (size_t i = 0; i < t->ntrain; i++) t->order64[i] = (int64_t)t->order[i];
-    x->e[x->ne++] = (st_entry){"train.order", ST_I64, 1, {(uint64_t)t->ntrain}, t->order64};
-    snprintf(t->spos, sizeof t->spos, "%zu", t->pos);
-    snprintf(t->sepoch, sizeof t->sepoch, "%lld", t->epoch);
-    snprintf(t->srng, sizeof t->srng, "%016llx%016llx%016llx%016llx",
-             (unsigned long long)t->shuffle.s[0], (unsigned long long)t->shuffle.s[1],
-             (unsigned long long)t->shuffle.s[2], (unsigned long long)t->shuffle.s[3]);
-    x->kv[x->nkv++] = (st_kv){"recur.state.pos", t->spos};
-    x->kv[x->nkv++] = (st_kv){"recur.state.epoch", t->sepoch};
-    x->kv[x->nkv++] = (st_kv){"recur.state.shuffle", t->srng};
-    snprintf(t->sbatch, sizeof t->sbatch, "%d", t->cfg.batch);
-    x->kv[x->nkv++] = (st_kv){"recur.state.batch", t->sbatch}; // pos counts batches of this size
+    order_state_add(&((seq_task *)bt)->ord, x);
     (void)err;
     return RECUR_OK;
 }
@@ -254,55 +241,7 @@ static int sq_state_read(train_task *bt, const st_file *f, const char *path, rec
         return rc;
     }
     if ((rc = same_model(t->m, saved, path, err))) goto done;
-    long pos, epoch, batch;
-    if ((rc = meta_int(f, "recur.state.batch", 1, 100000, 1, 0, &batch, err))) goto done;
-    if (batch != t->cfg.batch) {
-        rc = set_error(err, RECUR_EINVAL, "%s was trained with --batch %ld; resume with the same value (got --batch %d)",
-                       path, batch, t->cfg.batch);
-        goto done;
-    }
-    if ((rc = meta_int(f, "recur.state.pos", 0, (long)t->per_epoch, 1, 0, &pos, err)) ||
-        (rc = meta_int(f, "recur.state.epoch", 0, 0x7fffffffL, 1, 0, &epoch, err)))
-        goto done;
-    const char *rs = st_meta(f, "recur.state.shuffle");
-    uint64_t s[4];
-    if (!rs || strlen(rs) != 64 ||
-        sscanf(rs, "%16llx%16llx%16llx%16llx", (unsigned long long *)&s[0], (unsigned long long *)&s[1],
-               (unsigned long long *)&s[2], (unsigned long long *)&s[3]) != 4 ||
-        !(s[0] | s[1] | s[2] | s[3])) {
-        rc = set_error(err, RECUR_EFORMAT, "%s: recur.state.shuffle is missing or malformed", path);
-        goto done;
-    }
-    const st_tensor *ot = st_find(f, "train.order");
-    if (!ot || ot->dtype != ST_I64 || ot->nelem != (uint64_t)t->ntrain) {
-        rc = set_error(err, RECUR_EFORMAT, "%s: tensor \"train.order\" is missing or not I64 [%zu] (was it trained on other data?)",
-                       path, t->ntrain);
-        goto done;
-    }
-    // The order must be a permutation of the training examples: each once.
-    uint8_t *seen = calloc(t->ntrain ? t->ntrain : 1, 1);
-    if (!seen) {
-        rc = set_error(err, RECUR_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < t->ntrain && !rc; i++) {
-        int64_t v;
-        memcpy(&v, ot->data + 8 * i, 8);
-        if (v < 0 || (uint64_t)v >= t->ntrain || seen[v])
-            rc = set_error(err, RECUR_EFORMAT, "%s: tensor \"train.order\" is not an order of the %zu training examples", path, t->ntrain);
-        else
-            seen[v] = 1;
-    }
-    free(seen);
-    if (rc) goto done;
-    for (size_t i = 0; i < t->ntrain; i++) {
-        int64_t v;
-        memcpy(&v, ot->data + 8 * i, 8);
-        t->order[i] = (size_t)v;
-    }
-    t->pos = (size_t)pos;
-    t->epoch = epoch;
-    memcpy(t->shuffle.s, s, sizeof s);
+    if ((rc = order_state_read(&t->ord, f, path, (long)t->per_epoch, "examples", err))) goto done;
     memcpy(t->m->w, saved->w, t->m->nw * sizeof(float));
 done:
     recur_model_free(saved);
@@ -338,9 +277,9 @@ static void sq_free(train_task *bt)
     exb_free(t->m, &t->bt);
     recur_model_free(t->m);
     if (t->owner.free) t->owner.free(t->owner.data);
-    free(t->order);
-    free(t->order64);
+    order_free(&t->ord);
     free(t->tmp);
+    free(t->decay);
     free(t);
 }
 
@@ -385,7 +324,7 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
     t->ops.metric = "accuracy";
     t->ops.best_by_metric = kind != RECUR_TASK_CONDLM;
     t->base.ops = &t->ops;
-    t->base.buf[0] = (engine_buf){m->w, m->nw, ""};
+    t->base.buf[0] = (engine_buf){.w = m->w, .n = m->nw, .name = ""};
     t->base.nbuf = 1;
     t->base.unit = kind == RECUR_TASK_TAG ? "sentences" : "examples";
     t->base.ntrain = (long long)ntrain;
@@ -398,6 +337,12 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
     t->ntrain = ntrain;
     t->nval = nval;
     if ((rc = engine_check_config(cfg, err))) goto fail;
+    if (!(t->decay = calloc(2 * (size_t)m->nviews, sizeof *t->decay))) {
+        rc = set_error(err, RECUR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    t->base.buf[0].decay = t->decay;
+    t->base.buf[0].ndecay = model_matrix_ranges(m, t->decay);
     if (ntrain == 0) {
         rc = set_error(err, RECUR_EINVAL, "no training examples");
         goto fail;
@@ -407,16 +352,12 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
         goto fail;
     }
     t->per_epoch = (ntrain + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
-    rng_seed(&t->shuffle, cfg->seed ^ 0x0123456789abcdefull);
+    if ((rc = order_init(&t->ord, ntrain, cfg->batch, cfg->seed ^ 0x0123456789abcdefull, err))) goto fail;
     if ((rc = exb_new(m, train, ntrain, val, nval, cfg->batch, cfg->threads, &t->bt, err))) goto fail;
-    t->order = xcalloc(ntrain, sizeof *t->order);
-    t->order64 = xcalloc(ntrain, sizeof *t->order64);
-    t->tmp = xcalloc(ntrain, sizeof *t->tmp);
-    if (!t->order || !t->order64 || !t->tmp) {
+    if (!(t->tmp = xcalloc(ntrain, sizeof *t->tmp))) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < ntrain; i++) t->order[i] = i;
     return trainer_make(&t->base, cfg, out, err);
 fail:
     sq_free(&t->base);
@@ -430,6 +371,6 @@ recur_model *seq_trainer_take_model(recur_trainer *tr)
     exb_free(m, &t->bt);
     memset(&t->bt, 0, sizeof t->bt);
     t->m = NULL;
-    t->base.buf[0] = (engine_buf){NULL, 0, ""};
+    t->base.buf[0] = (engine_buf){.w = NULL, .n = 0, .name = ""};
     return m;
 }

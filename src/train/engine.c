@@ -37,6 +37,8 @@ struct recur_trainer {
     double last_val, last_metric; /* the last validation */
     double best_val, best_metric; /* the saved best model's */
     int skips;
+    int plateau;               /* validations in a row without a lower loss (plateau schedule) */
+    double plateau_best;       /* the lowest validation loss so far (plateau schedule) */
     char *best_path, *last_path;
     float *best_w[ENGINE_MAX_BUFS]; /* the best weights, kept when no best_path holds them */
     int have_best_w;
@@ -67,6 +69,8 @@ void recur_train_config_default(recur_train_config *c)
     c->schedule = RECUR_SCHED_STEP;
     c->warmup = 0;
     c->lr_min = 0;
+    c->patience = 2;
+    c->weight_decay = 0;
 }
 
 const char *recur_schedule_name(recur_schedule s)
@@ -75,6 +79,7 @@ const char *recur_schedule_name(recur_schedule s)
     case RECUR_SCHED_STEP: return "step";
     case RECUR_SCHED_CONSTANT: return "constant";
     case RECUR_SCHED_COSINE: return "cosine";
+    case RECUR_SCHED_PLATEAU: return "plateau";
     }
     return "?";
 }
@@ -85,6 +90,7 @@ int recur_schedule_parse(const char *name)
     if (!strcmp(name, "step")) return RECUR_SCHED_STEP;
     if (!strcmp(name, "constant")) return RECUR_SCHED_CONSTANT;
     if (!strcmp(name, "cosine")) return RECUR_SCHED_COSINE;
+    if (!strcmp(name, "plateau")) return RECUR_SCHED_PLATEAU;
     return -1;
 }
 
@@ -119,7 +125,11 @@ int engine_check_config(const recur_train_config *c, recur_error *err)
         return set_error(err, RECUR_EINVAL, "--eval-every, --sample-every and --save-every must be >= 0");
     if (c->threads < 1 || c->threads > 256)
         return set_error(err, RECUR_EINVAL, "--threads must be 1..256, got %d", c->threads);
-    if ((unsigned)c->schedule > RECUR_SCHED_COSINE) return set_error(err, RECUR_EINVAL, "unknown schedule");
+    if ((unsigned)c->schedule > RECUR_SCHED_PLATEAU) return set_error(err, RECUR_EINVAL, "unknown schedule");
+    if (c->patience < 1 || c->patience > 1000000)
+        return set_error(err, RECUR_EINVAL, "--patience must be 1..1000000, got %d", c->patience);
+    if (!(c->weight_decay >= 0 && c->weight_decay < 1e3))
+        return set_error(err, RECUR_EINVAL, "--weight-decay must be in [0, 1000), got %g", (double)c->weight_decay);
     if (c->warmup < 0) return set_error(err, RECUR_EINVAL, "--warmup must be >= 0");
     if (!(c->lr_min >= 0 && c->lr_min <= c->lr))
         return set_error(err, RECUR_EINVAL, "--lr-min must be in [0, --lr], got %g", (double)c->lr_min);
@@ -161,7 +171,7 @@ int trainer_make(train_task *task, const recur_train_config *cfg, recur_trainer 
     t->task = task;
     t->cfg = *cfg;
     t->lr = cfg->lr;
-    t->last_val = t->last_metric = t->best_val = t->best_metric = NAN;
+    t->last_val = t->last_metric = t->best_val = t->best_metric = t->plateau_best = NAN;
     rng_seed(&t->drop, cfg->seed ^ 0x5eed0d20u);
     int rc = RECUR_OK;
     // Every buffer's gradient in one block, so that data-parallel runs sum
@@ -303,6 +313,13 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
         x->kv[x->nkv++] = (st_kv){"recur.state.best_metric", bestm};
     }
     if (t->skips) x->kv[x->nkv++] = (st_kv){"recur.state.skips", skips}; // only while skipping
+    char plateau[16], pbest[32];
+    if (t->cfg.schedule == RECUR_SCHED_PLATEAU) {
+        snprintf(plateau, sizeof plateau, "%d", t->plateau);
+        put_double(pbest, sizeof pbest, t->plateau_best);
+        x->kv[x->nkv++] = (st_kv){"recur.state.plateau", plateau};
+        x->kv[x->nkv++] = (st_kv){"recur.state.plateau_best", pbest};
+    }
     // Every rank adds the task's part (it may gather rows from the others);
     // rank 0 alone writes.
     int rc = task->ops->state_add(task, x, err);
@@ -416,8 +433,11 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
         rc = set_error(err, RECUR_EFORMAT, "%s: recur.state.rng is missing or malformed", p);
         goto done;
     }
-    double last_val, last_metric, best_val, best_metric;
-    if ((rc = meta_double(f, "recur.state.last_val", &last_val, err)) ||
+    double last_val, last_metric, best_val, best_metric, plateau_best;
+    long plateau;
+    if ((rc = meta_int(f, "recur.state.plateau", 0, 1000000, 0, 0, &plateau, err)) ||
+        (rc = meta_double(f, "recur.state.plateau_best", &plateau_best, err)) ||
+        (rc = meta_double(f, "recur.state.last_val", &last_val, err)) ||
         (rc = meta_double(f, "recur.state.last_metric", &last_metric, err)) ||
         (rc = meta_double(f, "recur.state.best_metric", &best_metric, err)) ||
         (rc = meta_double(f, "recur.best_val", &best_val, err)))
@@ -455,6 +475,8 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
     t->last_metric = last_metric;
     t->best_val = best_val;
     t->best_metric = best_metric;
+    t->plateau = (int)plateau;
+    t->plateau_best = plateau_best;
     t->have_best_w = 0;
     memcpy(t->drop.s, s, sizeof s);
     task->ops->set_progress(task, t->step, t->best_val, t->best_metric);
@@ -505,7 +527,7 @@ static uint64_t run_fingerprint(const recur_trainer *t)
     double v[] = {c->seq, c->batch, c->optim, c->lr, c->lr_decay, c->lr_decay_every, c->momentum,
                   c->clip, c->clip_mode, (double)c->steps, c->epochs, c->val_frac, c->eval_every,
                   (double)c->save_every, (double)c->seed, (double)c->val_max_chars, c->schedule,
-                  (double)c->warmup, c->lr_min, (double)t->total, (double)task->ntrain,
+                  (double)c->warmup, c->lr_min, c->patience, c->weight_decay, (double)t->total, (double)task->ntrain,
                   (double)task->nval, task->nbuf};
     uint64_t h = engine_fnv(ENGINE_FNV0, v, sizeof v);
     h = engine_fnv(h, task->ops->name, strlen(task->ops->name));
@@ -714,6 +736,11 @@ static int take_step(recur_trainer *t, run_ctx *r, int *outcome, int *stop, recu
             else
                 clip_by_norm(t->g[k], task->buf[k].n, norm, c->clip);
         }
+        // Decoupled weight decay (AdamW): w <- w (1 - lr wd), matrices only.
+        if (c->weight_decay > 0)
+            for (int q = 0; q < task->buf[k].ndecay; q++)
+                decay_weights(task->buf[k].w + task->buf[k].decay[2 * q], task->buf[k].decay[2 * q + 1], lr,
+                              c->weight_decay);
         finite &= optim_step(&t->opt[k], task->buf[k].w, t->g[k], lr, c->momentum);
     }
     ops->touch(task);
@@ -771,6 +798,16 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
         }
         t->last_val = v.loss;
         t->last_metric = v.metric;
+        if (c->schedule == RECUR_SCHED_PLATEAU && isfinite(v.loss)) {
+            // Decay on a plateau of the validation loss (PyTorch's ReduceLROnPlateau, mode min).
+            if (isnan(t->plateau_best) || v.loss < t->plateau_best) {
+                t->plateau_best = v.loss;
+                t->plateau = 0;
+            } else if (++t->plateau >= c->patience) {
+                t->lr *= c->lr_decay;
+                t->plateau = 0;
+            }
+        }
         int best = better(t, &v);
         if (best) {
             t->best_val = v.loss;

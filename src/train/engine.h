@@ -32,6 +32,9 @@
 typedef struct engine_buf {
     float *w;
     size_t n;
+    const size_t *decay;  /* [2*ndecay] (offset, count) ranges weight decay applies to: the
+                             weight matrices, not the biases (NULL: none) */
+    int ndecay;
     const char *name; /* names its optimizer tensors: "" -> optim.m / optim.v (the language
                          model's, as every state file before the engine); "encoder" ->
                          optim.encoder.m / optim.encoder.v */

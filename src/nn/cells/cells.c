@@ -1,6 +1,6 @@
 /*
  * cells.c - the registry of recurrent cells. A new cell type is one file in
- * src/cells/ plus one line in the table below.
+ * src/nn/cells/ plus one line in the table below.
  */
 #include "nn/cells/cell.h"
 
