@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct command {
     const char *name;
@@ -34,6 +35,15 @@ static const command commands[] = {
 
 int fail(const char *cmd, const recur_error *err)
 {
+    // Ranks other than 0 keep quiet about errors the ranks agreed on (rank 0
+    // says it), and wait a moment before saying their own: an error every
+    // rank meets is then told once, by rank 0, whose abort ends them first.
+    if (cli_rank() > 0) {
+        if (!err->msg[0]) return 1;
+        sleep(2);
+        fprintf(stderr, "recur %s: rank %d: %s\n", cmd, cli_rank(), err->msg);
+        return 1;
+    }
     fprintf(stderr, "recur %s: %s\n", cmd, err->msg[0] ? err->msg : recur_strerror(err->code));
     return 1;
 }
@@ -69,7 +79,25 @@ static void help(FILE *f)
                "  recur sample shakespeare.safetensors --prime 'ROMEO:' --length 300\n");
 }
 
+static int run(int argc, char **argv);
+
+#ifdef RECUR_MPI
+int cli_mpi_init(int *argc, char ***argv);
+int cli_mpi_end(int status);
+
 int main(int argc, char **argv)
+{
+    if (cli_mpi_init(&argc, &argv)) return 1;
+    return cli_mpi_end(run(argc, argv));
+}
+#else
+int main(int argc, char **argv)
+{
+    return run(argc, argv);
+}
+#endif
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "recur: no command given (see 'recur --help')\n");

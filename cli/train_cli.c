@@ -28,6 +28,11 @@ static void on_signal(int sig)
     atomic_store(&stop_requested, sig);
 }
 
+int train_cli_stop_requested(void)
+{
+    return atomic_load(&stop_requested) != 0;
+}
+
 /* ---------------------------------------------------------------- options */
 
 void train_cli_add(train_cli *c, opt o)
@@ -377,6 +382,25 @@ static int on_event(const recur_train_event *e, void *user)
 int train_cli_start(train_cli *c, recur_trainer *t)
 {
     recur_error err = {0};
+    const recur_comm *comm = cli_comm();
+    int n = cli_launch_size();
+    if (!comm && n > 1) {
+        // Each copy would train the whole model alone and all would write the same files.
+        if (cli_launch_rank() > 0) return 1; // the first copy says it
+        snprintf(err.msg, sizeof err.msg, "this recur was built without MPI, but mpirun started %d copies of it: run recur-mpi instead (built beside recur when CMake finds MPI: apt-get install openmpi-bin libopenmpi-dev, then cmake again)", n);
+        return fail(c->cmd, &err);
+    }
+    if (comm) {
+        // Data-parallel (docs/distributed.md): rank 0 alone prints and logs.
+        if (recur_trainer_set_comm(t, comm, &err)) {
+            cli_error_agreed();
+            return fail(c->cmd, &err);
+        }
+        if (comm->rank > 0) {
+            c->quiet = 1;
+            c->log_path = NULL;
+        }
+    }
     if (recur_trainer_set_outputs(t, c->out, c->last, &err)) return fail(c->cmd, &err);
     if (c->resume && recur_trainer_resume(t, c->resume, &err)) return fail(c->cmd, &err);
     return 0;
@@ -419,12 +443,17 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
         return fail(c->cmd, &err);
     }
     if (rc == RECUR_EINTERRUPT) {
+        if (cli_rank() > 0) return 130;
+        const recur_comm *comm = cli_comm();
+        char how[64] = "recur";
+        if (comm) snprintf(how, sizeof how, "mpirun -np %d recur-mpi", comm->size);
         fprintf(stderr, "recur %s: interrupted at step %lld of %lld; state saved to %s\n"
-                        "  resume with: recur %s %s [same options] --resume %s --out %s\n",
-                c->cmd, recur_trainer_step(t), total, c->last, c->cmd, data, c->last, c->out);
+                        "  resume with: %s %s %s [same options] --resume %s --out %s\n",
+                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, data, c->last, c->out);
         return 130;
     }
     if (rc) return fail(c->cmd, &err);
     status = 0;
+    cli_rank_done(); // the best model, the report and the summary are rank 0's
     return status;
 }

@@ -361,6 +361,36 @@ RECUR_API int recur_trainer_resume(recur_trainer *t, const char *path, recur_err
 RECUR_API int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, recur_error *err);
 /* Writes the resumable state now. */
 RECUR_API int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *err);
+
+/* Data-parallel training (docs/distributed.md). The library needs no MPI:
+ * the program that runs N copies of itself hands each trainer the way its
+ * processes talk. Rank r of size N takes its share of every batch (the
+ * language model's streams [r*B/N, (r+1)*B/N); the same slice of each
+ * batch of examples), the gradients are summed over the ranks every step
+ * and every rank applies the same update, so N ranks follow the run of one
+ * process with the same batch. Only rank 0 writes files (the best model,
+ * the state) and calls the progress callback; every rank must make the same
+ * calls (set_comm, resume, run, save_state) in the same order, since they
+ * communicate. Every operation returns 0 on success; it must not return
+ * until every rank has made the same call. */
+typedef struct recur_comm {
+    int rank, size;  /* this process, and how many there are (size >= 1) */
+    void *ctx;       /* passed to every operation */
+    /* In place: buf[i] becomes the sum over all ranks of their buf[i]. */
+    int (*allreduce_f32)(void *ctx, float *buf, size_t n);
+    int (*allreduce_f64)(void *ctx, double *buf, size_t n);
+    /* root's bytes to every rank. */
+    int (*broadcast)(void *ctx, void *buf, size_t bytes, int root);
+    /* Optional (NULL: never): whether this rank was asked to stop (a
+     * signal); any rank asking stops all of them after the same step. */
+    int (*stop_requested)(void *ctx);
+} recur_comm;
+/* Makes t one of comm->size ranks (all must call it, before resume and
+ * run; comm is copied). Checks, on every rank alike, that the batch divides
+ * among the ranks and that every rank has the same model, data and
+ * settings: on any failure every rank gets an error (rank 0 the message,
+ * the others an empty one) and t stays a one-process trainer. */
+RECUR_API int recur_trainer_set_comm(recur_trainer *t, const recur_comm *comm, recur_error *err);
 RECUR_API long long recur_trainer_step(const recur_trainer *t);
 RECUR_API long long recur_trainer_total_steps(const recur_trainer *t);
 /* "lm", "classify", "tag", "condlm" or "seq2seq"; and its metric's name or NULL. */

@@ -484,7 +484,20 @@ void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids
         // all) in dh_seq, which the forward does not otherwise use.
         if (l > 0 && ws->dropped) {
             const float p = m->cfg.dropout;
-            for (size_t i = 0; i < (size_t)N * DH; i++) ws->keep[l][i] = !(rng_uniform(drop) < p);
+            if (!ws->drop_B) {
+                for (size_t i = 0; i < (size_t)N * DH; i++) ws->keep[l][i] = !(rng_uniform(drop) < p);
+            } else {
+                // Draw the whole batch's masks in its order; keep this share's rows.
+                for (int t = 0; t < ws->drop_T; t++)
+                    for (int b = 0; b < ws->drop_B; b++) {
+                        const int own = t < T && b >= ws->drop_off && b < ws->drop_off + B;
+                        uint8_t *k = own ? ws->keep[l] + ((size_t)t * B + (size_t)(b - ws->drop_off)) * DH : NULL;
+                        for (int j = 0; j < DH; j++) {
+                            const uint8_t kj = !(rng_uniform(drop) < p);
+                            if (k) k[j] = kj;
+                        }
+                    }
+            }
         }
         const float *x = layer_input(m, ws, l, ws->dh_seq, 0);
         unit_forward(m, ws, l * D, x, ids, ws->cond);
@@ -690,6 +703,17 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
 }
 
 /* ---------------------------------------------------------------- loss */
+
+double softmax_xent_over(float *logits, const int32_t *tgt, int N, int V, int want_grad, double denom,
+                         int *count)
+{
+    int counted = 0;
+    for (int n = 0; n < N; n++) counted += tgt[n] >= 0;
+    float scale = denom > 0 ? (float)(1.0 / denom) : 0.0f;
+    double total = kern_get()->xent(logits, tgt, 0, N, V, want_grad, scale);
+    if (count) *count = counted;
+    return total;
+}
 
 double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count)
 {

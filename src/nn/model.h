@@ -114,6 +114,10 @@ typedef struct workspace {
                               (embedding rows, dropped-out outputs) is made again from these
                               when the backward needs it, not kept */
     int dropped;           /* the last forward applied dropout */
+    int drop_T, drop_B, drop_off; /* data-parallel: this workspace's B rows are rows
+                              [drop_off, drop_off + B) of a batch of drop_T x drop_B whose
+                              masks are drawn whole (the one-process draws), and the rows it
+                              keeps are its own (t < T); drop_B 0: the masks are its own */
     float **cat;           /* [L] bidirectional only: the layer's output [T*B, 2H], in sequence order */
     float **wt_ih;         /* [U] W_ih^T [in, G*H] where the forward reads it (one-hot, sampling) */
     int32_t *lens;         /* [B] real length of each row (<= T); a reverse unit starts at its end.
@@ -194,5 +198,9 @@ void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, 
  * want_grad == 0 the logits are left as log-probabilities' inputs and only
  * the loss is computed. */
 double softmax_xent(float *logits, const int32_t *tgt, int N, int V, int want_grad, int *count);
+/* softmax_xent with the gradient d(sum / denom)/dz, for a share of a batch
+ * whose whole count is denom (data-parallel ranks). */
+double softmax_xent_over(float *logits, const int32_t *tgt, int N, int V, int want_grad, double denom,
+                         int *count);
 
 #endif

@@ -453,6 +453,7 @@ double s2s_forward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, rng 
     }
     // logits_t = W_hy o_t + b_y (o_t = d_t without attention); loss = mean xent.
     model_forward_head(dec, dws, dtop, T * B);
+    if (w->denom > 0) return softmax_xent_over(dws->logits, b->dec_tgt, T * B, dec->O, want_grad, w->denom, count);
     return softmax_xent(dws->logits, b->dec_tgt, T * B, dec->O, want_grad, count);
 }
 

@@ -113,6 +113,8 @@ typedef struct s2s_work {
     float *ddec;    /* [T*B, Hd]  dL/dd_t from attention */
     float *denc;    /* [S*B, He]  dL/de_i from attention */
     float *scratch; /* attn_scratch floats */
+    double denom;   /* > 0: the loss's gradient is d(sum / denom) (a data-parallel rank's
+                       share of a batch whose whole count is denom); 0: the batch's mean */
 } s2s_work;
 
 int s2s_work_new(const recur_seq2seq *m, int S, int T, int B, int threads, s2s_work **out,

@@ -26,6 +26,12 @@ typedef struct lm_task {
     int64_t *pos;
     size_t *decay;          /* the model's weight matrices, for weight decay */
     char window[32], epoch[32], seq[16], batch[16];
+    /* data-parallel (lm_shard): this rank's streams [lo, lo + b) of B and
+     * validation streams [vlo, vhi), its inputs, the whole batch's carried
+     * state gathered for a state file ([2L][B*H]) */
+    int lo, b, vlo, vhi;
+    int32_t *lin, *ltgt;
+    float *gathered;
 } lm_task;
 
 // The byte offset where the last frac of the text (by bytes, moved forward to
@@ -87,6 +93,20 @@ static int lm_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     int rc = batcher_next(&t->tb, t->in, t->tgt, &new_epoch, err);
     if (rc) return rc;
     if (new_epoch) ws_zero_state(m, t->ws);
+    if (t->base.nranks > 1) {
+        // This rank's streams of the window; its part of the mean over all T*B.
+        const int T = t->cfg.seq, B = t->cfg.batch, b = t->b;
+        for (int s = 0; s < T; s++) {
+            memcpy(t->lin + (size_t)s * b, t->in + (size_t)s * B + t->lo, sizeof(int32_t) * (size_t)b);
+            memcpy(t->ltgt + (size_t)s * b, t->tgt + (size_t)s * B + t->lo, sizeof(int32_t) * (size_t)b);
+        }
+        model_forward(m, t->ws, t->lin, m->cfg.dropout > 0 ? drop : NULL);
+        *loss = softmax_xent_over(t->ws->logits, t->ltgt, T * b, m->O, 1, (double)N, NULL) / N;
+        model_backward(m, t->ws, g[0]);
+        ws_carry_state(m, t->ws);
+        *chars = (long long)T * b;
+        return RECUR_OK;
+    }
     model_forward(m, t->ws, t->in, m->cfg.dropout > 0 ? drop : NULL);
     *loss = softmax_xent(t->ws->logits, t->tgt, N, m->O, 1, NULL) / N;
     model_backward(m, t->ws, g[0]);
@@ -142,6 +162,39 @@ static int lm_validate(train_task *bt, engine_val *v, recur_error *err)
     return RECUR_OK;
 }
 
+// Validation's sums over this rank's validation streams (the same windows
+// as lm_validate: the cap counts the whole batch's characters).
+static int lm_validate_part(train_task *bt, engine_valsum *v, recur_error *err)
+{
+    lm_task *t = (lm_task *)bt;
+    text_batcher *b = &t->vb;
+    const int T = t->cfg.seq, nb = t->vhi - t->vlo;
+    if (nb <= 0) return RECUR_OK;
+    workspace *ws = t->vws;
+    batcher_rewind(b);
+    ws_zero_state(t->m, ws);
+    size_t windows = b->windows_per_epoch;
+    if (t->cfg.val_max_chars > 0) {
+        size_t cap = (size_t)(t->cfg.val_max_chars / ((long long)T * b->B));
+        if (cap < 1) cap = 1;
+        if (cap < windows) windows = cap;
+    }
+    for (size_t w = 0; w < windows; w++) {
+        int new_epoch, counted;
+        int rc = batcher_next(b, t->in, t->tgt, &new_epoch, err);
+        if (rc) return rc;
+        for (int s = 0; s < T; s++) {
+            memcpy(t->lin + (size_t)s * nb, t->in + (size_t)s * b->B + t->vlo, sizeof(int32_t) * (size_t)nb);
+            memcpy(t->ltgt + (size_t)s * nb, t->tgt + (size_t)s * b->B + t->vlo, sizeof(int32_t) * (size_t)nb);
+        }
+        model_forward(t->m, ws, t->lin, NULL);
+        ws_carry_state(t->m, ws);
+        v->loss_sum += softmax_xent(ws->logits, t->ltgt, T * nb, t->m->O, 0, &counted);
+        v->count += counted;
+    }
+    return RECUR_OK;
+}
+
 static void lm_set_progress(train_task *bt, long long steps, double best_loss, double best_metric)
 {
     lm_task *t = (lm_task *)bt;
@@ -163,13 +216,32 @@ static int lm_state_add(train_task *bt, engine_extra *x, recur_error *err)
     lm_task *t = (lm_task *)bt;
     recur_model *m = t->m;
     const int B = t->cfg.batch;
+    float *hs[64], *cs[64];
+    for (int l = 0; l < m->L; l++) {
+        hs[l] = t->ws->hs[l];
+        cs[l] = m->cell->has_c ? t->ws->cs[l] : NULL;
+    }
+    if (t->base.nranks > 1) {
+        // Every stream's carried state: each rank adds its rows into zeros.
+        const size_t BH = (size_t)B * m->H, bh = (size_t)t->b * m->H, at = (size_t)t->lo * m->H;
+        memset(t->gathered, 0, 2 * (size_t)m->L * BH * sizeof(float));
+        for (int l = 0; l < m->L; l++) {
+            hs[l] = t->gathered + 2 * (size_t)l * BH;
+            memcpy(hs[l] + at, t->ws->hs[l], bh * sizeof(float));
+            if (cs[l]) {
+                cs[l] = hs[l] + BH;
+                memcpy(cs[l] + at, t->ws->cs[l], bh * sizeof(float));
+            }
+        }
+        int rc = engine_sum_f32(bt, t->gathered, 2 * (size_t)m->L * BH, err);
+        if (rc) return rc;
+    }
     for (int l = 0; l < m->L; l++) {
         snprintf(t->names[2 * l], sizeof t->names[0], "train.h.l%d", l);
-        extra_tensor(x, (st_entry){t->names[2 * l], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H}, t->ws->hs[l]});
+        extra_tensor(x, (st_entry){t->names[2 * l], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H}, hs[l]});
         if (m->cell->has_c) {
             snprintf(t->names[2 * l + 1], sizeof t->names[0], "train.c.l%d", l);
-            extra_tensor(x, (st_entry){t->names[2 * l + 1], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H},
-                                       t->ws->cs[l]});
+            extra_tensor(x, (st_entry){t->names[2 * l + 1], ST_F32, 2, {(uint64_t)B, (uint64_t)m->H}, cs[l]});
         }
     }
     for (int i = 0; i < B; i++) t->pos[i] = (int64_t)t->tb.pos[i];
@@ -261,17 +333,27 @@ static int lm_state_read(train_task *bt, const st_file *f, const char *path, rec
         }
     }
     // Everything checked but the carried state's tensors; read them, then take the rest.
+    // A state written by any number of ranks holds every stream: a rank
+    // takes its rows (read whole, then copied: nothing is taken on failure).
     const size_t BH = (size_t)t->cfg.batch * m->H;
+    const int sharded = t->base.nranks > 1;
     char name[32];
     for (int l = 0; l < m->L && !rc; l++) {
+        float *h = sharded ? t->gathered + 2 * (size_t)l * BH : t->ws->hs[l];
         snprintf(name, sizeof name, "train.h.l%d", l);
-        rc = state_tensor(f, name, t->ws->hs[l], BH, err);
+        rc = state_tensor(f, name, h, BH, err);
         if (!rc && m->cell->has_c) {
             snprintf(name, sizeof name, "train.c.l%d", l);
-            rc = state_tensor(f, name, t->ws->cs[l], BH, err);
+            rc = state_tensor(f, name, sharded ? h + BH : t->ws->cs[l], BH, err);
         }
     }
     if (rc) goto done;
+    for (int l = 0; sharded && l < m->L; l++) {
+        const size_t bh = (size_t)t->b * m->H, at = (size_t)t->lo * m->H;
+        const float *h = t->gathered + 2 * (size_t)l * BH;
+        memcpy(t->ws->hs[l], h + at, bh * sizeof(float));
+        if (m->cell->has_c) memcpy(t->ws->cs[l], h + BH + at, bh * sizeof(float));
+    }
     for (int i = 0; i < t->cfg.batch; i++) {
         int64_t p;
         memcpy(&p, pt->data + 8 * (size_t)i, 8);
@@ -338,8 +420,62 @@ static void lm_free(train_task *bt)
     free(t->in);
     free(t->tgt);
     free(t->pos);
+    free(t->lin);
+    free(t->ltgt);
+    free(t->gathered);
     free(t->decay);
     free(t);
+}
+
+// This rank's streams: a workspace of B/N rows whose dropout masks are those
+// rows of the whole batch's, and its share of the validation streams.
+static int lm_shard(train_task *bt, recur_error *err)
+{
+    lm_task *t = (lm_task *)bt;
+    recur_model *m = t->m;
+    const int T = t->cfg.seq, B = t->cfg.batch, r = bt->rank, N = bt->nranks;
+    long long lo, hi;
+    engine_share(B, r, N, &lo, &hi);
+    t->lo = (int)lo;
+    t->b = (int)(hi - lo);
+    workspace *ws = NULL;
+    int rc = ws_new(m, T, t->b, t->cfg.threads, &ws, err);
+    if (rc) return rc;
+    ws_free(m, t->ws);
+    t->ws = ws;
+    ws->training = 1;
+    ws->drop_T = T;
+    ws->drop_B = B;
+    ws->drop_off = t->lo;
+    ws_zero_state(m, ws);
+    if (t->have_val) {
+        engine_share(t->vb.B, r, N, &lo, &hi);
+        t->vlo = (int)lo;
+        t->vhi = (int)hi;
+        ws_free(m, t->vws);
+        t->vws = NULL;
+        if (hi > lo && (rc = ws_new(m, T, (int)(hi - lo), t->cfg.threads, &t->vws, err))) return rc;
+    }
+    t->lin = calloc((size_t)T * B, sizeof(int32_t));
+    t->ltgt = calloc((size_t)T * B, sizeof(int32_t));
+    t->gathered = calloc(2 * (size_t)m->L * B * m->H, sizeof(float));
+    if (!t->lin || !t->ltgt || !t->gathered) return set_error(err, RECUR_ENOMEM, "out of memory");
+    return RECUR_OK;
+}
+
+// The vocabulary and the text (when it is in memory; else its length).
+static uint64_t lm_fingerprint(train_task *bt)
+{
+    lm_task *t = (lm_task *)bt;
+    const recur_vocab *v = t->m->vocab;
+    uint64_t h = engine_fnv(ENGINE_FNV0, v->chars, sizeof v->chars[0] * (size_t)t->m->V);
+    const text_batcher *b[2] = {&t->tb, t->have_val ? &t->vb : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!b[i]) continue;
+        h = engine_fnv(h, &b[i]->len, sizeof b[i]->len);
+        if (b[i]->s) h = engine_fnv(h, b[i]->s, b[i]->len);
+    }
+    return h;
 }
 
 static const train_task_ops lm_ops = {
@@ -362,6 +498,9 @@ static const train_task_ops lm_ops = {
     .model = lm_model,
     .report = NULL,
     .free = lm_free,
+    .shard = lm_shard,
+    .validate_part = lm_validate_part,
+    .fingerprint = lm_fingerprint,
 };
 
 /* ---------------------------------------------------------------- construction */

@@ -113,6 +113,60 @@ static double s2_epoch(train_task *bt)
     return (double)t->ord.epoch + (double)t->ord.pos / (double)t->train.n;
 }
 
+// Data-parallel: this rank's slice of the batch's pairs; the mean's
+// denominator (every target and EOS) and the dropout masks of both stacks
+// are the whole batch's.
+static int s2_step_share(s2s_task *t, int nb, float *const *g, rng *drop, double *loss, long long *chars)
+{
+    recur_seq2seq *m = t->m;
+    epoch_order *o = &t->ord;
+    const size_t *idx = o->idx + o->pos;
+    const s2s_data *d = &t->train;
+    int S = 1, T = 1;
+    double count = 0;
+    for (int i = 0; i < nb; i++) {
+        if (d->src_len[idx[i]] + 1 > S) S = d->src_len[idx[i]] + 1;
+        if (d->tgt_len[idx[i]] + 1 > T) T = d->tgt_len[idx[i]] + 1;
+        count += d->tgt_len[idx[i]] + 1;
+    }
+    long long lo, hi;
+    engine_share(nb, t->base.rank, t->base.nranks, &lo, &hi);
+    o->pos += (size_t)nb;
+    if (o->pos == t->train.n) {
+        o->pos = 0;
+        o->epoch++;
+    }
+    const int dropping = m->cfg.dropout > 0 && drop;
+    *loss = 0;
+    *chars = 0;
+    if (hi == lo) {
+        // Nothing of this batch here, but the generator moves as on every rank.
+        const recur_model *st[2] = {m->enc, m->dec};
+        const int len[2] = {S, T};
+        for (int k = 0; dropping && k < 2; k++)
+            if (st[k]->L > 1)
+                for (size_t i = 0; i < (size_t)(st[k]->L - 1) * len[k] * nb * st[k]->D * st[k]->H; i++)
+                    (void)rng_uniform(drop);
+        return RECUR_OK;
+    }
+    s2s_batch_fill(m, d, idx + lo, (int)(hi - lo), &t->b);
+    for (long long i = lo; i < hi; i++) *chars += d->src_len[idx[i]] + d->tgt_len[idx[i]];
+    workspace *ws[2] = {t->w->ews, t->w->dws};
+    const int len[2] = {S, T};
+    for (int k = 0; k < 2; k++) {
+        ws[k]->drop_T = len[k];
+        ws[k]->drop_B = nb;
+        ws[k]->drop_off = (int)lo;
+    }
+    t->w->denom = count;
+    double sum = s2s_forward(m, t->w, &t->b, dropping ? drop : NULL, 1, NULL);
+    *loss = sum / count;
+    s2s_backward(m, t->w, &t->b, g[0], g[1], t->base.nbuf > 2 ? g[2] : NULL);
+    t->w->denom = 0;
+    for (int k = 0; k < 2; k++) ws[k]->drop_B = 0;
+    return RECUR_OK;
+}
+
 static int s2_step(train_task *bt, float *const *g, rng *drop, double *loss, long long *chars,
                    recur_error *err)
 {
@@ -122,6 +176,7 @@ static int s2_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     epoch_order *o = &t->ord;
     if (o->pos == 0) shuffle_index(o->idx, t->train.n, &o->shuffle);
     int nb = t->train.n - o->pos < (size_t)B ? (int)(t->train.n - o->pos) : B;
+    if (t->base.nranks > 1) return s2_step_share(t, nb, g, drop, loss, chars);
     s2s_batch_fill(m, &t->train, o->idx + o->pos, nb, &t->b);
     long long n = 0;
     for (int i = 0; i < nb; i++) {
@@ -162,6 +217,30 @@ static int s2_validate(train_task *bt, engine_val *v, recur_error *err)
     v->loss = vl;
     v->metric = (double)exact / (double)t->val.n;
     return RECUR_OK;
+}
+
+static int s2_shard(train_task *bt, recur_error *err)
+{
+    (void)bt;
+    (void)err;
+    return RECUR_OK; // each step takes its slice; validation runs whole on every rank
+}
+
+static uint64_t s2_fingerprint(train_task *bt)
+{
+    s2s_task *t = (s2s_task *)bt;
+    uint64_t h = ENGINE_FNV0;
+    const s2s_data *d[2] = {&t->train, &t->val};
+    for (int k = 0; k < 2; k++) {
+        h = engine_fnv(h, &d[k]->n, sizeof d[k]->n);
+        if (!d[k]->n) continue;
+        h = engine_fnv(h, d[k]->src_len, sizeof(int32_t) * d[k]->n);
+        h = engine_fnv(h, d[k]->tgt_len, sizeof(int32_t) * d[k]->n);
+        size_t last = d[k]->n - 1;
+        size_t nid = d[k]->off[last] + (size_t)d[k]->src_len[last] + (size_t)(d[k]->tgt_len[last] > 0 ? d[k]->tgt_len[last] : 0);
+        h = engine_fnv(h, d[k]->ids, sizeof(int32_t) * nid);
+    }
+    return h;
 }
 
 static void s2_set_progress(train_task *bt, long long steps, double best_loss, double best_metric)
@@ -277,6 +356,8 @@ static const train_task_ops s2s_ops = {
     .model = NULL,
     .report = NULL,
     .free = s2_free,
+    .shard = s2_shard,
+    .fingerprint = s2_fingerprint,
 };
 
 /* ---------------------------------------------------------------- construction */

@@ -47,6 +47,49 @@ static double sq_epoch(train_task *bt)
     return (double)(t->ord.epoch - 1) + (double)t->ord.pos / (double)t->per_epoch;
 }
 
+// Data-parallel: this rank's slice of the batch's examples; the mean's
+// denominator and the dropout masks are the whole batch's.
+static int sq_step_share(seq_task *t, size_t from, int nb, float *const *g, rng *drop, double *loss,
+                         long long *chars)
+{
+    recur_model *m = t->m;
+    const size_t *idx = t->ord.idx + from;
+    int Tall = 1;
+    long long count = 0;
+    for (int b = 0; b < nb; b++) {
+        const seq_item *it = &t->train[idx[b]];
+        if (it->len > Tall) Tall = it->len;
+        if (t->pool) {
+            count += it->label >= 0;
+        } else if (it->tgt) {
+            for (int s = 0; s < it->len; s++) count += it->tgt[s] >= 0;
+        }
+    }
+    long long lo, hi;
+    engine_share(nb, t->base.rank, t->base.nranks, &lo, &hi);
+    const int dropping = m->cfg.dropout > 0 && drop;
+    *loss = 0;
+    *chars = 0;
+    if (hi == lo) {
+        // Nothing of this batch here, but the generator moves as on every rank.
+        if (dropping && m->L > 1)
+            for (size_t i = 0; i < (size_t)(m->L - 1) * Tall * nb * m->D * m->H; i++) (void)rng_uniform(drop);
+        return RECUR_OK;
+    }
+    int rows = exb_fill(&t->bt, t->train, idx + lo, (int)(hi - lo), t->pool);
+    workspace *ws = t->bt.ws;
+    ws->drop_T = Tall;
+    ws->drop_B = nb;
+    ws->drop_off = (int)lo;
+    ws_zero_state(m, ws);
+    model_forward(m, ws, t->bt.in, dropping ? drop : NULL);
+    double sum = softmax_xent_over(ws->logits, t->bt.tgt, rows, m->O, 1, (double)count, NULL);
+    *loss = count ? sum / (double)count : 0;
+    model_backward(m, ws, g[0]);
+    for (long long b = lo; b < hi; b++) *chars += t->train[idx[b]].len;
+    return RECUR_OK;
+}
+
 static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, long long *chars,
                    recur_error *err)
 {
@@ -62,6 +105,7 @@ static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     size_t from = o->pos * (size_t)batch;
     int nb = (int)(t->ntrain - from < (size_t)batch ? t->ntrain - from : (size_t)batch);
     o->pos++;
+    if (t->base.nranks > 1) return sq_step_share(t, from, nb, g, drop, loss, chars);
     int rows = exb_fill(&t->bt, t->train, o->idx + from, nb, t->pool);
     ws_zero_state(m, t->bt.ws);
     model_forward(m, t->bt.ws, t->bt.in, m->cfg.dropout > 0 ? drop : NULL);
@@ -95,6 +139,49 @@ static int sq_validate(train_task *bt, engine_val *v, recur_error *err)
     v->loss = e.loss;
     v->metric = e.total ? (double)e.correct / (double)e.total : NAN;
     return RECUR_OK;
+}
+
+static int sq_validate_part(train_task *bt, engine_valsum *v, recur_error *err)
+{
+    seq_task *t = (seq_task *)bt;
+    long long lo, hi;
+    engine_share((long long)t->nval, bt->rank, bt->nranks, &lo, &hi);
+    if (hi == lo) return RECUR_OK;
+    seq_eval e;
+    t->bt.ws->drop_B = 0;
+    int rc = seq_evaluate_with(t->m, &t->bt, t->val + lo, (size_t)(hi - lo), t->pool, &e, NULL, err);
+    if (rc) return rc;
+    v->loss_sum = e.total ? e.loss * (double)e.total : 0;
+    v->count = (double)e.total;
+    v->correct = (double)e.correct;
+    v->total = (double)e.total;
+    return RECUR_OK;
+}
+
+static int sq_shard(train_task *bt, recur_error *err)
+{
+    (void)bt;
+    (void)err;
+    return RECUR_OK; // each step takes its slice; nothing to set up
+}
+
+// The examples (inputs, targets, labels, classes) and the labels' names.
+static uint64_t sq_fingerprint(train_task *bt)
+{
+    seq_task *t = (seq_task *)bt;
+    uint64_t h = engine_fnv(ENGINE_FNV0, t->m->vocab->chars, sizeof t->m->vocab->chars[0] * (size_t)t->m->V);
+    for (int i = 0; i < t->m->nlabels; i++) h = engine_fnv(h, t->m->labels[i], strlen(t->m->labels[i]) + 1);
+    const seq_item *sets[2] = {t->train, t->val};
+    size_t ns[2] = {t->ntrain, t->nval};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < ns[k]; i++) {
+            const seq_item *it = &sets[k][i];
+            int head[3] = {it->len, it->label, it->cond};
+            h = engine_fnv(h, head, sizeof head);
+            h = engine_fnv(h, it->ids, sizeof(int32_t) * (size_t)it->len);
+            if (it->tgt) h = engine_fnv(h, it->tgt, sizeof(int32_t) * (size_t)it->len);
+        }
+    return h;
 }
 
 static void sq_set_progress(train_task *bt, long long steps, double best_loss, double best_metric)
@@ -216,6 +303,9 @@ static const train_task_ops seq_ops = {
     .model = sq_model,
     .report = sq_report,
     .free = sq_free,
+    .shard = sq_shard,
+    .validate_part = sq_validate_part,
+    .fingerprint = sq_fingerprint,
 };
 
 int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size_t ntrain,

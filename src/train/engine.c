@@ -26,7 +26,10 @@
 struct recur_trainer {
     train_task *task;
     recur_train_config cfg;
-    float *g[ENGINE_MAX_BUFS];
+    float *g[ENGINE_MAX_BUFS]; /* views of gbase: one buffer, one allreduce per step */
+    float *gbase;
+    size_t gtotal;
+    recur_comm comm;           /* data-parallel ranks (comm.size 0: one process) */
     optim_state opt[ENGINE_MAX_BUFS];
     rng drop;                  /* dropout masks: saved in the state */
     long long step, total, per_epoch;
@@ -172,11 +175,14 @@ int trainer_make(train_task *task, const recur_train_config *cfg, recur_trainer 
     t->last_val = t->last_metric = t->best_val = t->best_metric = t->plateau_best = NAN;
     rng_seed(&t->drop, cfg->seed ^ 0x5eed0d20u);
     int rc = RECUR_OK;
-    for (int k = 0; k < task->nbuf && !rc; k++) {
-        if (!(t->g[k] = xcalloc(task->buf[k].n ? task->buf[k].n : 1, sizeof(float))))
-            rc = set_error(err, RECUR_ENOMEM, "out of memory for the gradients");
-        else
-            rc = optim_init(&t->opt[k], cfg->optim, task->buf[k].n, err);
+    // Every buffer's gradient in one block, so that data-parallel runs sum
+    // them with one allreduce; each view keeps the sizes it always had.
+    for (int k = 0; k < task->nbuf; k++) t->gtotal += task->buf[k].n;
+    if (!(t->gbase = xcalloc(t->gtotal ? t->gtotal : 1, sizeof(float))))
+        rc = set_error(err, RECUR_ENOMEM, "out of memory for the gradients");
+    for (size_t k = 0, off = 0; k < (size_t)task->nbuf && !rc; off += task->buf[k].n, k++) {
+        t->g[k] = t->gbase + off;
+        rc = optim_init(&t->opt[k], cfg->optim, task->buf[k].n, err);
     }
     if (rc) {
         recur_trainer_free(t);
@@ -202,8 +208,8 @@ train_task *trainer_task(recur_trainer *t)
 void recur_trainer_free(recur_trainer *t)
 {
     if (!t) return;
+    free(t->gbase);
     for (int k = 0; k < ENGINE_MAX_BUFS; k++) {
-        free(t->g[k]);
         free(t->best_w[k]);
         optim_free(&t->opt[k]);
     }
@@ -334,13 +340,15 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
         extra_meta(x, "recur.state.plateau", plateau);
         extra_meta(x, "recur.state.plateau_best", pbest);
     }
+    // Every rank adds the task's part (it may gather rows from the others);
+    // rank 0 alone writes.
     int rc = task->ops->state_add(task, x, err);
     if (!rc && x->full)
         rc = set_error(err, RECUR_EINVAL, "this %s model's training state has more parts than a state file holds (%d tensors, %d metadata entries)",
                        task->ops->name, ENGINE_MAX_EXTRA, ENGINE_EXTRA_META);
     if (!rc) {
         task->ops->set_progress(task, t->step, t->best_val, t->best_metric);
-        rc = task->ops->write(task, path, x, err);
+        if (task->rank == 0) rc = task->ops->write(task, path, x, err);
     }
     free(x);
     return rc;
@@ -553,6 +561,126 @@ done:
     return rc;
 }
 
+/* ---------------------------------------------------------------- data-parallel ranks */
+
+void engine_share(long long n, int r, int N, long long *lo, long long *hi)
+{
+    *lo = n * r / N;
+    *hi = n * (r + 1) / N;
+}
+
+int engine_sum_f32(train_task *t, float *buf, size_t n, recur_error *err)
+{
+    if (!t->comm || t->nranks < 2) return RECUR_OK;
+    if (t->comm->allreduce_f32(t->comm->ctx, buf, n))
+        return set_error(err, RECUR_EIO, "rank %d: summing %zu floats over %d processes failed", t->rank, n, t->nranks);
+    return RECUR_OK;
+}
+
+int engine_sum_f64(train_task *t, double *buf, size_t n, recur_error *err)
+{
+    if (!t->comm || t->nranks < 2) return RECUR_OK;
+    if (t->comm->allreduce_f64(t->comm->ctx, buf, n))
+        return set_error(err, RECUR_EIO, "rank %d: summing %zu numbers over %d processes failed", t->rank, n, t->nranks);
+    return RECUR_OK;
+}
+
+uint64_t engine_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+// What must be the same on every rank: the settings that shape the run,
+// the parameter buffers' sizes and initial weights (the model's flags and
+// seed, the vocabulary's size), the data's size and the task's own hash.
+static uint64_t run_fingerprint(const recur_trainer *t)
+{
+    const recur_train_config *c = &t->cfg;
+    const train_task *task = t->task;
+    double v[] = {c->seq, c->batch, c->optim, c->lr, c->lr_decay, c->lr_decay_every, c->momentum,
+                  c->clip, c->clip_mode, (double)c->steps, c->epochs, c->val_frac, c->eval_every,
+                  (double)c->save_every, (double)c->seed, (double)c->val_max_chars, c->schedule,
+                  (double)c->warmup, c->lr_min, c->patience, c->weight_decay, (double)t->total, (double)task->ntrain,
+                  (double)task->nval, task->nbuf};
+    uint64_t h = engine_fnv(ENGINE_FNV0, v, sizeof v);
+    h = engine_fnv(h, task->ops->name, strlen(task->ops->name));
+    for (int k = 0; k < task->nbuf; k++) {
+        h = engine_fnv(h, &task->buf[k].n, sizeof task->buf[k].n);
+        h = engine_fnv(h, task->buf[k].w, task->buf[k].n * sizeof(float));
+    }
+    if (task->ops->fingerprint) {
+        uint64_t th = task->ops->fingerprint((train_task *)task);
+        h = engine_fnv(h, &th, sizeof th);
+    }
+    return h;
+}
+
+int recur_trainer_set_comm(recur_trainer *t, const recur_comm *c, recur_error *err)
+{
+    if (!t || !c) return set_error(err, RECUR_EINVAL, "NULL argument");
+    if (c->size < 1 || c->rank < 0 || c->rank >= c->size || !c->allreduce_f32 || !c->allreduce_f64 ||
+        !c->broadcast)
+        return set_error(err, RECUR_EINVAL, "recur_trainer_set_comm: rank %d of %d, or an operation missing",
+                         c->rank, c->size);
+    if (c->size == 1) return RECUR_OK;
+    train_task *task = t->task;
+    if (task->comm || t->step > 0)
+        return set_error(err, RECUR_EINVAL, "recur_trainer_set_comm: call it once, before resume and run");
+    // Each rank checks what it can alone, then the ranks agree: all go on or
+    // all stop, so that no rank waits for one that has left.
+    recur_error mine = {0};
+    int bad = 0;
+    uint64_t h = run_fingerprint(t), h0 = h;
+    if (c->broadcast(c->ctx, &h0, sizeof h0, 0))
+        return set_error(err, RECUR_EIO, "rank %d: broadcast over %d processes failed", c->rank, c->size);
+    if (!task->ops->shard)
+        bad = set_error(&mine, RECUR_EINVAL, "the %s task cannot be trained on several processes", task->ops->name);
+    else if (t->cfg.batch % c->size)
+        bad = set_error(&mine, RECUR_EINVAL, "--batch %d does not divide among %d processes: use a multiple of %d, or another number of processes",
+                        t->cfg.batch, c->size, c->size);
+    double flags[2] = {bad != 0, h != h0};
+    if (!bad) {
+        t->comm = *c;
+        task->comm = &t->comm;
+        task->rank = c->rank;
+        task->nranks = c->size;
+        if ((bad = task->ops->shard(task, &mine))) flags[0] = 1;
+    }
+    if (c->allreduce_f64(c->ctx, flags, 2))
+        return set_error(err, RECUR_EIO, "rank %d: summing over %d processes failed", c->rank, c->size);
+    if (flags[0] == 0 && flags[1] == 0) return RECUR_OK;
+    task->comm = NULL;
+    task->rank = 0;
+    task->nranks = 1;
+    if (c->rank != 0) { // rank 0 says it once
+        if (err) {
+            err->code = bad ? bad : RECUR_EINVAL;
+            err->msg[0] = 0;
+        }
+        return bad ? bad : RECUR_EINVAL;
+    }
+    if (bad) {
+        if (err) *err = mine;
+        return bad;
+    }
+    return set_error(err, RECUR_EINVAL, "%.0f of the %d processes see other data or options than rank 0 (another file, vocabulary, seed or flag): every rank must run the same command on the same data",
+                     flags[1], c->size);
+}
+
+// Whether any rank was asked to stop (its callback on rank 0, or a signal
+// on any rank): every rank stops after the same step.
+static int agree_stop(recur_trainer *t, int *stop, recur_error *err)
+{
+    if (t->task->nranks < 2) return RECUR_OK;
+    const recur_comm *c = &t->comm;
+    double s = *stop || (c->stop_requested && c->stop_requested(c->ctx));
+    int rc = engine_sum_f64(t->task, &s, 1, err);
+    *stop = s > 0;
+    return rc;
+}
+
 /* ---------------------------------------------------------------- best model */
 
 // Copies the weights aside: the best model when no file holds it.
@@ -638,6 +766,14 @@ static int take_step(recur_trainer *t, run_ctx *r, int *outcome, int *stop, recu
     long long chars = 0;
     int rc = ops->step(task, t->g, &t->drop, &loss, &chars, err);
     if (rc) return rc;
+    if (task->nranks > 1) {
+        // Each rank's part of the batch's mean: the sums are the whole batch's.
+        double s[2] = {loss, (double)chars};
+        if ((rc = engine_sum_f32(task, t->gbase, t->gtotal, err)) || (rc = engine_sum_f64(task, s, 2, err)))
+            return rc;
+        loss = s[0];
+        chars = (long long)s[1];
+    }
     // ||g|| = sqrt(sum_k |g_k|^2); one buffer's own norm as it is (its bits).
     double norm;
     if (nb == 1) {
@@ -732,7 +868,15 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
     const int eval_now = c->eval_every > 0 ? t->step % c->eval_every == 0 : t->step % t->per_epoch == 0;
     if (r->have_val && (eval_now || last)) {
         engine_val v = {NAN, NAN};
-        if ((rc = ops->validate(task, &v, err))) return rc;
+        if (task->nranks > 1 && ops->validate_part) {
+            engine_valsum s = {0, 0, 0, 0};
+            if ((rc = ops->validate_part(task, &s, err)) || (rc = engine_sum_f64(task, &s.loss_sum, 4, err)))
+                return rc;
+            v.loss = s.count > 0 ? s.loss_sum / s.count : NAN;
+            v.metric = s.total > 0 ? s.correct / s.total : NAN;
+        } else if ((rc = ops->validate(task, &v, err))) {
+            return rc;
+        }
         t->last_val = v.loss;
         t->last_metric = v.metric;
         if (c->schedule == RECUR_SCHED_PLATEAU && isfinite(v.loss)) {
@@ -760,7 +904,7 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
         ev->best_metric = t->best_metric;
         *stop |= emit(r->cb, r->user, ev);
         if (best && t->best_path) {
-            if ((rc = ops->write(task, t->best_path, NULL, err))) return rc;
+            if (task->rank == 0 && (rc = ops->write(task, t->best_path, NULL, err))) return rc;
             t->have_best_w = 0;
             t->best_lost = 0;
             ev->kind = RECUR_EV_SAVE;
@@ -772,10 +916,11 @@ static int after_step(recur_trainer *t, run_ctx *r, int *stop, int *saved, recur
         }
     }
     // No validation data: the best model is simply the last one.
-    if (!r->have_val && last && t->best_path && (rc = ops->write(task, t->best_path, NULL, err))) return rc;
+    if (!r->have_val && last && t->best_path && task->rank == 0 && (rc = ops->write(task, t->best_path, NULL, err)))
+        return rc;
     // Progress samples use their own generator: skipping one when a stop
     // is pending changes nothing else.
-    if (!*stop && ops->sample && c->sample_every > 0 && t->step % c->sample_every == 0) {
+    if (!*stop && task->rank == 0 && ops->sample && c->sample_every > 0 && t->step % c->sample_every == 0) {
         strbuf sb;
         sb_init(&sb);
         rc = ops->sample(task, t->step, &sb, err);
@@ -800,7 +945,7 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
     const train_task_ops *ops = task->ops;
     run_ctx r;
     memset(&r, 0, sizeof r);
-    r.cb = cb;
+    r.cb = task->rank == 0 ? cb : NULL; // the other ranks' progress is rank 0's
     r.user = user;
     r.have_val = ops->has_val(task);
     recur_train_event *ev = &r.ev;
@@ -820,7 +965,9 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
     ev->train_chars = task->ntrain;
     ev->val_chars = task->nval;
     int saved = 0; // the state as it is now is on disk in last_path
-    if (emit(cb, user, ev)) goto interrupted;
+    int stop0 = emit(r.cb, user, ev), rc0;
+    if ((rc0 = agree_stop(t, &stop0, err))) return rc0;
+    if (stop0) goto interrupted;
 
     r.t0 = now_s();
     while (t->step < t->total) {
@@ -832,10 +979,12 @@ int recur_trainer_run(recur_trainer *t, recur_train_callback cb, void *user, rec
         saved = 0; // this iteration moves the data position, at least
         if ((rc = take_step(t, &r, &outcome, &stop, err))) return rc;
         if (outcome == STEP_SKIPPED) {
+            if ((rc = agree_stop(t, &stop, err))) return rc;
             if (stop) goto interrupted;
             continue;
         }
         if ((rc = after_step(t, &r, &stop, &saved, err))) return rc;
+        if ((rc = agree_stop(t, &stop, err))) return rc;
         if (stop && t->step < t->total) goto interrupted;
     }
     return RECUR_OK;

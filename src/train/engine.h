@@ -65,6 +65,14 @@ typedef struct engine_val {
     double metric; /* the task's metric in [0, 1] (accuracy, exact match); NaN if none */
 } engine_val;
 
+/* A validation pass's sums over the part of the held-out data one rank
+ * took (data-parallel runs): the engine adds them over the ranks, then
+ * loss = loss_sum / count, metric = correct / total (NaN without totals). */
+typedef struct engine_valsum {
+    double loss_sum, count;
+    double correct, total;
+} engine_valsum;
+
 typedef struct train_task train_task;
 
 typedef struct train_task_ops {
@@ -109,6 +117,25 @@ typedef struct train_task_ops {
     recur_model *(*model)(train_task *t);
     int (*report)(train_task *t, recur_report *r, recur_error *err);
     void (*free)(train_task *t);
+
+    /* Data-parallel runs (recur_trainer_set_comm; NULL: the task cannot be
+     * trained on several processes). shard: from now on, step takes only
+     * this rank's share of each batch (task->rank of task->nranks, see
+     * below) and returns its loss as its part of the whole batch's mean
+     * (loss sum / the whole batch's count), its gradient likewise, so that
+     * the sums over the ranks are the one-process loss and gradient; its
+     * dropout masks are the rows the one process draws for that share.
+     * state_add and state_read may then communicate (task->comm), and
+     * state_read takes this rank's share of a state written by any number of
+     * ranks. Called once, before resume and run; single-process runs never
+     * call it, so their bytes do not depend on it. */
+    int (*shard)(train_task *t, recur_error *err);
+    /* Optional: validation's sums over this rank's part of the held-out data
+     * (NULL: every rank runs validate on all of it). */
+    int (*validate_part)(train_task *t, engine_valsum *s, recur_error *err);
+    /* Optional: a hash of what the task's data is (its vocabulary, labels,
+     * the text), compared over the ranks at the start. */
+    uint64_t (*fingerprint)(train_task *t);
 } train_task_ops;
 
 /* A task: its operations, its parameter buffers, and its own data. */
@@ -118,7 +145,18 @@ struct train_task {
     int nbuf;
     const char *unit; /* what a step's examples are: "characters", "examples", "sentences", "pairs" */
     long long ntrain, nval; /* training and validation units, for the START event */
+    const recur_comm *comm; /* data-parallel: the ranks (NULL: one process) */
+    int rank, nranks;       /* this rank of nranks (0 of 1: one process) */
 };
+
+/* For tasks: the share [*lo, *hi) of n rows that rank r of N takes. */
+void engine_share(long long n, int r, int N, long long *lo, long long *hi);
+/* For tasks: in-place sums over the ranks (no-op in one process). */
+int engine_sum_f32(train_task *t, float *buf, size_t n, recur_error *err);
+int engine_sum_f64(train_task *t, double *buf, size_t n, recur_error *err);
+/* FNV-1a over bytes, continuing from h (start: ENGINE_FNV0). */
+#define ENGINE_FNV0 0xcbf29ce484222325ull
+uint64_t engine_fnv(uint64_t h, const void *p, size_t n);
 
 /* Checks the task-independent settings of cfg (ranges, products that must
  * not overflow); errors name the CLI flag. */
