@@ -93,8 +93,9 @@ int main(int argc, char **argv)
 }
 CPP
 if command -v g++ >/dev/null; then
+    # shellcheck disable=SC2046 # (a sanitized build's recur.pc adds its runtime)
     if g++ -std=c++11 -Wall -Wextra -pedantic -Werror -o "$tmp/prog_cpp" "$tmp/prog.cpp" \
-        -I"$prefix/include" -L"$prefix/lib" -lrecur 2>"$tmp/cxx.log"; then ok; else
+        $(pc --cflags --libs recur) 2>"$tmp/cxx.log"; then ok; else
         bad "recur.h does not compile as C++: $(cat "$tmp/cxx.log")"
     fi
     out=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/prog_cpp" "$tmp/m.safetensors" 2>&1) || true
