@@ -137,6 +137,20 @@ int train_cli_finish(train_cli *c)
 
 /* ---------------------------------------------------------------- output files */
 
+// The directory part of path ("." for a bare name, "/" at the root), and
+// the name after it.
+static const char *dir_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 // An output file must be creatable: its directory exists and is writable.
 static int check_output(const char *path, recur_error *err)
 {
@@ -146,13 +160,7 @@ static int check_output(const char *path, recur_error *err)
         return 1;
     }
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    dir_of(path, dir, sizeof dir);
     if (stat(dir, &st) != 0) {
         snprintf(err->msg, sizeof err->msg, "cannot write %.200s: directory %.200s does not exist", path, dir);
         return 1;
@@ -184,15 +192,8 @@ static int check_output(const char *path, recur_error *err)
 // yet). A PID that is alive is left alone: it may be writing right now.
 static void sweep_stale_tmp(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
     char dir[4096], full[8192];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *base = dir_of(path, dir, sizeof dir);
     size_t bl = strlen(base);
     DIR *d = opendir(dir);
     if (!d) return;
