@@ -164,5 +164,10 @@ int s2s_default_maxlen(int len);
 int s2s_evaluate(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
                  const recur_seq2seq_decode *opt, double *loss, size_t *exact, double *char_acc,
                  recur_error *err);
+/* The same, also giving the loss as its sum over the counted target
+ * characters and their count (data-parallel validation adds them up). */
+int s2s_evaluate_sums(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
+                      const recur_seq2seq_decode *opt, double *loss_sum, long long *loss_count,
+                      double *loss, size_t *exact, double *char_acc, recur_error *err);
 
 #endif

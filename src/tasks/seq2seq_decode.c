@@ -322,6 +322,15 @@ int s2s_evaluate(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_
                  const recur_seq2seq_decode *opt, double *loss, size_t *exact, double *char_acc,
                  recur_error *err)
 {
+    double sum;
+    long long counted;
+    return s2s_evaluate_sums(m, data, w, d, opt, &sum, &counted, loss, exact, char_acc, err);
+}
+
+int s2s_evaluate_sums(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
+                      const recur_seq2seq_decode *opt, double *loss_sum, long long *loss_count,
+                      double *loss, size_t *exact, double *char_acc, recur_error *err)
+{
     const int beam = opt && opt->beam > 1 ? opt->beam : 1, maxlen = opt ? opt->max_len : 0;
     const float alpha = opt ? opt->length_alpha : 1.0f;
     // Greedy decodes a batch's rows together; a beam takes one source at a time.
@@ -373,6 +382,8 @@ int s2s_evaluate(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_
     }
     for (size_t i = 0; i < data->n; i++) chars += data->tgt_len[i] >= 0 ? data->tgt_len[i] : data->tgt_chars[i];
     *loss = counted ? total / (double)counted : NAN;
+    *loss_sum = total;
+    *loss_count = counted;
     *exact = ex;
     *char_acc = chars ? (double)right / (double)chars : (ex == data->n ? 1.0 : 0.0);
     s2s_batch_free(&b);

@@ -219,6 +219,34 @@ static int s2_validate(train_task *bt, engine_val *v, recur_error *err)
     return RECUR_OK;
 }
 
+// Data-parallel validation: this rank's share of the validation pairs, as
+// sums the engine adds over the ranks (loss over target characters; exact
+// matches over pairs, those the model cannot write counting as misses).
+static int s2_validate_part(train_task *bt, engine_valsum *v, recur_error *err)
+{
+    s2s_task *t = (s2s_task *)bt;
+    long long lo, hi;
+    engine_share((long long)t->val.n, bt->rank, bt->nranks, &lo, &hi);
+    if (hi == lo) return RECUR_OK;
+    // A view of the pairs [lo, hi): the ids stay where they are.
+    s2s_data part = t->val;
+    part.n = (size_t)(hi - lo);
+    part.off += lo;
+    part.src_len += lo;
+    part.tgt_len += lo;
+    part.tgt_chars += lo;
+    double sum, vl, acc;
+    long long counted;
+    size_t exact;
+    int rc = s2s_evaluate_sums(t->m, &part, t->w, t->d, NULL, &sum, &counted, &vl, &exact, &acc, err);
+    if (rc) return rc;
+    v->loss_sum = sum;
+    v->count = (double)counted;
+    v->correct = (double)exact;
+    v->total = (double)part.n;
+    return RECUR_OK;
+}
+
 static int s2_shard(train_task *bt, recur_error *err)
 {
     (void)bt;
@@ -347,6 +375,7 @@ static const train_task_ops s2s_ops = {
     .touch = s2_touch,
     .has_val = s2_has_val,
     .validate = s2_validate,
+    .validate_part = s2_validate_part,
     .set_progress = s2_set_progress,
     .write = s2_write,
     .state_add = s2_state_add,
