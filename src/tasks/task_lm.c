@@ -331,6 +331,24 @@ static int lm_state_read(train_task *bt, const st_file *f, const char *path, rec
             rc = set_error(err, RECUR_EFORMAT, "%s: data position of stream %d is outside this text", path, i);
             goto done;
         }
+        // Before the epoch's end a stream must still hold its next window:
+        // T+1 characters (of this vocabulary) inside its own part of the text,
+        // read from a character's first byte. The batcher, trusting its own
+        // positions, would otherwise read into the next stream, past the end
+        // of the text, or from inside a character.
+        if ((size_t)window < t->tb.windows_per_epoch) {
+            const size_t end = i + 1 < t->cfg.batch ? t->tb.start[i + 1] : t->tb.len;
+            size_t at = (size_t)p;
+            int chars = 0;
+            uint32_t cp;
+            while (chars < t->cfg.seq + 1 && at < end &&
+                   vocab_next_id(t->m->vocab, t->tb.s, end, &at, &cp) >= 0)
+                chars++;
+            if (chars < t->cfg.seq + 1) {
+                rc = set_error(err, RECUR_EFORMAT, "%s: data position of stream %d does not start a window of this text", path, i);
+                goto done;
+            }
+        }
     }
     // Everything checked but the carried state's tensors; read them, then take the rest.
     // A state written by any number of ranks holds every stream: a rank
