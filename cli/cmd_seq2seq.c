@@ -44,6 +44,9 @@ static int seq2seq_train(int argc, char **argv)
     train_cli_add(&c, (opt){"layers", OPT_INT, &mc.layers, 1, 64, "L", "stacked recurrent layers (encoder and decoder)", 0});
     train_cli_add(&c, (opt){"embed", OPT_INT, &mc.embed, 0, 65536, "E", "learned embedding size; 0 = one-hot input", 0});
     train_cli_add(&c, (opt){"dropout", OPT_FLOAT, &mc.dropout, 0, 0.99, "P", "dropout between layers while training", 0});
+    train_cli_add(&c, (opt){"dropout-in", OPT_FLOAT, &mc.dropout_in, 0, 0.99, "P", "dropout on the input embeddings' values (needs --embed)", 0});
+    train_cli_add(&c, (opt){"dropout-out", OPT_FLOAT, &mc.dropout_out, 0, 0.99, "P", "dropout on the decoder's output, before the head", 0});
+    train_cli_add(&c, (opt){"variational", OPT_FLAG, &mc.variational, 0, 0, 0, "the same dropout mask at every step of a batch (per row), not a new one per step", 0});
     train_cli_add(&c, (opt){"batch", OPT_INT, &tc->batch, 1, 100000, "B", "pairs per step", 0});
     train_cli_add(&c, (opt){"val", OPT_STR, &val_path, 0, 0, "FILE", "validation pairs (default: --val-frac of FILE)", 0});
     train_cli_add(&c, (opt){"val-frac", OPT_DOUBLE, &tc->val_frac, 0, 0.9, "X", "fraction of FILE's pairs held out for validation", 0});

@@ -82,6 +82,9 @@ static int resume_model(train_cli *c, int bytes_seen, recur_model **out, recur_e
     else if (train_cli_seen(c, "layers") && info.layers != c->mc.layers) clash = "--layers";
     else if (train_cli_seen(c, "embed") && info.embed != c->mc.embed) clash = "--embed";
     else if (train_cli_seen(c, "dropout") && info.dropout != c->mc.dropout) clash = "--dropout";
+    else if (train_cli_seen(c, "dropout-in") && info.dropout_in != c->mc.dropout_in) clash = "--dropout-in";
+    else if (train_cli_seen(c, "dropout-out") && info.dropout_out != c->mc.dropout_out) clash = "--dropout-out";
+    else if (train_cli_seen(c, "variational") && info.variational != c->mc.variational) clash = "--variational";
     else if (bytes_seen && !recur_vocab_is_bytes(recur_model_vocab(m))) clash = "--bytes";
     if (clash) {
         snprintf(err->msg, sizeof err->msg, "%s does not match %.300s, a %s with hidden %d and %d layers",
@@ -164,9 +167,13 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "recur train: %s, %s, hidden %d, layers %d, %s, vocabulary %d, %zu parameters\n",
                 pos[0], recur_cell_name(info.cell), info.hidden, info.layers,
                 info.embed ? "embedding" : "one-hot input", info.vocab_size, info.params);
-        fprintf(stderr, "  seq %d, batch %d, %s lr %g (%s), clip %g (%s), dropout %g, seed %llu, threads %d%s\n",
+        char drops[96] = "";
+        if (info.dropout_in > 0 || info.dropout_out > 0 || info.variational)
+            snprintf(drops, sizeof drops, " (in %g, out %g%s)", (double)info.dropout_in,
+                     (double)info.dropout_out, info.variational ? ", variational" : "");
+        fprintf(stderr, "  seq %d, batch %d, %s lr %g (%s), clip %g (%s), dropout %g%s, seed %llu, threads %d%s\n",
                 c.tc.seq, c.tc.batch, c.optim, (double)c.tc.lr, c.schedule, (double)c.tc.clip, c.clip_mode,
-                (double)info.dropout, (unsigned long long)c.tc.seed, c.tc.threads, c.resume ? ", resumed" : "");
+                (double)info.dropout, drops, (unsigned long long)c.tc.seed, c.tc.threads, c.resume ? ", resumed" : "");
     }
     status = train_cli_run(&c, t, pos[0]);
     if (status) goto done;

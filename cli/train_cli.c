@@ -92,6 +92,9 @@ void train_cli_model_options(train_cli *c)
     train_cli_add(c, (opt){"layers", OPT_INT, &c->mc.layers, 1, 64, "L", "stacked recurrent layers", 0});
     train_cli_add(c, (opt){"embed", OPT_INT, &c->mc.embed, 0, 65536, "E", "learned embedding size; 0 = one-hot input", 0});
     train_cli_add(c, (opt){"dropout", OPT_FLOAT, &c->mc.dropout, 0, 0.99, "P", "dropout between layers while training", 0});
+    train_cli_add(c, (opt){"dropout-in", OPT_FLOAT, &c->mc.dropout_in, 0, 0.99, "P", "dropout on the input embedding's values (needs --embed)", 0});
+    train_cli_add(c, (opt){"dropout-out", OPT_FLOAT, &c->mc.dropout_out, 0, 0.99, "P", "dropout on the last layer's output, before the head", 0});
+    train_cli_add(c, (opt){"variational", OPT_FLAG, &c->mc.variational, 0, 0, 0, "the same dropout mask at every step of a window (per stream), not a new one per step", 0});
 }
 
 int train_cli_seen(const train_cli *c, const char *name)

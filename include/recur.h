@@ -122,6 +122,12 @@ typedef struct recur_model_config {
                       or tags; -1 = no head (an encoder whose states something else reads) */
     int cond;      /* conditioning classes fed as a one-hot input at every step (0: none) */
     int bidirectional; /* a second direction per layer reads the sequence backwards (not for LM) */
+    /* More dropout, training only (docs/results.md says what each did). Inverted like
+     * `dropout`: a kept value is scaled by 1/(1-p), so evaluation needs no change. */
+    float dropout_in;  /* on the input embedding's values (needs embed > 0) */
+    float dropout_out; /* on the last layer's output, before the head */
+    int variational;   /* 1: every mask is drawn once per window (per stream and unit) and used
+                          at every step, as in Gal & Ghahramani (2016); 0: a new mask per step */
 } recur_model_config;
 /* outputs, cond and bidirectional exist for the applications (their train
  * functions give such a model its task and labels). A model made here with
@@ -156,6 +162,8 @@ typedef struct recur_model_info {
     int outputs;      /* rows of the head: vocab_size for a language model, else labels (0: no head) */
     int directions;   /* 1, or 2 when bidirectional */
     int cond;         /* conditioning classes fed at every step (condlm; 0: none) */
+    float dropout_in, dropout_out;
+    int variational;
 } recur_model_info;
 
 RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);
@@ -680,6 +688,9 @@ typedef struct recur_seq2seq_config {
     int embed;         /* 0: one-hot input; >0: learned embeddings of E (source and target) */
     float dropout;     /* between stacked layers, training only */
     int attention;     /* 1: Luong general attention over the encoder's top-layer outputs */
+    float dropout_in;  /* on both embeddings' values (needs embed > 0), as recur_model_config's */
+    float dropout_out; /* on the decoder's output (after attention), before the head */
+    int variational;   /* 1: masks drawn once per batch and used at every step */
 } recur_seq2seq_config;
 
 /* lstm, H=128, 1 layer, one-hot input, no dropout, no attention. */

@@ -60,6 +60,13 @@ for cell in rnn lstm; do
         same_run "$cell, $n ranks against one process" "$tmp/$cell.1.log" "$tmp/$cell.$n.log"
     done
 done
+# Input, output and variational dropout: each rank keeps its rows of the
+# masks one process draws.
+V=(train "$tmp/t.txt" --cell lstm --hidden 24 --layers 2 --embed 8 --dropout 0.2 --dropout-in 0.1
+   --dropout-out 0.3 --variational --batch 8 --seq 12 --steps 100 --eval-every 50 --val-frac 0.1 --threads 1 --quiet)
+expect 0 "dropout variants: one process" -- "$recur" "${V[@]}" --out "$tmp/v.1.st" --log "$tmp/v.1.log"
+expect 0 "dropout variants: 4 ranks" -- mpirun_ -np 4 "$mpi" "${V[@]}" --out "$tmp/v.4.st" --log "$tmp/v.4.log"
+same_run "dropout variants, 4 ranks against one process" "$tmp/v.1.log" "$tmp/v.4.log"
 # The same N again: the same bits (model and state).
 expect 0 "lstm: 2 ranks again" -- mpirun_ -np 2 "$mpi" "${F[@]}" --out "$tmp/again.st"
 cmp -s "$tmp/lstm.2.st" "$tmp/again.st" && cmp -s "$tmp/lstm.2.st.last" "$tmp/again.st.last" && ok ||
@@ -83,7 +90,7 @@ cmp -s "$tmp/h2.st.last" "$tmp/lstm.2.st.last" && ok || bad "2 ranks resumed on 
 for i in $(seq 1 60); do
     printf 'Russian\t%sov\nPolish\t%sski\n' "$(printf 'B%xa' $((i * 7919 % 4093)))" "$(printf 'K%xe' $((i * 104729 % 4093)))"
 done >"$tmp/names.tsv"
-C=(classify train "$tmp/names.tsv" --hidden 16 --embed 8 --layers 2 --dropout 0.1 --epochs 3 --batch 8
+C=(classify train "$tmp/names.tsv" --hidden 16 --embed 8 --layers 2 --dropout 0.1 --dropout-out 0.2 --variational --epochs 3 --batch 8
    --lr 0.01 --threads 1 --quiet)
 expect 0 "classify: one process" -- "$recur" "${C[@]}" --out "$tmp/c1.st" --log "$tmp/c1.log"
 expect 0 "classify: 2 ranks" -- mpirun_ -np 2 "$mpi" "${C[@]}" --out "$tmp/c2.st" --log "$tmp/c2.log"
@@ -101,7 +108,7 @@ for i in $(seq 1 100); do
     w=$(printf 'x%xq%dz' $((i * 7919 % 4093)) $((i * 31 % 97)))
     printf '%s\t%s\n' "$w" "$(echo "$w" | rev)"
 done >"$tmp/pairs.tsv"
-S=(seq2seq train "$tmp/pairs.tsv" --hidden 16 --layers 2 --dropout 0.1 --steps 40 --eval-every 20
+S=(seq2seq train "$tmp/pairs.tsv" --hidden 16 --layers 2 --dropout 0.1 --dropout-out 0.1 --steps 40 --eval-every 20
    --batch 8 --threads 1 --quiet)
 expect 0 "seq2seq: one process" -- "$recur" "${S[@]}" --out "$tmp/s1.st" --log "$tmp/s1.log"
 expect 0 "seq2seq: 2 ranks" -- mpirun_ -np 2 "$mpi" "${S[@]}" --out "$tmp/s2.st" --log "$tmp/s2.log"

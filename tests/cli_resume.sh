@@ -11,7 +11,8 @@
 # those of the run that was never stopped. The schedule's and the skipped
 # steps' numbers are in the state too: the language model also runs with a
 # cosine schedule and warm-up, the classifier on a plateau schedule with
-# weight decay.
+# weight decay; input, output and variational dropout run with the language
+# model (drops), output dropout with classify and seq2seq.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ -n "${RECUR_VALGRIND:-}" ]; then
@@ -33,14 +34,16 @@ task() {
     case $1 in
     lm) cmd=("$recur" train "$tmp/text.txt" --cell lstm --hidden 64 --layers 2 --dropout 0.1 --seq 32 --batch 8
             --eval-every 10 --lr-decay 0.8 --lr-decay-every 15 --threads 2 --quiet) ;;
+    drops) cmd=("$recur" train "$tmp/text.txt" --cell lstm --hidden 48 --layers 2 --embed 16 --dropout 0.2
+            --dropout-in 0.1 --dropout-out 0.2 --variational --seq 32 --batch 8 --eval-every 10 --threads 2 --quiet) ;;
     cosine) cmd=("$recur" train "$tmp/text.txt" --cell gru --hidden 48 --seq 32 --batch 8 --eval-every 10
             --schedule cosine --warmup 12 --lr-min 1e-4 --sample-every 0 --threads 2 --quiet) ;;
     classify) cmd=("$recur" classify train "$tmp/names.tsv" --hidden 48 --batch 16 --eval-every 10 --dropout 0.1
-            --layers 2 --schedule plateau --patience 1 --weight-decay 0.01 --threads 2 --quiet) ;;
+            --dropout-out 0.2 --variational            --layers 2 --schedule plateau --patience 1 --weight-decay 0.01 --threads 2 --quiet) ;;
     tag) cmd=("$recur" tag train "$tmp/tag.tsv" --hidden 32 --batch 8 --eval-every 10 --threads 2 --quiet) ;;
     condlm) cmd=("$recur" train "$tmp/names.tsv" --by-class --hidden 48 --batch 16 --eval-every 10 --threads 2 --quiet) ;;
     seq2seq) cmd=("$recur" seq2seq train "$tmp/pairs.tsv" --hidden 48 --attention --batch 16 --eval-every 10
-            --lr-decay-every 20 --threads 2 --quiet) ;;
+            --dropout-out 0.1            --lr-decay-every 20 --threads 2 --quiet) ;;
     esac
     steps=80
 }
@@ -60,7 +63,7 @@ same() { # WHAT A B
     if cmp -s "$2" "$3"; then ok; else bad "$1: $2 and $3 differ"; fi
 }
 
-for name in lm cosine classify tag condlm seq2seq; do
+for name in lm drops cosine classify tag condlm seq2seq; do
     task "$name"
     d="$tmp/$name"
     mkdir -p "$d"
@@ -164,6 +167,11 @@ expect 1 "trained with --schedule cosine" "resume a cosine run with another sche
 expect 1 "--dropout" "resume a classifier with another dropout" -- "$recur" classify train "$tmp/names.tsv" --hidden 48 \
     --batch 16 --layers 2 --dropout 0.3 --schedule plateau --steps 90 --out "$tmp/v.safetensors" \
     --resume "$tmp/classify/ref.last.safetensors"
+expect 1 "--variational 1, not 0" "resume a variational classifier without it" -- "$recur" classify train "$tmp/names.tsv" \
+    --hidden 48 --batch 16 --layers 2 --dropout 0.1 --dropout-out 0.2 --schedule plateau --steps 90 \
+    --out "$tmp/v.safetensors" --resume "$tmp/classify/ref.last.safetensors"
+expect 1 "--dropout-out" "resume a language model with another output dropout" -- "$recur" train "$tmp/text.txt" \
+    --dropout-out 0.5 --steps 90 --out "$tmp/u.safetensors" --resume "$tmp/drops/ref.last.safetensors"
 # Other data than the state's: refused, nothing taken.
 head -n 400 "$tmp/names.tsv" >"$tmp/fewer.tsv"
 expect 1 "resume on other data" -- "$recur" classify train "$tmp/fewer.tsv" --hidden 48 --batch 16 --layers 2 \

@@ -179,20 +179,9 @@ static void test_adam(void)
     CHECK(h[0] == -5 && h[1] == 0.5f && h[2] == 5, "clip by value");
 }
 
-static void gradcheck_case(const char *label, recur_cell cell, int relu, int layers, int embed,
-                           float dropout, int outputs, int cond, int bidir)
+static void gradcheck_cfg(const char *label, const recur_model_config *c)
 {
-    recur_model_config cfg;
-    recur_model_config_default(&cfg);
-    cfg.cell = cell;
-    cfg.relu = relu;
-    cfg.hidden = 5;
-    cfg.layers = layers;
-    cfg.embed = embed;
-    cfg.dropout = dropout;
-    cfg.outputs = outputs;
-    cfg.cond = cond;
-    cfg.bidirectional = bidir;
+    recur_model_config cfg = *c;
     recur_gradcheck_row rows[64];
     int n = 0;
     recur_error err = {0};
@@ -207,6 +196,152 @@ static void gradcheck_case(const char *label, recur_cell cell, int relu, int lay
         checked += rows[i].checked;
     }
     printf("  gradcheck %-28s %2d tensors, %4d entries, worst rel %.2e\n", label, n, checked, worst);
+}
+
+static void gradcheck_case(const char *label, recur_cell cell, int relu, int layers, int embed,
+                           float dropout, int outputs, int cond, int bidir)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.relu = relu;
+    cfg.hidden = 5;
+    cfg.layers = layers;
+    cfg.embed = embed;
+    cfg.dropout = dropout;
+    cfg.outputs = outputs;
+    cfg.cond = cond;
+    cfg.bidirectional = bidir;
+    gradcheck_cfg(label, &cfg);
+}
+
+// The dropout variants (issue #14) through the gradient check: input
+// dropout on the embedding, output dropout before the head, variational
+// masks; the numerical side redraws the same masks from the same seed.
+static void gradcheck_dropouts(void)
+{
+    static const struct {
+        const char *label;
+        recur_cell cell;
+        int layers, embed, outputs, bidir, variational;
+        float drop, in, out;
+    } cases[] = {
+        {"lstm, in+between+out dropout", RECUR_CELL_LSTM, 2, 4, 0, 0, 0, 0.3f, 0.2f, 0.25f},
+        {"gru, variational, all three", RECUR_CELL_GRU, 2, 3, 0, 0, 1, 0.3f, 0.3f, 0.3f},
+        {"rnn one-hot, output dropout", RECUR_CELL_RNN, 1, 0, 0, 0, 0, 0, 0, 0.4f},
+        {"bi-lstm tagger, variational", RECUR_CELL_LSTM, 2, 3, 4, 1, 1, 0.2f, 0.2f, 0.3f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        recur_model_config cfg;
+        recur_model_config_default(&cfg);
+        cfg.cell = cases[i].cell;
+        cfg.hidden = 5;
+        cfg.layers = cases[i].layers;
+        cfg.embed = cases[i].embed;
+        cfg.outputs = cases[i].outputs;
+        cfg.bidirectional = cases[i].bidir;
+        cfg.variational = cases[i].variational;
+        cfg.dropout = cases[i].drop;
+        cfg.dropout_in = cases[i].in;
+        cfg.dropout_out = cases[i].out;
+        gradcheck_cfg(cases[i].label, &cfg);
+    }
+}
+
+// The masks: each site drops about p of its values (binomial, within 5
+// sigma), kept values are scaled by 1/(1-p) (the head's input is exactly
+// top * 1/(1-p) or 0), a variational mask is the same at every step and a
+// plain one is not, and a forward without a generator (evaluation) drops
+// nothing: its logits are those of the same weights with no dropout.
+static void test_dropout_masks(void)
+{
+    recur_vocab *v = NULL;
+    const uint32_t chars[6] = {'a', 'b', 'c', 'd', 'e', 'f'};
+    CHECK(vocab_from_chars(chars, 6, 0, &v, NULL) == 0, "vocab");
+    for (int variational = 0; variational < 2; variational++) {
+        recur_model_config cfg;
+        recur_model_config_default(&cfg);
+        cfg.cell = RECUR_CELL_LSTM;
+        cfg.hidden = 24;
+        cfg.layers = 2;
+        cfg.embed = 16;
+        cfg.dropout_in = 0.2f;
+        cfg.dropout = 0.3f;
+        cfg.dropout_out = 0.45f;
+        cfg.variational = variational;
+        recur_model *m = NULL, *plain = NULL;
+        workspace *ws = NULL, *ws0 = NULL;
+        CHECK(recur_model_new(&cfg, v, 5, &m, NULL) == 0, "model");
+        recur_model_config c0 = cfg;
+        c0.dropout = c0.dropout_in = c0.dropout_out = 0;
+        c0.variational = 0;
+        CHECK(recur_model_new(&c0, v, 5, &plain, NULL) == 0, "plain model");
+        if (!m || !plain) return;
+        memcpy(plain->w, m->w, sizeof(float) * m->nw);
+        const int T = 30, B = 16, N = T * B;
+        CHECK(ws_new(m, T, B, 1, &ws, NULL) == 0 && ws_new(plain, T, B, 1, &ws0, NULL) == 0, "workspaces");
+        if (!ws || !ws0) return;
+        int32_t *ids = malloc(sizeof(int32_t) * N);
+        for (int i = 0; i < N; i++) ids[i] = (i * 7 + i / 5) % 6;
+        rng r;
+        rng_seed(&r, 11);
+        ws_zero_state(m, ws);
+        model_forward(m, ws, ids, &r);
+        CHECK(ws->dropped, "a training forward drops");
+        const struct { const uint8_t *keep; int width; float p; const char *name; } site[] = {
+            {ws->keep[0], m->E, cfg.dropout_in, "input"},
+            {ws->keep[1], m->H, cfg.dropout, "between layers"},
+            {ws->keep_out, m->H, cfg.dropout_out, "output"},
+        };
+        for (int k = 0; k < 3; k++) {
+            CHECK(site[k].keep != NULL, "%s mask allocated", site[k].name);
+            if (!site[k].keep) continue;
+            // Independent draws: N*width of them, or B*width when variational.
+            const double n = (double)(variational ? B : N) * site[k].width;
+            long dropped = 0, same_as_t0 = 0;
+            for (int t = 0; t < T; t++)
+                for (int j = 0; j < B * site[k].width; j++) {
+                    const uint8_t x = site[k].keep[(size_t)t * B * site[k].width + j];
+                    if (t == 0) dropped += !x;
+                    if (t > 0) {
+                        same_as_t0 += x == site[k].keep[j];
+                        if (!variational) dropped += !x;
+                    }
+                }
+            const double frac = dropped / n, sd = sqrt(site[k].p * (1 - site[k].p) / n);
+            CHECK(fabs(frac - site[k].p) < 5 * sd, "%s%s dropout: dropped %.4f, p %.2f (sd %.4f)",
+                  variational ? "variational " : "", site[k].name, frac, site[k].p, sd);
+            const double rows_after = (double)(T - 1) * B * site[k].width;
+            if (variational)
+                CHECK(same_as_t0 == (long)rows_after, "variational %s mask changes over time", site[k].name);
+            else
+                CHECK(same_as_t0 < 0.8 * rows_after, "%s mask repeats over time (%ld of %.0f)",
+                      site[k].name, same_as_t0, rows_after);
+        }
+        // The head read top * 1/(1-p) where kept, 0 where dropped.
+        const float *top = model_top(m, ws);
+        int scaled = 1;
+        for (int i = 0; i < N * m->H; i++) {
+            const float want = ws->keep_out[i] ? top[i] * (1.0f / (1.0f - cfg.dropout_out)) : 0.0f;
+            scaled &= ws->head_in[i] == want;
+        }
+        CHECK(scaled, "output dropout scales kept values by 1/(1-p)");
+        // Evaluation: no generator, no dropout: the logits of the plain model.
+        ws_zero_state(m, ws);
+        ws_zero_state(plain, ws0);
+        model_forward(m, ws, ids, NULL);
+        model_forward(plain, ws0, ids, NULL);
+        CHECK(!ws->dropped && memcmp(ws->logits, ws0->logits, sizeof(float) * N * m->O) == 0,
+              "%sevaluation forward drops something", variational ? "variational: " : "");
+        printf("  dropout masks%s: input, between layers and output drop p of their values\n",
+               variational ? " (variational)" : "");
+        free(ids);
+        ws_free(m, ws);
+        ws_free(plain, ws0);
+        recur_model_free(m);
+        recur_model_free(plain);
+    }
+    recur_vocab_free(v);
 }
 
 // recur_gradcheck's contract (issue #17): a bidirectional model has
@@ -243,10 +378,11 @@ static void test_gradcheck_contract(void)
 }
 
 // Many-to-one: one target per row, read from the pooled final states.
-static void test_pooled(recur_cell cell, int bidir)
+static void test_pooled(recur_cell cell, int bidir, float dropout_out)
 {
     recur_model_config cfg;
     recur_model_config_default(&cfg);
+    cfg.dropout_out = dropout_out;
     cfg.cell = cell;
     cfg.hidden = 5;
     cfg.layers = 2;
@@ -266,8 +402,8 @@ static void test_pooled(recur_cell cell, int bidir)
         CHECK(rows[i].max_rel < 1e-2, "pooled %s: %.3g", rows[i].name, rows[i].max_rel);
         worst = fmax(worst, rows[i].max_rel);
     }
-    printf("  gradcheck pooled %s%s, lengths 4/1/3  %2d tensors, worst rel %.2e\n", bidir ? "bi-" : "",
-           recur_cell_name(cell), n, worst);
+    printf("  gradcheck pooled %s%s, lengths 4/1/3%s  %2d tensors, worst rel %.2e\n", bidir ? "bi-" : "",
+           recur_cell_name(cell), dropout_out > 0 ? ", output dropout" : "", n, worst);
     recur_model_free(m);
     recur_vocab_free(v);
 }
@@ -401,8 +537,11 @@ int main(void)
     gradcheck_case("bi-gru, embed, dropout", RECUR_CELL_GRU, 0, 2, 3, 0.2f, 4, 0, 1);
     gradcheck_case("bi-rnn relu, 1 layer", RECUR_CELL_RNN, 1, 1, 0, 0, 3, 0, 1);
     gradcheck_case("bi-rnn tanh, 3 layers", RECUR_CELL_RNN, 0, 3, 0, 0, 3, 0, 1);
-    test_pooled(RECUR_CELL_LSTM, 1);
-    test_pooled(RECUR_CELL_GRU, 0);
+    gradcheck_dropouts();
+    test_pooled(RECUR_CELL_LSTM, 1, 0);
+    test_pooled(RECUR_CELL_GRU, 0, 0);
+    test_pooled(RECUR_CELL_LSTM, 1, 0.3f);
+    test_dropout_masks();
     test_gradcheck_catches_errors();
     test_workspace_memory();
     return check_exit();

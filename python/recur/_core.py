@@ -87,6 +87,9 @@ class ModelInfo:
     outputs: int = 0     # rows of the head: vocab_size for a language model, else labels
     directions: int = 1  # 2 when bidirectional
     cond: int = 0        # conditioning classes (condlm)
+    dropout_in: float = 0.0   # on the input embedding
+    dropout_out: float = 0.0  # on the last layer's output, before the head
+    variational: bool = False  # the same masks at every step of a window
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,9 @@ class Model:
         return ModelInfo(cell=CELLS[i.cell], relu=bool(i.relu), hidden=i.hidden, layers=i.layers,
                          embed=i.embed, vocab_size=i.vocab_size, dropout=i.dropout,
                          params=i.params, steps=i.steps, best_val=i.best_val, task=self.task,
-                         labels=self.labels, outputs=i.outputs, directions=i.directions, cond=i.cond)
+                         labels=self.labels, outputs=i.outputs, directions=i.directions, cond=i.cond,
+                         dropout_in=i.dropout_in, dropout_out=i.dropout_out,
+                         variational=bool(i.variational))
 
     @property
     def task(self) -> str:
@@ -599,7 +604,8 @@ def _last_name(out: str) -> str:
 def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional[PathLike] = None,
           resume: Optional[PathLike] = None, val: Optional[PathLike] = None,
           cell: str = "rnn", hidden: int = 128, layers: int = 2, embed: int = 0,
-          dropout: float = 0.0, relu: bool = False, bytes: bool = False,
+          dropout: float = 0.0, dropout_in: float = 0.0, dropout_out: float = 0.0,
+          variational: bool = False, relu: bool = False, bytes: bool = False,
           seq: Optional[int] = None, batch: Optional[int] = None, steps: int = 0,
           epochs: Optional[float] = None, optim: str = "adam", lr: Optional[float] = None,
           clip: Optional[float] = None, eval_every: Optional[int] = None,
@@ -673,6 +679,7 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
             lib.recur_model_config_default(ctypes.byref(mc))
             mc.cell, mc.relu, mc.hidden, mc.layers = CELLS.index(cell), int(relu), hidden, layers
             mc.embed, mc.dropout = embed, dropout
+            mc.dropout_in, mc.dropout_out, mc.variational = dropout_in, dropout_out, int(variational)
             h = ctypes.c_void_p()
             _check(lib.recur_model_new(ctypes.byref(mc), vocab, seed, ctypes.byref(h),
                                        ctypes.byref(err)), err)

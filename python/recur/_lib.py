@@ -32,14 +32,16 @@ class Err(Structure):
 class ModelConfig(Structure):
     _fields_ = [("cell", c_int), ("relu", c_int), ("hidden", c_int), ("layers", c_int),
                 ("embed", c_int), ("dropout", c_float), ("outputs", c_int), ("cond", c_int),
-                ("bidirectional", c_int)]
+                ("bidirectional", c_int), ("dropout_in", c_float), ("dropout_out", c_float),
+                ("variational", c_int)]
 
 
 class ModelInfo(Structure):
     _fields_ = [("cell", c_int), ("relu", c_int), ("hidden", c_int), ("layers", c_int),
                 ("embed", c_int), ("vocab_size", c_int), ("dropout", c_float),
                 ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double),
-                ("outputs", c_int), ("directions", c_int), ("cond", c_int)]
+                ("outputs", c_int), ("directions", c_int), ("cond", c_int),
+                ("dropout_in", c_float), ("dropout_out", c_float), ("variational", c_int)]
 
 
 class EvalResult(Structure):
@@ -84,7 +86,8 @@ class Text(Structure):
 
 class Seq2SeqConfig(Structure):
     _fields_ = [("cell", c_int), ("hidden", c_int), ("layers", c_int), ("embed", c_int),
-                ("dropout", c_float), ("attention", c_int)]
+                ("dropout", c_float), ("attention", c_int), ("dropout_in", c_float),
+                ("dropout_out", c_float), ("variational", c_int)]
 
 
 class Seq2SeqInfo(Structure):

@@ -208,6 +208,17 @@ def test_train_with_callback(data, tmp_path):
     assert out.exists() and recur.load(out).info.hidden == 12
 
 
+def test_train_dropout_variants(data, tmp_path):
+    out = tmp_path / "d.safetensors"
+    m = recur.train(data / "t.txt", out=out, cell="lstm", hidden=8, layers=2, embed=4, steps=4,
+                    seq=8, batch=2, threads=1, dropout=0.2, dropout_in=0.1, dropout_out=0.3,
+                    variational=True)
+    for i in (m.info, recur.load(out).info):
+        assert (i.dropout_in, i.dropout_out, i.variational) == (pytest.approx(0.1), pytest.approx(0.3), True)
+    with pytest.raises(recur.Error, match="embedding"):
+        recur.train(data / "t.txt", out=tmp_path / "e.safetensors", steps=1, dropout_in=0.1)
+
+
 def test_callback_returning_true_stops(data, tmp_path):
     out = tmp_path / "m.safetensors"
     seen = []

@@ -89,6 +89,14 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         meta[nm++] = (st_kv){"recur.cond", cond};
     }
     if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
+    // The other dropouts only when used: a model without them is the same
+    // file as before they existed.
+    char drop_in[32], drop_out[32];
+    snprintf(drop_in, sizeof drop_in, "%.9g", (double)m->cfg.dropout_in);
+    snprintf(drop_out, sizeof drop_out, "%.9g", (double)m->cfg.dropout_out);
+    if (m->cfg.dropout_in > 0) meta[nm++] = (st_kv){"recur.dropout_in", drop_in};
+    if (m->cfg.dropout_out > 0) meta[nm++] = (st_kv){"recur.dropout_out", drop_out};
+    if (m->cfg.variational) meta[nm++] = (st_kv){"recur.variational", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
     for (size_t i = 0; i < nextra_meta; i++)
@@ -176,6 +184,18 @@ static int read_shape(const st_file *f, recur_model_config *cfg, recur_error *er
     if (!(dropout >= 0 && dropout < 1))
         return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.dropout out of [0, 1)");
     cfg->dropout = (float)dropout;
+    double din, dout;
+    if ((rc = meta_double(f, "recur.dropout_in", 0.0, &din, err)) ||
+        (rc = meta_double(f, "recur.dropout_out", 0.0, &dout, err)))
+        return rc;
+    if (!(din >= 0 && din < 1) || !(dout >= 0 && dout < 1))
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.dropout_in or recur.dropout_out out of [0, 1)");
+    cfg->dropout_in = (float)din;
+    cfg->dropout_out = (float)dout;
+    const char *var = st_meta(f, "recur.variational");
+    if (var && strcmp(var, "0") != 0 && strcmp(var, "1") != 0)
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.variational must be 0 or 1");
+    cfg->variational = var && strcmp(var, "1") == 0;
 
     // The embedding size comes from the tensor when there is one.
     const st_tensor *emb = st_find(f, "embed.weight");

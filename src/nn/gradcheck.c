@@ -47,7 +47,7 @@ static double loss_at(recur_model *m, workspace *ws, const gc_window *w, float *
     rng_seed(&r, seed);
     m->version++;
     set_state(m, ws, h0, c0);
-    model_forward(m, ws, w->ids, m->cfg.dropout > 0 ? &r : NULL);
+    model_forward(m, ws, w->ids, model_has_dropout(m) ? &r : NULL);
     int counted;
     double s = softmax_xent(ws->logits, w->tgt, w->pool ? w->B : w->T * w->B, m->O, 0, &counted);
     *pattern = m->cfg.relu ? relu_pattern(m, ws) : 0;
@@ -75,7 +75,7 @@ int gradcheck_model(recur_model *m, const gc_window *w, float *const *h0, float 
     rng_seed(&r, seed);
     m->version++;
     set_state(m, ws, h0, c0);
-    model_forward(m, ws, w->ids, m->cfg.dropout > 0 ? &r : NULL);
+    model_forward(m, ws, w->ids, model_has_dropout(m) ? &r : NULL);
     uint64_t base = m->cfg.relu ? relu_pattern(m, ws) : 0, pp, pm;
     softmax_xent(ws->logits, w->tgt, w->pool ? B : T * B, m->O, 1, NULL);
     model_backward(m, ws, g);

@@ -51,6 +51,14 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
         return set_error(err, RECUR_EINVAL, "embedding size must be 0..65536, got %d", cfg->embed);
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
         return set_error(err, RECUR_EINVAL, "dropout must be in [0, 1), got %g", cfg->dropout);
+    if (!(cfg->dropout_in >= 0.0f && cfg->dropout_in < 1.0f) || !(cfg->dropout_out >= 0.0f && cfg->dropout_out < 1.0f))
+        return set_error(err, RECUR_EINVAL, "input and output dropout must be in [0, 1), got %g and %g",
+                         cfg->dropout_in, cfg->dropout_out);
+    if (cfg->dropout_in > 0 && cfg->embed == 0)
+        return set_error(err, RECUR_EINVAL, "input dropout needs a learned embedding (embed > 0); "
+                         "a one-hot input has no values to drop");
+    if (cfg->variational != 0 && cfg->variational != 1)
+        return set_error(err, RECUR_EINVAL, "variational must be 0 or 1, got %d", cfg->variational);
     if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
         return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
     if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
@@ -187,6 +195,9 @@ void recur_model_get_info(const recur_model *m, recur_model_info *info)
     info->embed = m->E;
     info->vocab_size = m->V;
     info->dropout = m->cfg.dropout;
+    info->dropout_in = m->cfg.dropout_in;
+    info->dropout_out = m->cfg.dropout_out;
+    info->variational = m->cfg.variational;
     info->params = m->nw;
     info->steps = m->steps;
     info->best_val = m->best_val;
@@ -282,9 +293,12 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->dcf[u] = falloc(&ws->bytes, BH, &fail);
     }
     for (int l = 0; l < L && !fail; l++) {
-        if (l > 0 && m->cfg.dropout > 0) {
-            ws->keep[l] = xcalloc(N * D * H, 1);
-            ws->bytes += N * D * H;
+        // Masks where the model drops: the embedding's values (layer 0), the
+        // layer below's outputs (l > 0).
+        const size_t width = l == 0 ? (size_t)m->E : (size_t)D * H;
+        if (model_drop_p(m, l) > 0 && width) {
+            ws->keep[l] = xcalloc(N * width, 1);
+            ws->bytes += N * width;
             if (!ws->keep[l]) fail = 1;
         }
         if (D == 2) ws->cat[l] = falloc(&ws->bytes, N * 2 * H, &fail);
@@ -304,6 +318,12 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
         ws->logits = falloc(&ws->bytes, N * O, &fail);
         ws->pooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
         ws->dpooled = falloc(&ws->bytes, (size_t)B * D * H, &fail);
+        if (m->cfg.dropout_out > 0 && O) {
+            ws->keep_out = xcalloc(N * D * H, 1);
+            ws->bytes += N * D * H;
+            if (!ws->keep_out) fail = 1;
+            ws->head_in = falloc(&ws->bytes, N * D * H, &fail);
+        }
         ws->dh_seq = falloc(&ws->bytes, N * maxin, &fail);
         // A second gradient buffer only where dh_seq is still in use when a
         // layer's input gradient is made: RNN keeps its gate gradients there
@@ -346,7 +366,8 @@ void ws_free(const recur_model *m, workspace *ws)
     free(ws->cat);
     void *flat[] = {ws->wt_head, ws->ids, ws->cond, ws->lens, ws->rev, ws->ids_r,
                     ws->cond_r, ws->ph, ws->logits, ws->pooled, ws->dpooled,
-                    ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr};
+                    ws->dh_seq, ws->dx_seq, ws->dh, ws->dhp, ws->xr, ws->dxr, ws->keep_out,
+                    ws->head_in};
     for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) free(flat[k]);
     free(ws);
 }
@@ -425,6 +446,69 @@ static void unit_forward(const recur_model *m, workspace *ws, int u, const float
     rec_forward(m, ws, u);
 }
 
+float model_drop_p(const recur_model *m, int l)
+{
+    return l == 0 ? m->cfg.dropout_in : m->cfg.dropout;
+}
+
+int model_has_dropout(const recur_model *m)
+{
+    return m->cfg.dropout_in > 0 || (m->cfg.dropout_out > 0 && m->O) || (m->L > 1 && m->cfg.dropout > 0);
+}
+
+// Draws a dropout mask for this workspace's T x B positions (time-major
+// rows of width values): 1 (kept) with probability 1 - p. Data-parallel
+// (ws->drop_B), the whole batch's Tall x drop_B rows are drawn in its order
+// and this share's rows kept, so every rank draws what one process would.
+// Variational: one row per stream, the same at every step.
+static void draw_mask(const recur_model *m, const workspace *ws, uint8_t *keep, int T, int Tall,
+                      int width, float p, rng *r)
+{
+    (void)m;
+    const int B = ws->B, dB = ws->drop_B ? ws->drop_B : B, off = ws->drop_B ? ws->drop_off : 0;
+    const int steps = m->cfg.variational ? 1 : Tall;
+    for (int t = 0; t < steps; t++)
+        for (int b = 0; b < dB; b++) {
+            const int own = t < T && b >= off && b < off + B;
+            uint8_t *k = own ? keep + ((size_t)t * B + (size_t)(b - off)) * width : NULL;
+            for (int j = 0; j < width; j++) {
+                const uint8_t kj = !(rng_uniform(r) < p);
+                if (k) k[j] = kj;
+            }
+        }
+    if (m->cfg.variational)
+        for (int t = 1; t < T; t++) memcpy(keep + (size_t)t * B * width, keep, (size_t)B * width);
+}
+
+size_t model_dropout_draws(const recur_model *m, int Tall, int B, int pooled)
+{
+    const size_t DH = (size_t)m->D * m->H, steps = m->cfg.variational ? 1 : (size_t)Tall;
+    size_t n = 0;
+    if (m->cfg.dropout_in > 0) n += steps * B * m->E;
+    if (m->cfg.dropout > 0 && m->L > 1) n += (size_t)(m->L - 1) * steps * B * DH;
+    if (m->cfg.dropout_out > 0 && m->O) n += (pooled ? 1 : steps) * B * DH;
+    return n;
+}
+
+int model_dropout_differs(const recur_model *a, const recur_model *b, char *what, size_t cap)
+{
+    const float pa[] = {a->cfg.dropout, a->cfg.dropout_in, a->cfg.dropout_out, (float)a->cfg.variational};
+    const float pb[] = {b->cfg.dropout, b->cfg.dropout_in, b->cfg.dropout_out, (float)b->cfg.variational};
+    static const char *const flag[] = {"--dropout", "--dropout-in", "--dropout-out", "--variational"};
+    for (int i = 0; i < 4; i++)
+        if (pa[i] != pb[i]) {
+            snprintf(what, cap, "%s %g, not %g", flag[i], (double)pa[i], (double)pb[i]);
+            return 1;
+        }
+    return 0;
+}
+
+// A gradient through a dropout mask: kept values scaled, dropped ones zero.
+static void mask_grad(float *d, const uint8_t *keep, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) d[i] = keep[i] ? d[i] * scale : 0.0f;
+}
+
 // The output of layer l in sequence order: [N, D*H].
 static const float *layer_output(const recur_model *m, const workspace *ws, int l)
 {
@@ -444,20 +528,19 @@ static const float *layer_input(const recur_model *m, const workspace *ws, int l
     const int N = ws->T * ws->B, DH = m->D * m->H;
     if (l == 0 && !m->E) return NULL;
     const int xin = l == 0 ? m->E : DH;
-    const uint8_t *keep = l > 0 && ws->dropped ? ws->keep[l] : NULL;
-    const float scale = 1.0f / (1.0f - m->cfg.dropout);
+    const uint8_t *keep = ws->dropped ? ws->keep[l] : NULL;
+    const float scale = 1.0f / (1.0f - model_drop_p(m, l));
     const float *out = l > 0 ? layer_output(m, ws, l - 1) : NULL;
     if (l > 0 && !keep && !reverse) return out;
     for (int n = 0; n < N; n++) {
         const int src = reverse ? ws->rev[n] : n; // the sequence row
         const size_t r = (size_t)src * xin;
         float *d = dst + (size_t)n * xin;
-        if (l == 0)
-            memcpy(d, m->w + m->embed + (size_t)ws->ids[src] * m->E, sizeof(float) * (size_t)xin);
-        else if (!keep)
-            memcpy(d, out + r, sizeof(float) * (size_t)xin);
+        const float *s = l == 0 ? m->w + m->embed + (size_t)ws->ids[src] * m->E : out + r;
+        if (!keep)
+            memcpy(d, s, sizeof(float) * (size_t)xin);
         else
-            for (int i = 0; i < xin; i++) d[i] = out[r + i] * (keep[r + i] ? scale : 0.0f);
+            for (int i = 0; i < xin; i++) d[i] = s[i] * (keep[r + i] ? scale : 0.0f);
     }
     return dst;
 }
@@ -476,29 +559,15 @@ void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids
             ws->cond_r[n] = ws->cond[ws->rev[n]];
         }
     }
-    ws->dropped = drop && L > 1 && ws->keep[1]; // masks are made when the model has dropout
+    ws->dropped = drop && model_has_dropout(m);
 
     for (int l = 0; l < L; l++) {
         // (1) The layer's input: one-hot ids (NULL), embedding rows, or the
         // layer below's output, through dropout when training; made (if at
         // all) in dh_seq, which the forward does not otherwise use.
-        if (l > 0 && ws->dropped) {
-            const float p = m->cfg.dropout;
-            if (!ws->drop_B) {
-                for (size_t i = 0; i < (size_t)N * DH; i++) ws->keep[l][i] = !(rng_uniform(drop) < p);
-            } else {
-                // Draw the whole batch's masks in its order; keep this share's rows.
-                for (int t = 0; t < ws->drop_T; t++)
-                    for (int b = 0; b < ws->drop_B; b++) {
-                        const int own = t < T && b >= ws->drop_off && b < ws->drop_off + B;
-                        uint8_t *k = own ? ws->keep[l] + ((size_t)t * B + (size_t)(b - ws->drop_off)) * DH : NULL;
-                        for (int j = 0; j < DH; j++) {
-                            const uint8_t kj = !(rng_uniform(drop) < p);
-                            if (k) k[j] = kj;
-                        }
-                    }
-            }
-        }
+        if (ws->dropped && ws->keep[l])
+            draw_mask(m, ws, ws->keep[l], T, ws->drop_B ? ws->drop_T : T, l == 0 ? m->E : DH,
+                      model_drop_p(m, l), drop);
         const float *x = layer_input(m, ws, l, ws->dh_seq, 0);
         unit_forward(m, ws, l * D, x, ids, ws->cond);
         if (D == 1) continue;
@@ -542,6 +611,33 @@ void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, 
     }
 }
 
+// The head's input through output dropout when the forward drops: rows x DH
+// values of top, masked into ws->head_in (the backward reads the masks).
+const float *model_head_input(const recur_model *m, workspace *ws, const float *top, int rows, rng *drop)
+{
+    if (!ws->dropped || !ws->keep_out) return top;
+    const int DH = m->D * m->H;
+    const float p = m->cfg.dropout_out, scale = 1.0f / (1.0f - p);
+    if (ws->pool) // one row per stream
+        draw_mask(m, ws, ws->keep_out, 1, 1, DH, p, drop);
+    else
+        draw_mask(m, ws, ws->keep_out, ws->T, ws->drop_B ? ws->drop_T : ws->T, DH, p, drop);
+    for (size_t i = 0; i < (size_t)rows * DH; i++) ws->head_in[i] = ws->keep_out[i] ? top[i] * scale : 0.0f;
+    return ws->head_in;
+}
+
+const float *model_head_read(const recur_model *m, const workspace *ws, const float *top)
+{
+    (void)m;
+    return ws->dropped && ws->keep_out ? ws->head_in : top;
+}
+
+void model_head_input_grad(const recur_model *m, const workspace *ws, float *d, int rows)
+{
+    if (ws->dropped && ws->keep_out)
+        mask_grad(d, ws->keep_out, (size_t)rows * m->D * m->H, 1.0f / (1.0f - m->cfg.dropout_out));
+}
+
 void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
 {
     const int B = ws->B, H = m->H, L = m->L, D = m->D, DH = D * H;
@@ -551,7 +647,8 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
     // feature row per stream: the forward state after the last real step and
     // the reverse state after reading the whole row (its position 0).
     if (!ws->pool) {
-        model_forward_head(m, ws, model_top(m, ws), ws->T * B);
+        const int N = ws->T * B;
+        model_forward_head(m, ws, model_head_input(m, ws, model_top(m, ws), N, drop), N);
         return;
     }
     const float *hf = ws->hs[(L - 1) * D] + (size_t)B * H;
@@ -562,7 +659,7 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
             memcpy(ws->pooled + (size_t)b * DH + H,
                    ws->hs[(L - 1) * D + 1] + ((size_t)(last + 1) * B + b) * H, sizeof(float) * H);
     }
-    model_forward_head(m, ws, ws->pooled, B);
+    model_forward_head(m, ws, model_head_input(m, ws, ws->pooled, B, drop), B);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -631,12 +728,14 @@ void model_backward(const recur_model *m, workspace *ws, float *g)
 {
     const int T = ws->T, B = ws->B, H = m->H, D = m->D, N = T * B, DH = D * H;
     if (!ws->pool) {
-        model_backward_head(m, ws, model_top(m, ws), N, g, ws->dh_seq);
+        model_backward_head(m, ws, model_head_read(m, ws, model_top(m, ws)), N, g, ws->dh_seq);
+        model_head_input_grad(m, ws, ws->dh_seq, N);
         model_backward_stack(m, ws, g);
         return;
     }
     // Pooled: the gradient reaches the stack only at the rows' ends.
-    model_backward_head(m, ws, ws->pooled, B, g, ws->dpooled);
+    model_backward_head(m, ws, model_head_read(m, ws, ws->pooled), B, g, ws->dpooled);
+    model_head_input_grad(m, ws, ws->dpooled, B);
     memset(ws->dh_seq, 0, sizeof(float) * (size_t)N * DH);
     for (int b = 0; b < B; b++) {
         // The reverse half was read at the reverse unit's last step, which
@@ -691,7 +790,10 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
             else if (dx != ws->dh_seq)
                 memcpy(ws->dh_seq, dx, sizeof(float) * (size_t)N * DH);
         } else {
-            // Embedding: scatter the rows back to the ids that were looked up.
+            // Embedding: scatter the rows back to the ids that were looked up
+            // (through input dropout).
+            const uint8_t *keep = ws->dropped ? ws->keep[0] : NULL;
+            if (keep) mask_grad(dx, keep, (size_t)N * m->E, 1.0f / (1.0f - m->cfg.dropout_in));
             for (int n = 0; n < N; n++) {
                 float *ge = g + m->embed + (size_t)ws->ids[n] * m->E;
                 const float *d = dx + (size_t)n * m->E;

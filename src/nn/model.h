@@ -88,6 +88,18 @@ int model_check_kind(const recur_model *m, unsigned accept, const char *entry, r
  * "a model of no usable kind (task lm, 7 outputs over 60 characters, ...)"). */
 void model_kind_describe(const recur_model *m, char *buf, size_t cap);
 
+/* Dropout. The probability at layer l's input: input dropout at 0, the
+ * between-layer dropout above. Whether a training forward drops anything.
+ * How many uniform draws a training forward over a batch of Tall x B rows
+ * makes (pool: one head row per stream), for ranks that hold none of a
+ * batch but must move their generator as the others do. */
+float model_drop_p(const recur_model *m, int l);
+int model_has_dropout(const recur_model *m);
+size_t model_dropout_draws(const recur_model *m, int Tall, int B, int pooled);
+/* Whether a and b drop differently; what names the first difference as the
+ * flags that set it ("--dropout-in 0.1, not 0"). */
+int model_dropout_differs(const recur_model *a, const recur_model *b, char *what, size_t cap);
+
 /* PyTorch's default initialisation from r. */
 void model_init(recur_model *m, rng *r);
 const param_view *model_find_view(const recur_model *m, const char *name);
@@ -109,11 +121,14 @@ typedef struct workspace {
     float **cache;         /* [U] T*B*H*cell->cache: what the cell saves for its backward. It
                               also holds the step's input projections before the step runs, and
                               its gate gradients after the backward (rec.h: rec_rows) */
-    uint8_t **keep;        /* [L] dropout masks for layer inputs l > 0 (1: kept, scaled by
-                              1/(1-p); 0: dropped); NULL without dropout. A layer's input
+    uint8_t **keep;        /* [L] dropout masks of the layers' inputs (1: kept, scaled by
+                              1/(1-p); 0: dropped): layer 0's embedding values (input
+                              dropout), l > 0 the layer below's outputs; NULL where none. A layer's input
                               (embedding rows, dropped-out outputs) is made again from these
                               when the backward needs it, not kept */
     int dropped;           /* the last forward applied dropout */
+    uint8_t *keep_out;     /* [T*B*D*H] output dropout's mask (pooled: [B*D*H]); NULL without */
+    float *head_in;        /* the same size: the head's input through it (kept for backward) */
     int drop_T, drop_B, drop_off; /* data-parallel: this workspace's B rows are rows
                               [drop_off, drop_off + B) of a batch of drop_T x drop_B whose
                               masks are drawn whole (the one-process draws), and the rows it
@@ -188,6 +203,14 @@ void model_forward_head(const recur_model *m, workspace *ws, const float *in, in
 void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
                          float *din);
 void model_backward_stack(const recur_model *m, workspace *ws, float *g);
+/* Output dropout, for callers that run the head themselves: the head's
+ * input for rows x D*H values of top (top itself unless the forward drops,
+ * else masked into ws->head_in with new masks drawn from drop); what the
+ * forward gave the head (for its backward); and the gradient at the head's
+ * input taken back through the masks, in place. */
+const float *model_head_input(const recur_model *m, workspace *ws, const float *top, int rows, rng *drop);
+const float *model_head_read(const recur_model *m, const workspace *ws, const float *top);
+void model_head_input_grad(const recur_model *m, const workspace *ws, float *d, int rows);
 /* Each row's state after its last real step (slot lens[b]) of unit u: h, c [B*H] (c may be NULL). */
 void ws_final_state(const recur_model *m, const workspace *ws, int u, float *h, float *c);
 

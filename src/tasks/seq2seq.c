@@ -62,6 +62,9 @@ int s2s_alloc(const recur_seq2seq_config *cfg, const recur_vocab *src, const rec
     mc.layers = cfg->layers;
     mc.embed = cfg->embed;
     mc.dropout = cfg->dropout;
+    mc.dropout_in = cfg->dropout_in;
+    mc.dropout_out = cfg->dropout_out; // the decoder's head only (the encoder has none)
+    mc.variational = cfg->variational;
     mc.outputs = -1; // the encoder: states only, no head
     int rc = model_alloc(&mc, src, &m->enc, err);
     mc.outputs = 0; // the decoder: a head over the target vocabulary
@@ -451,7 +454,9 @@ double s2s_forward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, rng 
         rec_leave(prev);
         dtop = w->att;
     }
-    // logits_t = W_hy o_t + b_y (o_t = d_t without attention); loss = mean xent.
+    // logits_t = W_hy o_t + b_y (o_t = d_t without attention, through output
+    // dropout when training); loss = mean xent.
+    dtop = model_head_input(dec, dws, dtop, T * B, drop);
     model_forward_head(dec, dws, dtop, T * B);
     if (w->denom > 0) return softmax_xent_over(dws->logits, b->dec_tgt, T * B, dec->O, want_grad, w->denom, count);
     return softmax_xent(dws->logits, b->dec_tgt, T * B, dec->O, want_grad, count);
@@ -468,7 +473,8 @@ void s2s_backward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, float
         // Head: dW_hy += dlogits^T o, do = dlogits W_hy; then attention
         // backward splits do into dd (decoder outputs) and de (encoder outputs).
         attn_dims dims = {S, T, B, m->He, m->Hd};
-        model_backward_head(dec, dws, w->att, T * B, g_dec, w->datt);
+        model_backward_head(dec, dws, model_head_read(dec, dws, w->att), T * B, g_dec, w->datt);
+        model_head_input_grad(dec, dws, w->datt, T * B);
         memset(w->ddec, 0, sizeof(float) * (size_t)T * B * m->Hd);
         memset(w->denc, 0, sizeof(float) * (size_t)S * B * m->He);
         pool *prev = rec_enter(ews);
@@ -479,7 +485,8 @@ void s2s_backward(const recur_seq2seq *m, s2s_work *w, const s2s_batch *b, float
         rec_leave(prev);
         memcpy(dws->dh_seq, w->ddec, sizeof(float) * (size_t)T * B * m->Hd);
     } else {
-        model_backward_head(dec, dws, model_top(dec, dws), T * B, g_dec, dws->dh_seq);
+        model_backward_head(dec, dws, model_head_read(dec, dws, model_top(dec, dws)), T * B, g_dec, dws->dh_seq);
+        model_head_input_grad(dec, dws, dws->dh_seq, T * B);
     }
     // Decoder through time; leaves dL/dh^dec_0 (and dc) per layer in dh0/dc0.
     model_backward_stack(dec, dws, g_dec);
@@ -556,7 +563,7 @@ int s2s_write(const recur_seq2seq *m, const st_entry *extra, size_t nextra, cons
         snprintf(exact, sizeof exact, "%.17g", m->best_exact);
     vocab_to_json(m->enc->vocab, &sv);
     vocab_to_json(m->dec->vocab, &tv);
-    st_kv meta[15 + ENGINE_EXTRA_META] = {
+    st_kv meta[18 + ENGINE_EXTRA_META] = {
         {"format", "pt"},
         {"recur.version", RECUR_VERSION},
         {"recur.task", "seq2seq"},
@@ -574,6 +581,14 @@ int s2s_write(const recur_seq2seq *m, const st_entry *extra, size_t nextra, cons
         {"recur.train", m->train_meta ? m->train_meta : ""},
     };
     size_t nm = 15 - (m->train_meta ? 0 : 1);
+    // The other dropouts only when used (a model without them is the same
+    // file as before they existed).
+    char drop_in[32], drop_out[32];
+    snprintf(drop_in, sizeof drop_in, "%.9g", (double)m->cfg.dropout_in);
+    snprintf(drop_out, sizeof drop_out, "%.9g", (double)m->cfg.dropout_out);
+    if (m->cfg.dropout_in > 0) meta[nm++] = (st_kv){"recur.dropout_in", drop_in};
+    if (m->cfg.dropout_out > 0) meta[nm++] = (st_kv){"recur.dropout_out", drop_out};
+    if (m->cfg.variational) meta[nm++] = (st_kv){"recur.variational", "1"};
     for (size_t i = 0; i < nextra_meta; i++) meta[nm++] = extra_meta[i];
     int rc = sv.oom || tv.oom ? set_error(err, RECUR_ENOMEM, "out of memory")
                               : st_write(path, e, n, meta, nm, err);
@@ -622,17 +637,23 @@ int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err)
         return set_error(err, RECUR_EFORMAT, "checkpoint has unknown cell \"%.40s\" (expected rnn, lstm or gru)",
                          cell_name);
     long layers, hidden, embed, attention;
-    double dropout;
+    double dropout, din, dout;
+    long variational;
     int rc;
     if ((rc = meta_int(f, "recur.layers", 1, 64, 1, 0, &layers, err)) ||
+        (rc = meta_int(f, "recur.variational", 0, 1, 0, 0, &variational, err)) ||
+        (rc = meta_number(f, "recur.dropout_in", &din, err)) ||
+        (rc = meta_number(f, "recur.dropout_out", &dout, err)) ||
         (rc = meta_int(f, "recur.hidden", 1, 65536, 1, 0, &hidden, err)) ||
         (rc = meta_int(f, "recur.embed", 0, 65536, 0, 0, &embed, err)) ||
         (rc = meta_int(f, "recur.attention", 0, 1, 0, 0, &attention, err)) ||
         (rc = meta_number(f, "recur.dropout", &dropout, err)))
         return rc;
     if (isnan(dropout)) dropout = 0;
-    if (!(dropout >= 0 && dropout < 1))
-        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.dropout out of [0, 1)");
+    if (isnan(din)) din = 0;
+    if (isnan(dout)) dout = 0;
+    if (!(dropout >= 0 && dropout < 1) || !(din >= 0 && din < 1) || !(dout >= 0 && dout < 1))
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.dropout, dropout_in or dropout_out out of [0, 1)");
     recur_seq2seq_config cfg;
     recur_seq2seq_config_default(&cfg);
     cfg.cell = cell->id;
@@ -641,6 +662,9 @@ int s2s_read(const st_file *f, recur_seq2seq **out, recur_error *err)
     cfg.embed = (int)embed;
     cfg.attention = (int)attention;
     cfg.dropout = (float)dropout;
+    cfg.dropout_in = (float)din;
+    cfg.dropout_out = (float)dout;
+    cfg.variational = (int)variational;
 
     const char *key[2] = {"recur.src_vocab", "recur.tgt_vocab"};
     recur_vocab *v[2] = {NULL, NULL};

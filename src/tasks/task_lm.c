@@ -100,14 +100,14 @@ static int lm_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
             memcpy(t->lin + (size_t)s * b, t->in + (size_t)s * B + t->lo, sizeof(int32_t) * (size_t)b);
             memcpy(t->ltgt + (size_t)s * b, t->tgt + (size_t)s * B + t->lo, sizeof(int32_t) * (size_t)b);
         }
-        model_forward(m, t->ws, t->lin, m->cfg.dropout > 0 ? drop : NULL);
+        model_forward(m, t->ws, t->lin, model_has_dropout(m) ? drop : NULL);
         *loss = softmax_xent_over(t->ws->logits, t->ltgt, T * b, m->O, 1, (double)N, NULL) / N;
         model_backward(m, t->ws, g[0]);
         ws_carry_state(m, t->ws);
         *chars = (long long)T * b;
         return RECUR_OK;
     }
-    model_forward(m, t->ws, t->in, m->cfg.dropout > 0 ? drop : NULL);
+    model_forward(m, t->ws, t->in, model_has_dropout(m) ? drop : NULL);
     *loss = softmax_xent(t->ws->logits, t->tgt, N, m->O, 1, NULL) / N;
     model_backward(m, t->ws, g[0]);
     ws_carry_state(m, t->ws);

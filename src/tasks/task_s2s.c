@@ -136,7 +136,7 @@ static int s2_step_share(s2s_task *t, int nb, float *const *g, rng *drop, double
         o->pos = 0;
         o->epoch++;
     }
-    const int dropping = m->cfg.dropout > 0 && drop;
+    const int dropping = (model_has_dropout(m->enc) || model_has_dropout(m->dec)) && drop;
     *loss = 0;
     *chars = 0;
     if (hi == lo) {
@@ -144,9 +144,7 @@ static int s2_step_share(s2s_task *t, int nb, float *const *g, rng *drop, double
         const recur_model *st[2] = {m->enc, m->dec};
         const int len[2] = {S, T};
         for (int k = 0; dropping && k < 2; k++)
-            if (st[k]->L > 1)
-                for (size_t i = 0; i < (size_t)(st[k]->L - 1) * len[k] * nb * st[k]->D * st[k]->H; i++)
-                    (void)rng_uniform(drop);
+            for (size_t i = 0, n = model_dropout_draws(st[k], len[k], nb, 0); i < n; i++) (void)rng_uniform(drop);
         return RECUR_OK;
     }
     s2s_batch_fill(m, d, idx + lo, (int)(hi - lo), &t->b);
@@ -189,7 +187,8 @@ static int s2_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
         o->epoch++;
     }
     int count;
-    double sum = s2s_forward(m, t->w, &t->b, m->cfg.dropout > 0 ? drop : NULL, 1, &count);
+    const int dropping = model_has_dropout(m->enc) || model_has_dropout(m->dec);
+    double sum = s2s_forward(m, t->w, &t->b, dropping ? drop : NULL, 1, &count);
     *loss = sum / (count > 0 ? count : 1);
     s2s_backward(m, t->w, &t->b, g[0], g[1], t->base.nbuf > 2 ? g[2] : NULL);
     *chars = n;
@@ -307,10 +306,14 @@ static int same_model(const recur_seq2seq *m, const recur_seq2seq *saved, const 
 {
     const recur_seq2seq_config *a = &m->cfg, *b = &saved->cfg;
     if (a->cell != b->cell || a->hidden != b->hidden || a->layers != b->layers ||
-        a->embed != b->embed || a->attention != b->attention || a->dropout != b->dropout)
+        a->embed != b->embed || a->attention != b->attention)
         return set_error(err, RECUR_EINVAL, "%s is a seq2seq %s (hidden %d, %d layers, embedding %d, attention %s), not the %s (hidden %d, %d layers, embedding %d, attention %s) being trained",
                          path, recur_cell_name(b->cell), b->hidden, b->layers, b->embed, b->attention ? "on" : "off",
                          recur_cell_name(a->cell), a->hidden, a->layers, a->embed, a->attention ? "on" : "off");
+    char what[64];
+    if (model_dropout_differs(saved->dec, m->dec, what, sizeof what))
+        return set_error(err, RECUR_EINVAL, "%s was trained with other dropout (%s); resume with the same settings",
+                         path, what);
     if (!same_vocab(m->enc->vocab, saved->enc->vocab) || !same_vocab(m->dec->vocab, saved->dec->vocab))
         return set_error(err, RECUR_EINVAL, "%s was trained on pairs with other characters (is this the same data?)", path);
     return RECUR_OK;

@@ -67,13 +67,13 @@ static int sq_step_share(seq_task *t, size_t from, int nb, float *const *g, rng 
     }
     long long lo, hi;
     engine_share(nb, t->base.rank, t->base.nranks, &lo, &hi);
-    const int dropping = m->cfg.dropout > 0 && drop;
+    const int dropping = model_has_dropout(m) && drop;
     *loss = 0;
     *chars = 0;
     if (hi == lo) {
         // Nothing of this batch here, but the generator moves as on every rank.
-        if (dropping && m->L > 1)
-            for (size_t i = 0; i < (size_t)(m->L - 1) * Tall * nb * m->D * m->H; i++) (void)rng_uniform(drop);
+        const size_t n = dropping ? model_dropout_draws(m, Tall, nb, t->pool) : 0;
+        for (size_t i = 0; i < n; i++) (void)rng_uniform(drop);
         return RECUR_OK;
     }
     int rows = exb_fill(&t->bt, t->train, idx + lo, (int)(hi - lo), t->pool);
@@ -108,7 +108,7 @@ static int sq_step(train_task *bt, float *const *g, rng *drop, double *loss, lon
     if (t->base.nranks > 1) return sq_step_share(t, from, nb, g, drop, loss, chars);
     int rows = exb_fill(&t->bt, t->train, o->idx + from, nb, t->pool);
     ws_zero_state(m, t->bt.ws);
-    model_forward(m, t->bt.ws, t->bt.in, m->cfg.dropout > 0 ? drop : NULL);
+    model_forward(m, t->bt.ws, t->bt.in, model_has_dropout(m) ? drop : NULL);
     int counted = 0;
     double sum = softmax_xent(t->bt.ws->logits, t->bt.tgt, rows, m->O, 1, &counted);
     *loss = counted ? sum / counted : 0;
@@ -219,9 +219,10 @@ static int same_model(const recur_model *m, const recur_model *saved, const char
         return set_error(err, RECUR_EINVAL, "%s is a %s (hidden %d, %d layers, embedding %d, vocabulary %d), not the %s (hidden %d, %d layers, embedding %d, vocabulary %d) being trained",
                          path, saved->cell->name, saved->H, saved->L, saved->E, saved->V,
                          m->cell->name, m->H, m->L, m->E, m->V);
-    if (saved->cfg.dropout != m->cfg.dropout)
-        return set_error(err, RECUR_EINVAL, "%s was trained with --dropout %g; resume with the same value (got %g)",
-                         path, (double)saved->cfg.dropout, (double)m->cfg.dropout);
+    char what[64];
+    if (model_dropout_differs(saved, m, what, sizeof what))
+        return set_error(err, RECUR_EINVAL, "%s was trained with other dropout (%s); resume with the same settings",
+                         path, what);
     for (int i = 0; i < m->V; i++)
         if (saved->vocab->chars[i] != m->vocab->chars[i])
             return set_error(err, RECUR_EINVAL, "%s was trained on data with other characters (is this the same data?)", path);
