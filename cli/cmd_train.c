@@ -3,6 +3,7 @@
  * model (or take both from --resume), train through the shared run
  * (train_cli.c: signals, progress, --log), and say where the model is.
  */
+#include "train_budget.h"
 #include "train_cli.h"
 
 #include <math.h>
@@ -102,10 +103,11 @@ int cmd_train(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         if (strcmp(argv[i], "--by-class") == 0) return cmd_train_by_class(argc, argv);
 
+    const double t0 = budget_now(); // a --budget counts from here
     train_cli c;
     train_cli_init(&c, "train", "model.safetensors");
     train_cli_model_options(&c);
-    const char *nonlin = "tanh", *val_path = NULL;
+    const char *nonlin = "tanh", *val_path = NULL, *budget_text = NULL;
     int bytes = 0;
     train_cli_add(&c, (opt){"nonlinearity", OPT_STR, &nonlin, 0, 0, "F", "tanh or relu (rnn only)", 0});
     train_cli_add(&c, (opt){"seq", OPT_INT, &c.tc.seq, 1, 100000, "T", "characters per BPTT window", 0});
@@ -116,6 +118,7 @@ int cmd_train(int argc, char **argv)
     train_cli_add(&c, (opt){"sample-every", OPT_INT, &c.tc.sample_every, 0, 1e9, "N", "steps between progress samples (0: none)", 0});
     train_cli_add(&c, (opt){"sample-len", OPT_INT, &c.tc.sample_len, 1, 100000, "N", "characters per progress sample", 0});
     train_cli_add(&c, (opt){"bytes", OPT_FLAG, &bytes, 0, 0, 0, "a byte vocabulary instead of UTF-8 code points", 0});
+    train_cli_add(&c, (opt){"budget", OPT_STR, &budget_text, 0, 0, "TIME", "train the best model this much time allows (90s, 30m, 1.5h): recur measures its speed here, chooses the model, dropout, batch, window and steps, prints why and what reruns it, saves that to OUT's .budget.json and ends in time", 0});
     train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse("train", train_usage, argc, argv, 2, c.o, c.n, pos, 1, &npos);
@@ -130,6 +133,10 @@ int cmd_train(int argc, char **argv)
     if (val_path && train_cli_seen(&c, "val-frac"))
         return usage_error("train", "give --val or --val-frac, not both");
     if (val_path) c.tc.val_frac = 0;
+    double budget_s = 0;
+    if (budget_text && budget_parse(budget_text, &budget_s))
+        return usage_error("train", "invalid value for --budget: '%s' (expected a time such as 90s, 30m or 1.5h, at least 1s)", budget_text);
+    if (budget_text && (rc = budget_check_flags(&c))) return rc;
     if (train_cli_outputs(&c)) {
         train_cli_free(&c);
         return 1;
@@ -141,12 +148,23 @@ int cmd_train(int argc, char **argv)
     recur_vocab *vocab = NULL;
     recur_trainer *t = NULL;
     int status = 1;
+    budget_out *bo = NULL;
     if ((rc = recur_text_open(pos[0], &text, &err))) goto done;
     if (val_path && (rc = recur_text_open(val_path, &val, &err))) goto done;
     if (c.resume) {
         if ((rc = resume_model(&c, train_cli_seen(&c, "bytes"), &m, &err))) goto done;
     } else {
         if ((rc = text_vocab(&text, pos[0], &val, val_path, bytes, &vocab, &err))) goto done;
+        if (budget_text) {
+            budget_args ba = {budget_s, t0, budget_text, &text, &val, bytes, recur_vocab_size(vocab), argc, argv, pos[0]};
+            if (!(bo = calloc(1, sizeof *bo))) {
+                rc = RECUR_ENOMEM;
+                snprintf(err.msg, sizeof err.msg, "out of memory");
+                goto done;
+            }
+            if (budget_plan(&c, &ba, bo)) goto done;
+            c.resume_hint = bo->hint;
+        }
         if ((rc = recur_model_new(&c.mc, vocab, c.tc.seed, &m, &err))) goto done;
     }
     if ((rc = recur_trainer_new(m, &c.tc, text.data, text.len, val.data, val.len, &t, &err))) {
@@ -175,6 +193,10 @@ int cmd_train(int argc, char **argv)
                 c.tc.seq, c.tc.batch, c.optim, (double)c.tc.lr, c.schedule, (double)c.tc.clip, c.clip_mode,
                 (double)info.dropout, drops, (unsigned long long)c.tc.seed, c.tc.threads, c.resume ? ", resumed" : "");
     }
+    if (bo) {
+        c.deadline_s = budget_s - (budget_now() - t0) - bo->reserve;
+        if (c.deadline_s < 0.1) c.deadline_s = 0.1;
+    }
     status = train_cli_run(&c, t, pos[0]);
     if (status) goto done;
     recur_model_get_info(m, &info);
@@ -193,8 +215,12 @@ int cmd_train(int argc, char **argv)
         else
             fprintf(stderr, "done: %lld steps; model saved to %s; state to %s\n", info.steps, c.out, c.last);
     }
+    if (bo && !c.quiet)
+        fprintf(stderr, "--budget %s: %.1f s of %.1f s used (%.1f %%)%s\n", budget_text, budget_now() - t0, budget_s,
+                100 * (budget_now() - t0) / budget_s, c.deadline_hit ? ", stopped at the deadline" : "");
 done:
     if (status == 1 && (err.msg[0] || rc)) fail("train", &err);
+    free(bo);
     recur_trainer_free(t);
     recur_model_free(m);
     recur_vocab_free(vocab);

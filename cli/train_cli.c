@@ -256,6 +256,8 @@ typedef struct progress {
     recur_train_event last;
     double val, metric;        /* last validation */
     const char *metric_name;
+    double deadline;           /* train_cli's deadline_s */
+    int deadline_hit;
 } progress;
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -349,6 +351,7 @@ static int on_event(const recur_train_event *e, void *user)
         flush_pending(p);
         p->pending = 1;
         p->last = *e;
+        if (p->deadline > 0 && e->elapsed_s >= p->deadline && e->step < e->total_steps) p->deadline_hit = 1;
         if (p->quiet) break;
         if (p->tty)
             status_line(p, e, 0);
@@ -378,7 +381,7 @@ static int on_event(const recur_train_event *e, void *user)
                 cr, e->step + 1, e->lr);
         break;
     }
-    return atomic_load(&stop_requested) != 0 || p->log_errno != 0;
+    return atomic_load(&stop_requested) != 0 || p->log_errno != 0 || p->deadline_hit;
 }
 
 /* ---------------------------------------------------------------- the run */
@@ -420,6 +423,7 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
     p.tty = isatty(2);
     p.quiet = c->quiet;
     p.log_path = c->log_path;
+    p.deadline = c->deadline_s;
     long long total = recur_trainer_total_steps(t);
     p.print_every = c->print_every > 0 ? c->print_every : (total >= 50 ? total / 50 : 1);
     if (c->log_path && !(p.log = fopen(c->log_path, c->resume ? "a" : "w"))) {
@@ -446,14 +450,23 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
                  c->log_path, strerror(p.log_errno), recur_trainer_step(t), c->last);
         return fail(c->cmd, &err);
     }
+    if (rc == RECUR_EINTERRUPT && p.deadline_hit && !atomic_load(&stop_requested)) {
+        // Out of time: the run ends here as if this were its last step.
+        c->deadline_hit = 1;
+        fprintf(stderr, "recur %s: the time is up at step %lld of %lld (the speed fell after it was measured); "
+                        "state saved to %s\n", c->cmd, recur_trainer_step(t), total, c->last);
+        cli_rank_done();
+        return 0;
+    }
     if (rc == RECUR_EINTERRUPT) {
         if (cli_rank() > 0) return 130;
         const recur_comm *comm = cli_comm();
         char how[64] = "recur";
         if (comm) snprintf(how, sizeof how, "mpirun -np %d recur-mpi", comm->size);
         fprintf(stderr, "recur %s: interrupted at step %lld of %lld; state saved to %s\n"
-                        "  resume with: %s %s %s [same options] --resume %s --out %s\n",
-                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, data, c->last, c->out);
+                        "  resume with: %s %s %s %s --resume %s --out %s\n",
+                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, data,
+                c->resume_hint ? c->resume_hint : "[same options]", c->last, c->out);
         return 130;
     }
     if (rc) return fail(c->cmd, &err);

@@ -23,6 +23,9 @@ typedef struct train_cli {
     int quiet;
     long long print_every;
     char *last_owned;
+    double deadline_s;         /* stop cleanly once the run has trained this long (0: never) */
+    int deadline_hit;          /* set by train_cli_run when it did */
+    const char *resume_hint;   /* the options that resume this run (NULL: "[same options]") */
     opt o[TRAIN_MAX_OPTS];
     int n;
 } train_cli;

@@ -413,6 +413,54 @@ RECUR_API int recur_trainer_restore_best(recur_trainer *t, recur_error *err);
  * not fit in cap bytes. */
 RECUR_API int recur_state_path(const char *model_path, char *out, size_t cap);
 
+/* ---------------------------------------------------------------- a time budget */
+
+/* `recur train FILE --budget 30m`: the language model a time budget allows
+ * (docs/results.md, "--budget"). recur_budget_choose applies the rule; the
+ * speeds it needs come from a function, so that the rule can be tested with
+ * made-up speeds and the command can use recur_budget_measure's. */
+typedef struct recur_budget_choice {
+    recur_cell cell;
+    int hidden, layers, seq, batch;
+    float dropout;     /* between the layers */
+    float lr, lr_min;  /* Adam, cosine from lr to lr_min with a linear warm-up */
+    long long warmup, steps;
+    int eval_every;
+    size_t params;       /* of the chosen model */
+    double chars_per_s;  /* its measured training speed */
+    double passes;       /* over the training text in the planned steps */
+    double train_s;      /* the seconds of training planned (steps / speed) */
+    int candidates;      /* models whose speed was measured */
+    char why[1024];      /* the reasons, one per line, for people */
+} recur_budget_choice;
+
+/* Characters per second one training step of (cell, hidden, layers) makes at
+ * (seq, batch) on this machine; <= 0 if it cannot be measured. */
+typedef double (*recur_speed_fn)(void *ctx, recur_cell cell, int hidden, int layers, int seq, int batch);
+
+/* Chooses the model and the run for `seconds` of training on train_chars
+ * characters of vocab_size symbols (val_chars of validation, whose passes
+ * the plan pays for). Deterministic given the speeds; calls speed for the
+ * candidates it considers, smallest first, and stops at the first that is
+ * too large. RECUR_EINVAL for a budget or text too small to train on. */
+RECUR_API int recur_budget_choose(size_t train_chars, size_t val_chars, int vocab_size, double seconds,
+                                  recur_speed_fn speed, void *ctx, recur_budget_choice *out,
+                                  recur_error *err);
+
+/* The steps (and validations, warm-up, passes, train_s) of c's model for
+ * `seconds` of training at its measured speed, as recur_budget_choose plans
+ * them: for when the measuring itself took time out of the budget. */
+RECUR_API void recur_budget_plan_steps(recur_budget_choice *c, size_t train_chars, size_t val_chars,
+                                       double seconds);
+
+/* A speed measurement for recur_budget_choose: trains a model of that shape
+ * on text (a few steps after one that warms up, at most about max_s
+ * seconds) with `threads` threads and returns characters per second, or a
+ * negative number (err set) if it could not run. */
+RECUR_API double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden,
+                                      int layers, int seq, int batch, int threads, double max_s,
+                                      recur_error *err);
+
 /* ---------------------------------------------------------------- applications */
 
 /* What a model was trained for. A language model predicts the next

@@ -193,6 +193,7 @@ size_t recur_sizeof(const char *name)
     RECUR_SIZEOF(recur_seq2seq_eval_result);
     RECUR_SIZEOF(recur_seq2seq_event);
     RECUR_SIZEOF(recur_trace_config);
+    RECUR_SIZEOF(recur_budget_choice);
 #undef RECUR_SIZEOF
     return 0;
 }
