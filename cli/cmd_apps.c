@@ -394,6 +394,7 @@ int cmd_train_by_class(int argc, char **argv)
     app_options(&c, "train", RECUR_TASK_CONDLM, NULL, NULL, NULL);
     int by_class = 0;
     train_cli_add(&c, (opt){"by-class", OPT_FLAG, &by_class, 0, 0, 0, "train a generator conditioned on the class", 0});
+    train_cli_tie_option(&c);
     train_cli_shared_options(&c);
     const char *pos[1];
     int npos, rc = args_parse("train", condlm_usage, argc, argv, 2, c.o, c.n, pos, 1, &npos);

@@ -86,6 +86,7 @@ static int resume_model(train_cli *c, int bytes_seen, recur_model **out, recur_e
     else if (train_cli_seen(c, "dropout-in") && info.dropout_in != c->mc.dropout_in) clash = "--dropout-in";
     else if (train_cli_seen(c, "dropout-out") && info.dropout_out != c->mc.dropout_out) clash = "--dropout-out";
     else if (train_cli_seen(c, "variational") && info.variational != c->mc.variational) clash = "--variational";
+    else if (train_cli_seen(c, "tie") && info.tie != c->mc.tie) clash = "--tie";
     else if (bytes_seen && !recur_vocab_is_bytes(recur_model_vocab(m))) clash = "--bytes";
     if (clash) {
         snprintf(err->msg, sizeof err->msg, "%s does not match %.300s, a %s with hidden %d and %d layers",
@@ -109,6 +110,7 @@ int cmd_train(int argc, char **argv)
     train_cli_model_options(&c);
     const char *nonlin = "tanh", *val_path = NULL, *budget_text = NULL;
     int bytes = 0;
+    train_cli_tie_option(&c);
     train_cli_add(&c, (opt){"nonlinearity", OPT_STR, &nonlin, 0, 0, "F", "tanh or relu (rnn only)", 0});
     train_cli_add(&c, (opt){"seq", OPT_INT, &c.tc.seq, 1, 100000, "T", "characters per BPTT window", 0});
     train_cli_add(&c, (opt){"batch", OPT_INT, &c.tc.batch, 1, 100000, "B", "parallel streams over the text", 0});

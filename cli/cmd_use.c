@@ -254,10 +254,12 @@ int cmd_info(int argc, char **argv)
     if (json) {
         printf("{\"task\":\"%s\",\"cell\":\"%s\",\"nonlinearity\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
                "\"dropout\":%g,\"vocab_size\":%d,\"bytes\":%s,\"outputs\":%d,\"directions\":%d,"
-               "\"cond\":%d,\"labels\":%d,\"params\":%zu,\"steps\":%lld,",
+               "\"cond\":%d,\"labels\":%d,\"params\":%zu,\"steps\":%lld,\"dropout_in\":%g,"
+               "\"dropout_out\":%g,\"variational\":%s,\"tie\":%s,",
                recur_task_name(recur_model_task(m)), recur_cell_name(i.cell), i.relu ? "relu" : "tanh", i.hidden, i.layers, i.embed,
                (double)i.dropout, i.vocab_size, recur_vocab_is_bytes(v) ? "true" : "false", i.outputs,
-               i.directions, i.cond, recur_model_label_count(m), i.params, i.steps);
+               i.directions, i.cond, recur_model_label_count(m), i.params, i.steps, (double)i.dropout_in,
+               (double)i.dropout_out, i.variational ? "true" : "false", i.tie ? "true" : "false");
         if (isnan(i.best_val))
             printf("\"best_val\":null}\n");
         else
@@ -279,7 +281,12 @@ int cmd_info(int argc, char **argv)
         printf("layers       %d\n", i.layers);
         printf("input        %s\n", i.embed ? "embedding" : "one-hot");
         if (i.embed) printf("embed        %d\n", i.embed);
-        printf("dropout      %g\n", (double)i.dropout);
+        printf("dropout      %g", (double)i.dropout);
+        if (i.dropout_in > 0 || i.dropout_out > 0 || i.variational)
+            printf(" (input %g, output %g%s)", (double)i.dropout_in, (double)i.dropout_out,
+                   i.variational ? ", variational" : "");
+        printf("\n");
+        if (i.tie) printf("head         tied to the embedding\n");
         printf("vocabulary   %d %s\n", i.vocab_size, recur_vocab_is_bytes(v) ? "bytes" : "characters");
         printf("parameters   %zu\n", i.params);
         printf("steps        %lld\n", i.steps);

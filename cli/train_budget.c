@@ -38,7 +38,7 @@ int budget_parse(const char *s, double *seconds)
 }
 
 // The flags --budget sets: given too, they would contradict it.
-static const char *const chosen[] = {"cell", "hidden", "layers", "embed", "dropout", "seq", "batch",
+static const char *const chosen[] = {"cell", "hidden", "layers", "embed", "tie", "dropout", "seq", "batch",
                                      "steps", "epochs", "lr", "lr-decay", "lr-decay-every", "schedule",
                                      "warmup", "lr-min", "eval-every", "optim", "resume", "nonlinearity"};
 

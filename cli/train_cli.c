@@ -97,6 +97,11 @@ void train_cli_model_options(train_cli *c)
     train_cli_add(c, (opt){"variational", OPT_FLAG, &c->mc.variational, 0, 0, 0, "the same dropout mask at every step of a window (per stream), not a new one per step", 0});
 }
 
+void train_cli_tie_option(train_cli *c)
+{
+    train_cli_add(c, (opt){"tie", OPT_FLAG, &c->mc.tie, 0, 0, 0, "the head's weight is the embedding (one matrix; needs --embed equal to --hidden)", 0});
+}
+
 int train_cli_seen(const train_cli *c, const char *name)
 {
     const opt *o = args_find(c->o, c->n, name);

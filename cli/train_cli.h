@@ -46,6 +46,8 @@ void train_cli_model_options(train_cli *c);
 /* After args_parse: names to enums, exclusive flags, the schedule rules.
  * Returns 0 or 2 (the usage error printed). */
 int train_cli_finish(train_cli *c);
+/* --tie (the language models: recur train, --by-class). */
+void train_cli_tie_option(train_cli *c);
 /* Whether a flag was given on the command line. */
 int train_cli_seen(const train_cli *c, const char *name);
 /* --last's default, and that --out and --last can be written (before any

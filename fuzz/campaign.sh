@@ -8,6 +8,8 @@
 #
 #   TOTAL=10000000 SECONDS_PER_PART=300 bash fuzz/campaign.sh
 #   TARGETS="fuzz_state fuzz_checkpoint" ...    (default: every fuzz/fuzz_*.c)
+#   CAMPAIGN_TAG=b ...   (a second campaign beside the first, one per core:
+#                         its part logs are named apart; the corpora are shared)
 #
 # .ci/fuzz.sh builds the targets (FUZZ_SECONDS=1 is enough for the build).
 set -euo pipefail
@@ -33,7 +35,7 @@ while [ "$sum" -lt "$total" ]; do
         work="$out/campaign/$t"
         art="$out/campaign-artifacts/$t"
         mkdir -p "$work" "$art"
-        log="$out/campaign/$t.part$part.log"
+        log="$out/campaign/$t.part$part${CAMPAIGN_TAG:+.$CAMPAIGN_TAG}.log"
         if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
             "./$out/$t" -max_total_time="$part_s" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
             -print_final_stats=1 -artifact_prefix="$art/" "$work" ${seeds[$t]:-} >"$log" 2>&1; then

@@ -128,6 +128,9 @@ typedef struct recur_model_config {
     float dropout_out; /* on the last layer's output, before the head */
     int variational;   /* 1: every mask is drawn once per window (per stream and unit) and used
                           at every step, as in Gal & Ghahramani (2016); 0: a new mask per step */
+    int tie;           /* 1: the head's weight is the embedding (Press & Wolf 2017): one [V, H]
+                          matrix; needs embed == hidden and a language model's head. Saved as
+                          both tensors (PyTorch loads them as two equal ones) */
 } recur_model_config;
 /* outputs, cond and bidirectional exist for the applications (their train
  * functions give such a model its task and labels). A model made here with
@@ -164,6 +167,7 @@ typedef struct recur_model_info {
     int cond;         /* conditioning classes fed at every step (condlm; 0: none) */
     float dropout_in, dropout_out;
     int variational;
+    int tie;          /* the head's weight is the embedding */
 } recur_model_info;
 
 RECUR_API void recur_model_get_info(const recur_model *m, recur_model_info *info);

@@ -12,7 +12,7 @@
 # steps' numbers are in the state too: the language model also runs with a
 # cosine schedule and warm-up, the classifier on a plateau schedule with
 # weight decay; input, output and variational dropout run with the language
-# model (drops), output dropout with classify and seq2seq.
+# model with a tied head (drops), output dropout with classify and seq2seq.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ -n "${RECUR_VALGRIND:-}" ]; then
@@ -34,7 +34,7 @@ task() {
     case $1 in
     lm) cmd=("$recur" train "$tmp/text.txt" --cell lstm --hidden 64 --layers 2 --dropout 0.1 --seq 32 --batch 8
             --eval-every 10 --lr-decay 0.8 --lr-decay-every 15 --threads 2 --quiet) ;;
-    drops) cmd=("$recur" train "$tmp/text.txt" --cell lstm --hidden 48 --layers 2 --embed 16 --dropout 0.2
+    drops) cmd=("$recur" train "$tmp/text.txt" --cell lstm --hidden 32 --layers 2 --embed 32 --tie --dropout 0.2
             --dropout-in 0.1 --dropout-out 0.2 --variational --seq 32 --batch 8 --eval-every 10 --threads 2 --quiet) ;;
     cosine) cmd=("$recur" train "$tmp/text.txt" --cell gru --hidden 48 --seq 32 --batch 8 --eval-every 10
             --schedule cosine --warmup 12 --lr-min 1e-4 --sample-every 0 --threads 2 --quiet) ;;

@@ -184,5 +184,34 @@ int main(void)
     expect("vanilla rnn, 12 units: consistent", &f, 0, NULL);
 
     unlink(path);
+    // The settings of issue #14 in a file: a tied head must be the
+    // embedding it names; the other dropouts in range; flags 0 or 1.
+    base(&f);
+    add_tensor(&f, "embed.weight", 3, 4);
+    tensor(&f, "rnn.weight_ih_l0")->shape[1] = 4;
+    set_meta(&f, "recur.tie", "1");
+    expect("tied head (the embedding)", &f, 0, NULL);
+    f.buf[f.nt - 1][5] += 1; // the embedding, now not the head
+    expect("tied head unlike the embedding", &f, RECUR_EFORMAT, "differs from \"embed.weight\"");
+    base(&f);
+    set_meta(&f, "recur.tie", "1");
+    expect("tied head without an embedding", &f, RECUR_EFORMAT, "embed");
+    base(&f);
+    set_meta(&f, "recur.tie", "yes");
+    expect("recur.tie not 0 or 1", &f, RECUR_EFORMAT, "recur.tie");
+    base(&f);
+    set_meta(&f, "recur.variational", "2");
+    expect("recur.variational not 0 or 1", &f, RECUR_EFORMAT, "recur.variational");
+    base(&f);
+    set_meta(&f, "recur.dropout_out", "1.5");
+    expect("output dropout out of range", &f, RECUR_EFORMAT, "dropout_out");
+    base(&f);
+    set_meta(&f, "recur.dropout_in", "0.2");
+    expect("input dropout, one-hot input", &f, RECUR_EFORMAT, "embedding");
+    base(&f);
+    set_meta(&f, "recur.dropout_out", "0.25");
+    set_meta(&f, "recur.variational", "1");
+    expect("output dropout, variational", &f, 0, NULL);
+
     return check_exit();
 }

@@ -248,6 +248,51 @@ static void gradcheck_dropouts(void)
     }
 }
 
+// A tied head (issue #14): the head's weight is the embedding, one [V, H]
+// matrix whose gradient is the sum of both uses (the gradient check
+// perturbs it through either name); counted once in the parameters and
+// once for weight decay.
+static void test_tied(void)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = RECUR_CELL_LSTM;
+    cfg.hidden = 5;
+    cfg.embed = 5;
+    cfg.tie = 1;
+    cfg.dropout_out = 0.2f;
+    gradcheck_cfg("lstm, tied head, out dropout", &cfg);
+    recur_vocab *v = NULL;
+    const uint32_t chars[7] = {'a', 'b', 'c', 'd', 'e', 'f', 'g'};
+    CHECK(vocab_from_chars(chars, 7, 0, &v, NULL) == 0, "vocab");
+    recur_model *tied = NULL, *plain = NULL;
+    CHECK(recur_model_new(&cfg, v, 3, &tied, NULL) == 0, "tied model");
+    cfg.tie = 0;
+    CHECK(recur_model_new(&cfg, v, 3, &plain, NULL) == 0, "untied model");
+    if (tied && plain) {
+        CHECK(tied->nw + 7 * 5 == plain->nw, "tied %zu parameters, untied %zu", tied->nw, plain->nw);
+        const param_view *h = model_find_view(tied, "head.weight"), *e = model_find_view(tied, "embed.weight");
+        CHECK(h && e && h->off == e->off && h->alias && !e->alias, "head.weight names the embedding");
+        size_t rt[64], rp[64];
+        int nt = model_matrix_ranges(tied, rt), np = model_matrix_ranges(plain, rp);
+        CHECK(nt == np - 1, "weight decay ranges: %d tied, %d untied", nt, np);
+        // Starts as a head would (|w| <= 1/sqrt(H)), not N(0, 1).
+        float worst = 0;
+        for (size_t i = 0; i < e->n; i++) worst = fmaxf(worst, fabsf(tied->w[e->off + i]));
+        CHECK(worst <= 1 / sqrtf(5.0f), "tied embedding initialised to %.3f", worst);
+        recur_error err = {0};
+        cfg.tie = 1;
+        cfg.embed = 4;
+        recur_model *bad = NULL;
+        CHECK(recur_model_new(&cfg, v, 3, &bad, &err) == RECUR_EINVAL && strstr(err.msg, "as wide as the hidden"),
+              "tie with embed != hidden: %s", err.msg);
+        recur_model_free(bad);
+    }
+    recur_model_free(tied);
+    recur_model_free(plain);
+    recur_vocab_free(v);
+}
+
 // The masks: each site drops about p of its values (binomial, within 5
 // sigma), kept values are scaled by 1/(1-p) (the head's input is exactly
 // top * 1/(1-p) or 0), a variational mask is the same at every step and a
@@ -542,6 +587,7 @@ int main(void)
     test_pooled(RECUR_CELL_GRU, 0, 0);
     test_pooled(RECUR_CELL_LSTM, 1, 0.3f);
     test_dropout_masks();
+    test_tied();
     test_gradcheck_catches_errors();
     test_workspace_memory();
     return check_exit();

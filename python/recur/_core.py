@@ -90,6 +90,7 @@ class ModelInfo:
     dropout_in: float = 0.0   # on the input embedding
     dropout_out: float = 0.0  # on the last layer's output, before the head
     variational: bool = False  # the same masks at every step of a window
+    tie: bool = False          # the head's weight is the embedding
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Model:
                          params=i.params, steps=i.steps, best_val=i.best_val, task=self.task,
                          labels=self.labels, outputs=i.outputs, directions=i.directions, cond=i.cond,
                          dropout_in=i.dropout_in, dropout_out=i.dropout_out,
-                         variational=bool(i.variational))
+                         variational=bool(i.variational), tie=bool(i.tie))
 
     @property
     def task(self) -> str:
@@ -605,7 +606,7 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           resume: Optional[PathLike] = None, val: Optional[PathLike] = None,
           cell: str = "rnn", hidden: int = 128, layers: int = 2, embed: int = 0,
           dropout: float = 0.0, dropout_in: float = 0.0, dropout_out: float = 0.0,
-          variational: bool = False, relu: bool = False, bytes: bool = False,
+          variational: bool = False, tie: bool = False, relu: bool = False, bytes: bool = False,
           seq: Optional[int] = None, batch: Optional[int] = None, steps: int = 0,
           epochs: Optional[float] = None, optim: str = "adam", lr: Optional[float] = None,
           clip: Optional[float] = None, eval_every: Optional[int] = None,
@@ -680,6 +681,7 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
             mc.cell, mc.relu, mc.hidden, mc.layers = CELLS.index(cell), int(relu), hidden, layers
             mc.embed, mc.dropout = embed, dropout
             mc.dropout_in, mc.dropout_out, mc.variational = dropout_in, dropout_out, int(variational)
+            mc.tie = int(tie)
             h = ctypes.c_void_p()
             _check(lib.recur_model_new(ctypes.byref(mc), vocab, seed, ctypes.byref(h),
                                        ctypes.byref(err)), err)

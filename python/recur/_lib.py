@@ -33,7 +33,7 @@ class ModelConfig(Structure):
     _fields_ = [("cell", c_int), ("relu", c_int), ("hidden", c_int), ("layers", c_int),
                 ("embed", c_int), ("dropout", c_float), ("outputs", c_int), ("cond", c_int),
                 ("bidirectional", c_int), ("dropout_in", c_float), ("dropout_out", c_float),
-                ("variational", c_int)]
+                ("variational", c_int), ("tie", c_int)]
 
 
 class ModelInfo(Structure):
@@ -41,7 +41,8 @@ class ModelInfo(Structure):
                 ("embed", c_int), ("vocab_size", c_int), ("dropout", c_float),
                 ("params", c_size_t), ("steps", c_longlong), ("best_val", c_double),
                 ("outputs", c_int), ("directions", c_int), ("cond", c_int),
-                ("dropout_in", c_float), ("dropout_out", c_float), ("variational", c_int)]
+                ("dropout_in", c_float), ("dropout_out", c_float), ("variational", c_int),
+                ("tie", c_int)]
 
 
 class EvalResult(Structure):

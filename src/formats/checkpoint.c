@@ -97,6 +97,7 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
     if (m->cfg.dropout_in > 0) meta[nm++] = (st_kv){"recur.dropout_in", drop_in};
     if (m->cfg.dropout_out > 0) meta[nm++] = (st_kv){"recur.dropout_out", drop_out};
     if (m->cfg.variational) meta[nm++] = (st_kv){"recur.variational", "1"};
+    if (m->cfg.tie) meta[nm++] = (st_kv){"recur.tie", "1"};
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
     for (size_t i = 0; i < nextra_meta; i++)
@@ -196,6 +197,10 @@ static int read_shape(const st_file *f, recur_model_config *cfg, recur_error *er
     if (var && strcmp(var, "0") != 0 && strcmp(var, "1") != 0)
         return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.variational must be 0 or 1");
     cfg->variational = var && strcmp(var, "1") == 0;
+    const char *tie = st_meta(f, "recur.tie");
+    if (tie && strcmp(tie, "0") != 0 && strcmp(tie, "1") != 0)
+        return set_error(err, RECUR_EFORMAT, "checkpoint metadata recur.tie must be 0 or 1");
+    cfg->tie = tie && strcmp(tie, "1") == 0;
 
     // The embedding size comes from the tensor when there is one.
     const st_tensor *emb = st_find(f, "embed.weight");
@@ -284,6 +289,18 @@ static int read_tensors(const st_file *f, recur_model *m, recur_error *err)
                                       (unsigned long long)t->shape[d]);
             snprintf(got + k, sizeof got - k, "]");
             return set_error(err, RECUR_EFORMAT, "tensor \"%s\" is %s, expected %s", v->name, got, want);
+        }
+        if (v->alias) {
+            // A tied head: its tensor must be the embedding it is.
+            float *copy = xcalloc(v->n, sizeof(float));
+            if (!copy) return set_error(err, RECUR_ENOMEM, "out of memory");
+            st_copy_f32(t, copy, v->n, NULL);
+            int same = memcmp(copy, m->w + v->off, v->n * sizeof(float)) == 0;
+            free(copy);
+            if (!same)
+                return set_error(err, RECUR_EFORMAT, "tensor \"%s\" differs from \"embed.weight\" in a checkpoint "
+                                 "whose recur.tie says they are one", v->name);
+            continue;
         }
         st_copy_f32(t, m->w + v->off, v->n, NULL);
     }

@@ -59,6 +59,11 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
                          "a one-hot input has no values to drop");
     if (cfg->variational != 0 && cfg->variational != 1)
         return set_error(err, RECUR_EINVAL, "variational must be 0 or 1, got %d", cfg->variational);
+    if (cfg->tie != 0 && cfg->tie != 1) return set_error(err, RECUR_EINVAL, "tie must be 0 or 1, got %d", cfg->tie);
+    if (cfg->tie && (cfg->embed != cfg->hidden || cfg->outputs != 0 || cfg->bidirectional))
+        return set_error(err, RECUR_EINVAL, "tying the head to the embedding needs an embedding as wide as the "
+                         "hidden layer (embed %d, hidden %d) and a language model's head (one per character)",
+                         cfg->embed, cfg->hidden);
     if (cfg->relu && cfg->cell != RECUR_CELL_RNN)
         return set_error(err, RECUR_EINVAL, "relu nonlinearity is only for the rnn cell");
     if (!vocab || vocab->n < 1) return set_error(err, RECUR_EINVAL, "empty vocabulary");
@@ -115,7 +120,15 @@ int model_alloc(const recur_model_config *cfg, const recur_vocab *vocab, recur_m
         }
     }
     m->head_w = m->head_b = off;
-    if (m->O) {
+    if (m->O && cfg->tie) {
+        // The head's weight [V, H] is the embedding [V, E = H]: a second name for it.
+        size_t at = m->embed;
+        add_view(m, "head.weight", m->O, m->D * m->H, &at);
+        m->views[m->nviews - 1].alias = 1;
+        m->head_w = m->embed;
+        m->head_b = off;
+        add_view(m, "head.bias", m->O, 0, &off);
+    } else if (m->O) {
         add_view(m, "head.weight", m->O, m->D * m->H, &off);
         m->head_b = off;
         add_view(m, "head.bias", m->O, 0, &off);
@@ -135,11 +148,14 @@ void model_init(recur_model *m, rng *r)
     // nn.RNN/LSTM/GRU: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
     // nn.Linear(H, V): weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (fan_in = H).
     // nn.Embedding: N(0, 1).
+    // A tied embedding starts as the head does (N(0, 1) would make logits
+    // of size sqrt(H)).
     float k = 1.0f / sqrtf((float)m->H);
     for (int i = 0; i < m->nviews; i++) {
         const param_view *v = &m->views[i];
         float *p = m->w + v->off;
-        int is_embed = m->E && v->off == m->embed;
+        if (v->alias) continue;
+        int is_embed = m->E && v->off == m->embed && !m->cfg.tie;
         for (size_t j = 0; j < v->n; j++)
             p[j] = is_embed ? rng_normal(r) : (2.0f * rng_uniform(r) - 1.0f) * k;
     }
@@ -198,6 +214,7 @@ void recur_model_get_info(const recur_model *m, recur_model_info *info)
     info->dropout_in = m->cfg.dropout_in;
     info->dropout_out = m->cfg.dropout_out;
     info->variational = m->cfg.variational;
+    info->tie = m->cfg.tie;
     info->params = m->nw;
     info->steps = m->steps;
     info->best_val = m->best_val;
@@ -492,6 +509,10 @@ size_t model_dropout_draws(const recur_model *m, int Tall, int B, int pooled)
 
 int model_dropout_differs(const recur_model *a, const recur_model *b, char *what, size_t cap)
 {
+    if (a->cfg.tie != b->cfg.tie) {
+        snprintf(what, cap, "--tie %d, not %d", a->cfg.tie, b->cfg.tie);
+        return 1;
+    }
     const float pa[] = {a->cfg.dropout, a->cfg.dropout_in, a->cfg.dropout_out, (float)a->cfg.variational};
     const float pb[] = {b->cfg.dropout, b->cfg.dropout_in, b->cfg.dropout_out, (float)b->cfg.variational};
     static const char *const flag[] = {"--dropout", "--dropout-in", "--dropout-out", "--variational"};
@@ -980,7 +1001,7 @@ int model_matrix_ranges(const recur_model *m, size_t *out)
 {
     int k = 0;
     for (int i = 0; i < m->nviews; i++)
-        if (m->views[i].cols) {
+        if (m->views[i].cols && !m->views[i].alias) {
             out[2 * k] = m->views[i].off;
             out[2 * k + 1] = m->views[i].n;
             k++;

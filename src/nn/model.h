@@ -17,6 +17,8 @@ typedef struct param_view {
     char name[48];   /* PyTorch state_dict key, e.g. rnn.weight_hh_l0 */
     int rows, cols;  /* cols == 0: a vector of rows elements */
     size_t off, n;   /* offset into the buffer and element count */
+    int alias;       /* 1: the same floats as an earlier view (a tied head is the embedding):
+                        walks that update or count parameters skip it */
 } param_view;
 
 typedef struct layer_off {

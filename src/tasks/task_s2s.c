@@ -312,7 +312,7 @@ static int same_model(const recur_seq2seq *m, const recur_seq2seq *saved, const 
                          recur_cell_name(a->cell), a->hidden, a->layers, a->embed, a->attention ? "on" : "off");
     char what[64];
     if (model_dropout_differs(saved->dec, m->dec, what, sizeof what))
-        return set_error(err, RECUR_EINVAL, "%s was trained with other dropout (%s); resume with the same settings",
+        return set_error(err, RECUR_EINVAL, "%s was trained with %s; resume with the same settings",
                          path, what);
     if (!same_vocab(m->enc->vocab, saved->enc->vocab) || !same_vocab(m->dec->vocab, saved->dec->vocab))
         return set_error(err, RECUR_EINVAL, "%s was trained on pairs with other characters (is this the same data?)", path);

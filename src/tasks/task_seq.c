@@ -221,7 +221,7 @@ static int same_model(const recur_model *m, const recur_model *saved, const char
                          m->cell->name, m->H, m->L, m->E, m->V);
     char what[64];
     if (model_dropout_differs(saved, m, what, sizeof what))
-        return set_error(err, RECUR_EINVAL, "%s was trained with other dropout (%s); resume with the same settings",
+        return set_error(err, RECUR_EINVAL, "%s was trained with %s; resume with the same settings",
                          path, what);
     for (int i = 0; i < m->V; i++)
         if (saved->vocab->chars[i] != m->vocab->chars[i])
