@@ -137,7 +137,7 @@ int cmd_train(int argc, char **argv)
     if (val_path) c.tc.val_frac = 0;
     double budget_s = 0;
     if (budget_text && budget_parse(budget_text, &budget_s))
-        return usage_error("train", "invalid value for --budget: '%s' (expected a time such as 90s, 30m or 1.5h, at least 1s)", budget_text);
+        return usage_error("train", "invalid value for --budget: '%s' (expected a time such as 90s, 30m or 1.5h, at least 10s)", budget_text);
     if (budget_text && (rc = budget_check_flags(&c))) return rc;
     if (train_cli_outputs(&c)) {
         train_cli_free(&c);
@@ -151,6 +151,7 @@ int cmd_train(int argc, char **argv)
     recur_trainer *t = NULL;
     int status = 1;
     budget_out *bo = NULL;
+    budget_args ba;
     if ((rc = recur_text_open(pos[0], &text, &err))) goto done;
     if (val_path && (rc = recur_text_open(val_path, &val, &err))) goto done;
     if (c.resume) {
@@ -158,7 +159,7 @@ int cmd_train(int argc, char **argv)
     } else {
         if ((rc = text_vocab(&text, pos[0], &val, val_path, bytes, &vocab, &err))) goto done;
         if (budget_text) {
-            budget_args ba = {budget_s, t0, budget_text, &text, &val, bytes, recur_vocab_size(vocab), argc, argv, pos[0]};
+            ba = (budget_args){budget_s, t0, budget_text, &text, &val, bytes, recur_vocab_size(vocab), argc, argv, pos[0]};
             if (!(bo = calloc(1, sizeof *bo))) {
                 rc = RECUR_ENOMEM;
                 snprintf(err.msg, sizeof err.msg, "out of memory");
@@ -180,6 +181,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if ((status = train_cli_start(&c, t))) goto done;
+    if (bo && (status = budget_save(&c, &ba, bo))) goto done;
     status = 1;
     recur_model_info info;
     recur_model_get_info(m, &info);
@@ -201,6 +203,14 @@ int cmd_train(int argc, char **argv)
     }
     status = train_cli_run(&c, t, pos[0]);
     if (status) goto done;
+    if (c.deadline_hit && access(c.out, F_OK) != 0) {
+        // Stopped before any validation wrote a model (or with none): the
+        // model as it is now is the run's result.
+        if ((rc = recur_model_save(m, c.out, &err))) {
+            status = 1;
+            goto done;
+        }
+    }
     recur_model_get_info(m, &info);
     if (!isnan(info.best_val) && access(c.out, F_OK) != 0) {
         // Resumed with another --out, away from the best model's file, and

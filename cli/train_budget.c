@@ -34,7 +34,7 @@ int budget_parse(const char *s, double *seconds)
     else if (*end == 'h') unit = 3600, end++;
     if (*end) return -1;
     *seconds = v * unit;
-    return *seconds >= 1 && *seconds <= 1e8 ? 0 : -1;
+    return *seconds >= 10 && *seconds <= 1e8 ? 0 : -1;
 }
 
 // The flags --budget sets: given too, they would contradict it.
@@ -51,6 +51,8 @@ int budget_check_flags(const train_cli *c)
                                    "printed (and saved in OUT's .budget.json) with --resume");
             return usage_error("train", "--budget chooses --%s itself; give one or the other", chosen[i]);
         }
+    if (train_cli_seen(c, "dropout-in"))
+        return usage_error("train", "--budget trains models with one-hot input, which have no embedding for --dropout-in");
     if (cli_comm()) return usage_error("train", "--budget plans a run of one process; it does not run under mpirun");
     return 0;
 }
@@ -179,19 +181,25 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
 
     // The command that reproduces the run: the one given, without
     // --budget, with what it chose (and the threads, which fix the bits).
+    // FILE goes last, after "--" when it looks like an option; the resume
+    // hint leaves out FILE and --out (train_cli prints both).
     size_t at = 0, hat = 0;
     char *cmd = o->command, *hint = o->hint;
     const size_t cap = sizeof o->command;
     at += (size_t)snprintf(cmd, cap, "recur train");
-    shell_arg(cmd, cap, &at, a->data);
     for (int i = 2; i < a->argc; i++) {
-        if (!strcmp(a->argv[i], "--budget")) {
+        const char *arg = a->argv[i];
+        if (!strcmp(arg, "--budget")) {
             i++;
             continue;
         }
-        if (!strncmp(a->argv[i], "--budget=", 9) || a->argv[i] == a->data) continue;
-        shell_arg(cmd, cap, &at, a->argv[i]);
-        shell_arg(hint, cap, &hat, a->argv[i]);
+        if (!strncmp(arg, "--budget=", 9) || arg == a->data || !strcmp(arg, "--")) continue;
+        shell_arg(cmd, cap, &at, arg);
+        if (!strcmp(arg, "--out") && i + 1 < a->argc) {
+            shell_arg(cmd, cap, &at, a->argv[++i]);
+            continue;
+        }
+        if (strncmp(arg, "--out=", 6)) shell_arg(hint, cap, &hat, arg);
     }
     char opts[512];
     snprintf(opts, sizeof opts,
@@ -201,7 +209,8 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
              (double)ch->lr, ch->warmup, (double)ch->lr_min, ch->eval_every, ch->steps);
     char threads[32] = "";
     if (!train_cli_seen(c, "threads")) snprintf(threads, sizeof threads, " --threads %d", c->tc.threads);
-    snprintf(cmd + at, cap - at, "%s%s", opts, threads);
+    at += (size_t)snprintf(cmd + at, cap - at, "%s%s%s", opts, threads, a->data[0] == '-' ? " --" : "");
+    if (at < cap) shell_arg(cmd, cap, &at, a->data);
     snprintf(hint + hat, cap - hat, "%s%s", opts, threads);
     if (hint[0] == ' ') memmove(hint, hint + 1, strlen(hint));
 
@@ -213,7 +222,7 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
                 (double)ch->lr, (double)ch->lr_min, ch->warmup, ch->eval_every);
         fprintf(stderr, "the same run again (bit for bit): %s\n", cmd);
     }
-    return budget_save(c, a, o);
+    return 0;
 }
 
 int budget_save(const train_cli *c, const budget_args *a, const budget_out *o)

@@ -31,9 +31,10 @@ double budget_now(void);
 int budget_parse(const char *s, double *seconds);
 /* Refuses (usage error printed, 2) the flags --budget chooses, --resume and mpirun. */
 int budget_check_flags(const train_cli *c);
-/* Measures, chooses, sets c's model and run settings, prints the choice and
- * saves OUT's .budget.json. 0, or 1 (error printed). */
+/* Measures, chooses, sets c's model and run settings and prints the choice.
+ * 0, or 1 (error printed). */
 int budget_plan(train_cli *c, const budget_args *a, budget_out *o);
+/* Saves the choice to OUT's .budget.json (once the run is sure to start). */
 int budget_save(const train_cli *c, const budget_args *a, const budget_out *o);
 
 #endif

@@ -458,7 +458,7 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
     if (rc == RECUR_EINTERRUPT && p.deadline_hit && !atomic_load(&stop_requested)) {
         // Out of time: the run ends here as if this were its last step.
         c->deadline_hit = 1;
-        fprintf(stderr, "recur %s: the time is up at step %lld of %lld (the speed fell after it was measured); "
+        fprintf(stderr, "recur %s: the time is up at step %lld of %lld (the run went slower than planned); "
                         "state saved to %s\n", c->cmd, recur_trainer_step(t), total, c->last);
         cli_rank_done();
         return 0;

@@ -451,7 +451,7 @@ RECUR_API int recur_budget_choose(size_t train_chars, size_t val_chars, int voca
                                   recur_speed_fn speed, void *ctx, recur_budget_choice *out,
                                   recur_error *err);
 
-/* The steps (and validations, warm-up, passes, train_s) of c's model for
+/* The steps (and validations, warm-up, passes, train_s, and the dropout the passes call for) of c's model for
  * `seconds` of training at its measured speed, as recur_budget_choose plans
  * them: for when the measuring itself took time out of the budget. */
 RECUR_API void recur_budget_plan_steps(recur_budget_choice *c, size_t train_chars, size_t val_chars,

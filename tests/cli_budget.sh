@@ -16,8 +16,9 @@ head -c 200000 "$src/data/tinyshakespeare.txt" >"$tmp/text.txt"
 
 budget=15
 start=$(date +%s.%N)
-expect 0 "a 15 s budget" -- "$recur" train "$tmp/text.txt" --budget ${budget}s --out "$tmp/b.safetensors" \
-    --log "$tmp/b.jsonl" --threads 2 --print-every 1000000
+# (FILE after "--": the printed command must keep it a file.)
+expect 0 "a 15 s budget" -- "$recur" train --budget ${budget}s --out "$tmp/b.safetensors" \
+    --log "$tmp/b.jsonl" --threads 2 --print-every 1000000 -- "$tmp/text.txt"
 end=$(date +%s.%N)
 cp "$tmp/err" "$tmp/b.err"
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
@@ -47,12 +48,20 @@ else
     [ "$(strip "$tmp/b.jsonl")" = "$(strip "$tmp/r.jsonl")" ] && ok || bad "the printed command logged other steps"
 fi
 
+# A run the machine cannot keep up with (a long sample at every step, which
+# the plan does not count) stops at its deadline with its model saved, even
+# without validation.
+expect 0 "a run that meets its deadline" -- "$recur" train "$tmp/text.txt" --budget 10s --val-frac 0 \
+    --sample-every 1 --sample-len 2000 --out "$tmp/d.safetensors" --threads 2 --print-every 1000000
+grep -q "the time is up at step" "$tmp/err" && ok || bad "no deadline message: $(tail -n 3 "$tmp/err")"
+"$recur" info "$tmp/d.safetensors" >/dev/null 2>&1 && ok || bad "the deadline left no model in --out"
 # Refused beside --budget: the flags it chooses, --resume, a bad time, too little text.
 expect 2 "--budget chooses --hidden" "--budget with --hidden" -- "$recur" train "$tmp/text.txt" --budget 1m --hidden 64
 expect 2 "--budget chooses --steps" "--budget with --steps" -- "$recur" train "$tmp/text.txt" --budget 1m --steps 5
 expect 2 "--resume" "--budget with --resume" -- "$recur" train "$tmp/text.txt" --budget 1m --resume "$tmp/b.safetensors"
 expect 2 "invalid value for --budget" "--budget 10x" -- "$recur" train "$tmp/text.txt" --budget 10x
-expect 2 "invalid value for --budget" "--budget 0.5s" -- "$recur" train "$tmp/text.txt" --budget 0.5s
+expect 2 "invalid value for --budget" "--budget 5s" -- "$recur" train "$tmp/text.txt" --budget 5s
+expect 2 "--dropout-in" "--budget with --dropout-in" -- "$recur" train "$tmp/text.txt" --budget 1m --dropout-in 0.1
 head -c 500 "$tmp/text.txt" >"$tmp/tiny.txt"
 expect 1 "too little text" "--budget on 500 bytes" -- "$recur" train "$tmp/tiny.txt" --budget 1m --out "$tmp/t.safetensors"
 finish

@@ -172,6 +172,21 @@ expect 1 "--variational 1, not 0" "resume a variational classifier without it" -
     --out "$tmp/v.safetensors" --resume "$tmp/classify/ref.last.safetensors"
 expect 1 "--dropout-out" "resume a language model with another output dropout" -- "$recur" train "$tmp/text.txt" \
     --dropout-out 0.5 --steps 90 --out "$tmp/u.safetensors" --resume "$tmp/drops/ref.last.safetensors"
+# A state beside a model file that is not its own (another tie, another
+# dropout): refused before anything is copied (a tied state is smaller than
+# the untied model it would fill: a review found the copy read past it).
+P=(train "$tmp/text.txt" --cell lstm --hidden 16 --embed 16 --seq 8 --batch 2 --steps 4 --threads 1 --quiet)
+"$recur" "${P[@]}" --out "$tmp/untied.safetensors" && "$recur" "${P[@]}" --tie --out "$tmp/tied.safetensors" &&
+    "$recur" "${P[@]}" --dropout-out 0.3 --out "$tmp/dout.safetensors" || bad "tie/dropout pair runs failed"
+cp "$tmp/tied.last.safetensors" "$tmp/untied.last.safetensors"
+expect 1 "resume an untied model from a tied state" -- "$recur" train "$tmp/text.txt" --seq 8 --batch 2 \
+    --steps 8 --threads 1 --out "$tmp/u2.safetensors" --resume "$tmp/untied.safetensors"
+cp "$tmp/dout.last.safetensors" "$tmp/tied.last.safetensors"
+expect 1 "resume a tied model from an untied state" -- "$recur" train "$tmp/text.txt" --seq 8 --batch 2 \
+    --steps 8 --threads 1 --out "$tmp/t2.safetensors" --resume "$tmp/tied.safetensors"
+cp "$tmp/untied.safetensors" "$tmp/nodrop.safetensors" && cp "$tmp/dout.last.safetensors" "$tmp/nodrop.last.safetensors"
+expect 1 "--dropout-out" "resume a model from a state with another output dropout" -- "$recur" train "$tmp/text.txt" \
+    --seq 8 --batch 2 --steps 8 --threads 1 --out "$tmp/n2.safetensors" --resume "$tmp/nodrop.safetensors"
 # Other data than the state's: refused, nothing taken.
 head -n 400 "$tmp/names.tsv" >"$tmp/fewer.tsv"
 expect 1 "resume on other data" -- "$recur" classify train "$tmp/fewer.tsv" --hidden 48 --batch 16 --layers 2 \

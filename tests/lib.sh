@@ -18,7 +18,7 @@ src=${2:?usage: ${0##*/} RECUR_BINARY SOURCE_DIR [EXAMPLES_DIR]}
 examples=${3:-}
 
 tmp=$(mktemp -d)
-cleanup() { rm -rf "$tmp"; }
+cleanup() { [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 
 pass=0

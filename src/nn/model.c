@@ -524,6 +524,15 @@ int model_dropout_differs(const recur_model *a, const recur_model *b, char *what
     return 0;
 }
 
+void model_train_settings(const recur_model *m, float out[5])
+{
+    out[0] = m->cfg.dropout;
+    out[1] = m->cfg.dropout_in;
+    out[2] = m->cfg.dropout_out;
+    out[3] = (float)m->cfg.variational;
+    out[4] = (float)m->cfg.tie;
+}
+
 // A gradient through a dropout mask: kept values scaled, dropped ones zero.
 static void mask_grad(float *d, const uint8_t *keep, size_t n, float scale)
 {

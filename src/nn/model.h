@@ -101,6 +101,9 @@ size_t model_dropout_draws(const recur_model *m, int Tall, int B, int pooled);
 /* Whether a and b drop differently; what names the first difference as the
  * flags that set it ("--dropout-in 0.1, not 0"). */
 int model_dropout_differs(const recur_model *a, const recur_model *b, char *what, size_t cap);
+/* The settings a model trains with beyond its shape (the dropouts, the
+ * tie), as numbers: what data-parallel ranks must agree on. */
+void model_train_settings(const recur_model *m, float out[5]);
 
 /* PyTorch's default initialisation from r. */
 void model_init(recur_model *m, rng *r);

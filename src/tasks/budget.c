@@ -70,9 +70,22 @@ static void say(recur_budget_choice *c, const char *fmt, ...)
     va_end(ap);
 }
 
+// The dropout for the passes the plan makes, and its line in c->why (the
+// last line, replaced when the steps are planned again).
+static void plan_dropout(recur_budget_choice *c)
+{
+    const double p = 0.15 * log2(c->passes > 8 ? c->passes / 8 : 1);
+    c->dropout = (float)(round((p > 0.5 ? 0.5 : p) * 20) / 20); // to 0.05
+    char *line = strstr(c->why, "\ndropout ");
+    if (line) *line = 0;
+    say(c, "\ndropout %.2f between the layers: %.1f passes over the text (0.15 x log2(passes / 8), 0 to 0.5)",
+        (double)c->dropout, c->passes);
+}
+
 void recur_budget_plan_steps(recur_budget_choice *c, size_t n, size_t nval, double seconds)
 {
-    if (!c || !(c->chars_per_s > 0) || c->seq < 1 || c->batch < 1 || n < 1) return;
+    if (!c || !(c->chars_per_s > 0) || !isfinite(c->chars_per_s) || c->seq < 1 || c->batch < 1 || n < 1) return;
+    if (!(seconds > 0) || !isfinite(seconds)) seconds = 0;
     const double per_step = (double)c->batch * c->seq;
     int evals = nval ? EVALS : 0;
     // A validation pass is a forward only, about a third of a training step's work per character.
@@ -82,13 +95,15 @@ void recur_budget_plan_steps(recur_budget_choice *c, size_t n, size_t nval, doub
         eval_s = evals * (double)nval / (3 * c->chars_per_s);
     }
     double train_s = 0.97 * (seconds - eval_s);
-    if (train_s < 0) train_s = 0;
-    c->steps = (long long)(train_s * c->chars_per_s / per_step);
-    if (c->steps < 1) c->steps = 1;
+    if (!(train_s > 0)) train_s = 0;
+    // At most 2e9 steps: a checkpoint records the step in 31 bits.
+    const double steps = train_s * c->chars_per_s / per_step;
+    c->steps = steps < 1 ? 1 : steps > 2e9 ? 2000000000LL : (long long)steps;
     c->eval_every = evals ? (int)(c->steps / evals > 0 ? c->steps / evals : 1) : 0;
     c->warmup = c->steps / 20 < 200 ? c->steps / 20 : 200;
     c->passes = (double)c->steps * per_step / (double)n;
     c->train_s = (double)c->steps * per_step / c->chars_per_s;
+    plan_dropout(c);
 }
 
 int recur_budget_choose(size_t n, size_t nval, int V, double seconds, recur_speed_fn speed, void *ctx,
@@ -125,7 +140,7 @@ int recur_budget_choose(size_t n, size_t nval, int V, double seconds, recur_spee
         }
         const double s = speed(ctx, RECUR_CELL_LSTM, H, L, c->seq, c->batch);
         c->candidates++;
-        if (!(s > 0)) {
+        if (!(s > 0) || !isfinite(s)) {
             if (chosen < 0) return set_error(err, RECUR_EINVAL, "could not measure the training speed of lstm %dx%d", H, L);
             break;
         }
@@ -143,14 +158,17 @@ int recur_budget_choose(size_t n, size_t nval, int V, double seconds, recur_spee
     c->layers = candidates[chosen].layers;
     c->params = (size_t)lstm_params(c->hidden, c->layers, V);
     c->chars_per_s = best_s;
+    const double P = (double)c->params;
+    if (P <= DATA_RATIO * (double)n && best_s * seconds >= TOKENS_PER_PARAM * P)
+        say(c, "\nchose: lstm %dx%d, %.2fM parameters: the largest with at most %g parameters per training "
+               "character that trains on at least %g characters per parameter in the time",
+            c->hidden, c->layers, P / 1e6, DATA_RATIO, TOKENS_PER_PARAM);
+    else
+        say(c, "\nchose: lstm %dx%d, %.2fM parameters: the smallest candidate, although it has %.1f parameters "
+               "per training character (the rule wants at most %g) and trains on %.1f characters per parameter "
+               "in the time (the rule wants %g): the text or the time is too small for the rule",
+            c->hidden, c->layers, P / 1e6, P / (double)n, DATA_RATIO, best_s * seconds / P, TOKENS_PER_PARAM);
     recur_budget_plan_steps(c, n, nval, seconds);
-    const double p = 0.15 * log2(c->passes > 8 ? c->passes / 8 : 1);
-    c->dropout = (float)(round((p > 0.5 ? 0.5 : p) * 20) / 20); // to 0.05
-    say(c, "\nchose: lstm %dx%d, %.2fM parameters: the largest with at most %g parameters per training "
-           "character that trains on at least %g characters per parameter in the time\n",
-        c->hidden, c->layers, (double)c->params / 1e6, DATA_RATIO, TOKENS_PER_PARAM);
-    say(c, "dropout %.2f between the layers: %.1f passes over the text (0.15 x log2(passes / 8), 0 to 0.5)",
-        (double)c->dropout, c->passes);
     return RECUR_OK;
 }
 

@@ -280,6 +280,11 @@ static int same_model(const recur_model *m, const recur_model *saved, const char
         saved->E != m->E || saved->V != m->V || saved->cfg.relu != m->cfg.relu)
         return set_error(err, RECUR_EINVAL, "%s is a %s (hidden %d, %d layers, vocabulary %d), not the %s (hidden %d, %d layers, vocabulary %d) being trained",
                          path, saved->cell->name, saved->H, saved->L, saved->V, m->cell->name, m->H, m->L, m->V);
+    char what[64];
+    if (model_dropout_differs(saved, m, what, sizeof what))
+        return set_error(err, RECUR_EINVAL, "%s was trained with %s; resume with the same settings", path, what);
+    if (saved->nw != m->nw) // implied by the above; the copies below rely on it
+        return set_error(err, RECUR_EINVAL, "%s holds %zu parameters, the model being trained %zu", path, saved->nw, m->nw);
     for (int i = 0; i < m->V; i++)
         if (saved->vocab->chars[i] != m->vocab->chars[i] || saved->vocab->bytes != m->vocab->bytes)
             return set_error(err, RECUR_EINVAL, "%s has a different vocabulary from this text", path);
@@ -487,6 +492,9 @@ static uint64_t lm_fingerprint(train_task *bt)
     lm_task *t = (lm_task *)bt;
     const recur_vocab *v = t->m->vocab;
     uint64_t h = engine_fnv(ENGINE_FNV0, v->chars, sizeof v->chars[0] * (size_t)t->m->V);
+    float s[5];
+    model_train_settings(t->m, s);
+    h = engine_fnv(h, s, sizeof s);
     const text_batcher *b[2] = {&t->tb, t->have_val ? &t->vb : NULL};
     for (int i = 0; i < 2; i++) {
         if (!b[i]) continue;

@@ -257,6 +257,10 @@ static uint64_t s2_fingerprint(train_task *bt)
 {
     s2s_task *t = (s2s_task *)bt;
     uint64_t h = ENGINE_FNV0;
+    float s[10];
+    model_train_settings(t->m->enc, s);
+    model_train_settings(t->m->dec, s + 5);
+    h = engine_fnv(h, s, sizeof s);
     const s2s_data *d[2] = {&t->train, &t->val};
     for (int k = 0; k < 2; k++) {
         h = engine_fnv(h, &d[k]->n, sizeof d[k]->n);
@@ -314,6 +318,8 @@ static int same_model(const recur_seq2seq *m, const recur_seq2seq *saved, const 
     if (model_dropout_differs(saved->dec, m->dec, what, sizeof what))
         return set_error(err, RECUR_EINVAL, "%s was trained with %s; resume with the same settings",
                          path, what);
+    if (saved->enc->nw != m->enc->nw || saved->dec->nw != m->dec->nw)
+        return set_error(err, RECUR_EINVAL, "%s holds another number of parameters than the model being trained", path);
     if (!same_vocab(m->enc->vocab, saved->enc->vocab) || !same_vocab(m->dec->vocab, saved->dec->vocab))
         return set_error(err, RECUR_EINVAL, "%s was trained on pairs with other characters (is this the same data?)", path);
     return RECUR_OK;

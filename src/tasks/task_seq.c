@@ -170,6 +170,9 @@ static uint64_t sq_fingerprint(train_task *bt)
 {
     seq_task *t = (seq_task *)bt;
     uint64_t h = engine_fnv(ENGINE_FNV0, t->m->vocab->chars, sizeof t->m->vocab->chars[0] * (size_t)t->m->V);
+    float s[5];
+    model_train_settings(t->m, s);
+    h = engine_fnv(h, s, sizeof s);
     for (int i = 0; i < t->m->nlabels; i++) h = engine_fnv(h, t->m->labels[i], strlen(t->m->labels[i]) + 1);
     const seq_item *sets[2] = {t->train, t->val};
     size_t ns[2] = {t->ntrain, t->nval};
@@ -223,6 +226,8 @@ static int same_model(const recur_model *m, const recur_model *saved, const char
     if (model_dropout_differs(saved, m, what, sizeof what))
         return set_error(err, RECUR_EINVAL, "%s was trained with %s; resume with the same settings",
                          path, what);
+    if (saved->nw != m->nw)
+        return set_error(err, RECUR_EINVAL, "%s holds %zu parameters, the model being trained %zu", path, saved->nw, m->nw);
     for (int i = 0; i < m->V; i++)
         if (saved->vocab->chars[i] != m->vocab->chars[i])
             return set_error(err, RECUR_EINVAL, "%s was trained on data with other characters (is this the same data?)", path);
