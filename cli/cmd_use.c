@@ -211,9 +211,11 @@ static void info_seq2seq(const char *path, const recur_seq2seq *s, int json)
     const char *cell = recur_cell_name(i.cfg.cell);
     if (json) {
         printf("{\"task\":\"seq2seq\",\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,\"embed\":%d,"
-               "\"attention\":%s,\"src_vocab\":%d,\"tgt_vocab\":%d,\"params\":%zu,\"steps\":%lld}\n",
+               "\"attention\":%s,\"src_vocab\":%d,\"tgt_vocab\":%d,\"params\":%zu,\"steps\":%lld,"
+               "\"dropout\":%g,\"dropout_in\":%g,\"dropout_out\":%g,\"variational\":%s}\n",
                cell, i.cfg.hidden, i.cfg.layers, i.cfg.embed, i.cfg.attention ? "true" : "false",
-               i.src_vocab, i.tgt_vocab, i.params, i.steps);
+               i.src_vocab, i.tgt_vocab, i.params, i.steps, (double)i.cfg.dropout, (double)i.cfg.dropout_in,
+               (double)i.cfg.dropout_out, i.cfg.variational ? "true" : "false");
         return;
     }
     printf("checkpoint   %s\n", path);
@@ -222,6 +224,11 @@ static void info_seq2seq(const char *path, const recur_seq2seq *s, int json)
     printf("hidden       %d\n", i.cfg.hidden);
     printf("layers       %d\n", i.cfg.layers);
     printf("input        %s\n", i.cfg.embed ? "embedding" : "one-hot");
+    printf("dropout      %g", (double)i.cfg.dropout);
+    if (i.cfg.dropout_in > 0 || i.cfg.dropout_out > 0 || i.cfg.variational)
+        printf(" (input %g, output %g%s)", (double)i.cfg.dropout_in, (double)i.cfg.dropout_out,
+               i.cfg.variational ? ", variational" : "");
+    printf("\n");
     printf("vocabulary   %d source, %d target characters\n", i.src_vocab, i.tgt_vocab);
     printf("parameters   %zu\n", i.params);
     printf("steps        %lld\n", i.steps);

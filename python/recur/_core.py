@@ -117,6 +117,9 @@ class Seq2SeqInfo:
     steps: int
     best_val: float
     best_exact: float
+    dropout_in: float = 0.0
+    dropout_out: float = 0.0
+    variational: bool = False
 
 
 @dataclass(frozen=True)
@@ -513,7 +516,9 @@ class Seq2Seq:
         return Seq2SeqInfo(cell=CELLS[c.cell], hidden=c.hidden, layers=c.layers, embed=c.embed,
                            dropout=c.dropout, attention=bool(c.attention), src_vocab=i.src_vocab,
                            tgt_vocab=i.tgt_vocab, params=i.params, steps=i.steps,
-                           best_val=i.best_val, best_exact=i.best_exact)
+                           best_val=i.best_val, best_exact=i.best_exact,
+                           dropout_in=c.dropout_in, dropout_out=c.dropout_out,
+                           variational=bool(c.variational))
 
     def save(self, path: PathLike) -> None:
         """Writes the model atomically."""
