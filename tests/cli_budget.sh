@@ -52,7 +52,7 @@ fi
 # the plan does not count) stops at its deadline with its model saved, even
 # without validation.
 expect 0 "a run that meets its deadline" -- "$recur" train "$tmp/text.txt" --budget 10s --val-frac 0 \
-    --sample-every 1 --sample-len 2000 --out "$tmp/d.safetensors" --threads 2 --print-every 1000000
+    --sample-every 1 --sample-len 100000 --out "$tmp/d.safetensors" --threads 2 --quiet
 grep -q "the time is up at step" "$tmp/err" && ok || bad "no deadline message: $(tail -n 3 "$tmp/err")"
 "$recur" info "$tmp/d.safetensors" >/dev/null 2>&1 && ok || bad "the deadline left no model in --out"
 # Refused beside --budget: the flags it chooses, --resume, a bad time, too little text.
