@@ -16,6 +16,18 @@
 
 /* ---------------------------------------------------------------- writing */
 
+size_t checkpoint_drop_meta(const recur_model_config *cfg, settings_meta *buf, st_kv *meta)
+{
+    size_t n = 0;
+    snprintf(buf->in, sizeof buf->in, "%.9g", (double)cfg->dropout_in);
+    snprintf(buf->out, sizeof buf->out, "%.9g", (double)cfg->dropout_out);
+    if (cfg->dropout_in > 0) meta[n++] = (st_kv){"recur.dropout_in", buf->in};
+    if (cfg->dropout_out > 0) meta[n++] = (st_kv){"recur.dropout_out", buf->out};
+    if (cfg->variational) meta[n++] = (st_kv){"recur.variational", "1"};
+    if (cfg->tie) meta[n++] = (st_kv){"recur.tie", "1"};
+    return n;
+}
+
 int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
                      const st_kv *extra_meta, size_t nextra_meta, const char *path,
                      recur_error *err)
@@ -89,15 +101,8 @@ int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
         meta[nm++] = (st_kv){"recur.cond", cond};
     }
     if (m->D == 2) meta[nm++] = (st_kv){"recur.bidirectional", "1"};
-    // The other dropouts only when used: a model without them is the same
-    // file as before they existed.
-    char drop_in[32], drop_out[32];
-    snprintf(drop_in, sizeof drop_in, "%.9g", (double)m->cfg.dropout_in);
-    snprintf(drop_out, sizeof drop_out, "%.9g", (double)m->cfg.dropout_out);
-    if (m->cfg.dropout_in > 0) meta[nm++] = (st_kv){"recur.dropout_in", drop_in};
-    if (m->cfg.dropout_out > 0) meta[nm++] = (st_kv){"recur.dropout_out", drop_out};
-    if (m->cfg.variational) meta[nm++] = (st_kv){"recur.variational", "1"};
-    if (m->cfg.tie) meta[nm++] = (st_kv){"recur.tie", "1"};
+    settings_meta dm;
+    nm += checkpoint_drop_meta(&m->cfg, &dm, meta + nm);
     meta[nm++] = (st_kv){"recur.best_val", best};
     if (m->train_meta) meta[nm++] = (st_kv){"recur.train", m->train_meta};
     for (size_t i = 0; i < nextra_meta; i++)

@@ -12,6 +12,15 @@
 /* Metadata entries a writer takes beside the model's own (the trainer's state). */
 #define ENGINE_EXTRA_META 40
 
+/* The training settings of issue #14 as metadata, each only when not 0 (a
+ * model without them is the same file as before they existed):
+ * recur.dropout_in, recur.dropout_out, recur.variational, recur.tie.
+ * Appends up to 4 entries to meta (their text in buf) and returns how many. */
+typedef struct settings_meta {
+    char in[32], out[32];
+} settings_meta;
+size_t checkpoint_drop_meta(const recur_model_config *cfg, settings_meta *buf, st_kv *meta);
+
 int checkpoint_write(const recur_model *m, const st_entry *extra, size_t nextra,
                      const st_kv *extra_meta, size_t nextra_meta, const char *path,
                      recur_error *err);

@@ -581,14 +581,8 @@ int s2s_write(const recur_seq2seq *m, const st_entry *extra, size_t nextra, cons
         {"recur.train", m->train_meta ? m->train_meta : ""},
     };
     size_t nm = 15 - (m->train_meta ? 0 : 1);
-    // The other dropouts only when used (a model without them is the same
-    // file as before they existed).
-    char drop_in[32], drop_out[32];
-    snprintf(drop_in, sizeof drop_in, "%.9g", (double)m->cfg.dropout_in);
-    snprintf(drop_out, sizeof drop_out, "%.9g", (double)m->cfg.dropout_out);
-    if (m->cfg.dropout_in > 0) meta[nm++] = (st_kv){"recur.dropout_in", drop_in};
-    if (m->cfg.dropout_out > 0) meta[nm++] = (st_kv){"recur.dropout_out", drop_out};
-    if (m->cfg.variational) meta[nm++] = (st_kv){"recur.variational", "1"};
+    settings_meta dm;
+    nm += checkpoint_drop_meta(&m->dec->cfg, &dm, meta + nm); // the decoder's: both stacks share them
     for (size_t i = 0; i < nextra_meta; i++) meta[nm++] = extra_meta[i];
     int rc = sv.oom || tv.oom ? set_error(err, RECUR_ENOMEM, "out of memory")
                               : st_write(path, e, n, meta, nm, err);
