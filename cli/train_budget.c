@@ -38,7 +38,8 @@ int budget_parse(const char *s, double *seconds)
 }
 
 // The flags --budget sets: given too, they would contradict it.
-static const char *const chosen[] = {"cell", "hidden", "layers", "embed", "tie", "dropout", "seq", "batch",
+static const char *const chosen[] = {"cell", "hidden", "layers", "embed", "tie", "dropout", "dropout-out",
+                                     "seq", "batch",
                                      "steps", "epochs", "lr", "lr-decay", "lr-decay-every", "schedule",
                                      "warmup", "lr-min", "eval-every", "optim", "resume", "nonlinearity"};
 
@@ -167,6 +168,7 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
     c->mc.layers = ch->layers;
     c->mc.embed = 0;
     c->mc.dropout = ch->dropout;
+    c->mc.dropout_out = ch->dropout_out;
     c->tc.seq = ch->seq;
     c->tc.batch = ch->batch;
     c->tc.optim = RECUR_ADAM;
@@ -203,10 +205,10 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
     }
     char opts[512];
     snprintf(opts, sizeof opts,
-             " --cell %s --hidden %d --layers %d --dropout %.2f --seq %d --batch %d --optim adam --lr %g "
+             " --cell %s --hidden %d --layers %d --dropout %.2f --dropout-out %.2f --seq %d --batch %d --optim adam --lr %g "
              "--schedule cosine --warmup %lld --lr-min %g --eval-every %d --steps %lld",
-             recur_cell_name(ch->cell), ch->hidden, ch->layers, (double)ch->dropout, ch->seq, ch->batch,
-             (double)ch->lr, ch->warmup, (double)ch->lr_min, ch->eval_every, ch->steps);
+             recur_cell_name(ch->cell), ch->hidden, ch->layers, (double)ch->dropout, (double)ch->dropout_out, ch->seq,
+             ch->batch, (double)ch->lr, ch->warmup, (double)ch->lr_min, ch->eval_every, ch->steps);
     char threads[32] = "";
     if (!train_cli_seen(c, "threads")) snprintf(threads, sizeof threads, " --threads %d", c->tc.threads);
     at += (size_t)snprintf(cmd + at, cap - at, "%s%s%s", opts, threads, a->data[0] == '-' ? " --" : "");
@@ -242,11 +244,12 @@ int budget_save(const train_cli *c, const budget_args *a, const budget_out *o)
         return fail("train", &err);
     }
     const recur_budget_choice *ch = &o->choice;
-    fprintf(f, "{\"budget_s\":%.3f,\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,\"dropout\":%.2f,\"seq\":%d,"
+    fprintf(f, "{\"budget_s\":%.3f,\"cell\":\"%s\",\"hidden\":%d,\"layers\":%d,\"dropout\":%.2f,\"dropout_out\":%.2f,"
+               "\"seq\":%d,"
                "\"batch\":%d,\"lr\":%g,\"lr_min\":%g,\"warmup\":%lld,\"steps\":%lld,\"eval_every\":%d,"
                "\"params\":%zu,\"chars_per_s\":%.1f,\"passes\":%.3f,\"train_s\":%.1f,\"threads\":%d,\"command\":",
-            a->seconds, recur_cell_name(ch->cell), ch->hidden, ch->layers, (double)ch->dropout, ch->seq,
-            ch->batch, (double)ch->lr, (double)ch->lr_min, ch->warmup, ch->steps, ch->eval_every, ch->params,
+            a->seconds, recur_cell_name(ch->cell), ch->hidden, ch->layers, (double)ch->dropout,
+            (double)ch->dropout_out, ch->seq, ch->batch, (double)ch->lr, (double)ch->lr_min, ch->warmup, ch->steps, ch->eval_every, ch->params,
             ch->chars_per_s, ch->passes, ch->train_s, c->tc.threads);
     json_str(f, o->command);
     fputs(",\"why\":", f);

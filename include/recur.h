@@ -427,6 +427,7 @@ typedef struct recur_budget_choice {
     recur_cell cell;
     int hidden, layers, seq, batch;
     float dropout;     /* between the layers */
+    float dropout_out; /* on the last layer's output, before the head */
     float lr, lr_min;  /* Adam, cosine from lr to lr_min with a linear warm-up */
     long long warmup, steps;
     int eval_every;

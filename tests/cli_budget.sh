@@ -61,6 +61,7 @@ expect 2 "--budget chooses --steps" "--budget with --steps" -- "$recur" train "$
 expect 2 "--resume" "--budget with --resume" -- "$recur" train "$tmp/text.txt" --budget 1m --resume "$tmp/b.safetensors"
 expect 2 "invalid value for --budget" "--budget 10x" -- "$recur" train "$tmp/text.txt" --budget 10x
 expect 2 "invalid value for --budget" "--budget 5s" -- "$recur" train "$tmp/text.txt" --budget 5s
+expect 2 "--budget chooses --dropout-out" "--budget with --dropout-out" -- "$recur" train "$tmp/text.txt" --budget 1m --dropout-out 0.1
 expect 2 "--dropout-in" "--budget with --dropout-in" -- "$recur" train "$tmp/text.txt" --budget 1m --dropout-in 0.1
 head -c 500 "$tmp/text.txt" >"$tmp/tiny.txt"
 expect 1 "too little text" "--budget on 500 bytes" -- "$recur" train "$tmp/tiny.txt" --budget 1m --out "$tmp/t.safetensors"

@@ -54,8 +54,8 @@ int main(void)
     machine a = {.flops = 1e11}, b = a, c = a, d = a;
     recur_budget_choice m10 = plan(1000000, 100000, 600, &a);
     recur_budget_choice m60 = plan(1000000, 100000, 3600, &b);
-    printf("  1M characters, 10 min: lstm %dx%d (%.2fM), %lld steps, dropout %.2f, %.1f passes\n", m10.hidden,
-           m10.layers, m10.params / 1e6, m10.steps, m10.dropout, m10.passes);
+    printf("  1M characters, 10 min: lstm %dx%d (%.2fM), %lld steps, dropout %.2f/%.2f, %.1f passes\n",
+           m10.hidden, m10.layers, m10.params / 1e6, m10.steps, m10.dropout, m10.dropout_out, m10.passes);
     printf("  1M characters, 60 min: lstm %dx%d (%.2fM), %lld steps, dropout %.2f, %.1f passes\n", m60.hidden,
            m60.layers, m60.params / 1e6, m60.steps, m60.dropout, m60.passes);
     CHECK(m10.params < m60.params, "a shorter budget picks a smaller model: %zu vs %zu", m10.params, m60.params);
@@ -77,7 +77,7 @@ int main(void)
         const recur_budget_choice *p = all[i];
         const double s = p->chars_per_s;
         CHECK(fabs(s - 1e11 / (6 * (double)p->params)) < 1e-6 * s, "the choice's speed is its measurement");
-        CHECK(s * secs[i] >= 10 * (double)p->params || p->hidden == 64, "time rule: %.3g chars for %zu params",
+        CHECK(s * secs[i] >= 5 * (double)p->params || p->hidden == 64, "time rule: %.3g chars for %zu params",
               s * secs[i], p->params);
         CHECK((double)p->params <= 4 * (double)ns[i] || p->hidden == 64, "data rule");
         // Smallest first, and at most one candidate past the choice.
@@ -93,6 +93,11 @@ int main(void)
         const double t = (double)p->steps * p->batch * p->seq / s;
         CHECK(t <= 0.92 * secs[i] + 1e-9 && t > 0.5 * secs[i] && fabs(t - p->train_s) < 1e-6 * t,
               "planned %.1f s of %.0f s", t, secs[i]);
+        // The dropouts are the rule's for the passes planned (to 0.05).
+        double want = p->passes > 4 ? 0.25 * log2(p->passes / 4) : 0;
+        want = want > 0.5 ? 0.5 : want;
+        CHECK(fabs(p->dropout - want) <= 0.025 + 1e-6 && fabs(p->dropout_out - 0.6 * want) <= 0.025 + 1e-6,
+              "dropouts %.2f and %.2f for %.1f passes", p->dropout, p->dropout_out, p->passes);
         CHECK(p->dropout >= 0 && p->dropout <= 0.5f && p->warmup <= 200 && p->warmup <= p->steps / 20 + 1,
               "dropout %.2f, warm-up %lld", p->dropout, p->warmup);
         CHECK(p->eval_every >= 1 && p->steps / p->eval_every >= 10 && p->steps / p->eval_every <= 21,
@@ -101,7 +106,18 @@ int main(void)
         CHECK(fabs(p->passes - (double)p->steps * p->batch * p->seq / (double)ns[i]) < 1e-9, "passes");
     }
     // More passes over the text, more dropout.
-    CHECK(small.dropout >= m10.dropout, "dropout %.2f (many passes) vs %.2f", small.dropout, m10.dropout);
+    CHECK(small.dropout >= m10.dropout && small.dropout_out >= m10.dropout_out, "dropout %.2f (many passes) vs %.2f",
+          small.dropout, m10.dropout);
+    // The rule's fixed points: none up to 4 passes, 0.5 and 0.3 from 16.
+    recur_budget_choice r = m60;
+    for (double secs_r = 10; secs_r < 1e6; secs_r *= 1.5) {
+        recur_budget_plan_steps(&r, 1000000, 100000, secs_r);
+        if (r.passes <= 4) CHECK(r.dropout == 0 && r.dropout_out == 0, "%.1f passes: dropout %.2f", r.passes, r.dropout);
+        if (r.passes >= 16)
+            CHECK(r.dropout == 0.5f && r.dropout_out == 0.3f, "%.1f passes: dropout %.2f/%.2f", r.passes, r.dropout,
+                  r.dropout_out);
+        CHECK(r.dropout_out <= r.dropout, "output dropout %.2f over %.2f", r.dropout_out, r.dropout);
+    }
     // Deterministic.
     recur_budget_choice again = plan(1000000, 100000, 3600, &d);
     CHECK(memcmp(&again, &m60, sizeof again) == 0, "the same inputs, the same plan");
