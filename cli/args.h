@@ -33,5 +33,8 @@ int usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 const opt *args_find(const opt *opts, int nopts, const char *name);
+/* Appends " a" to buf[*at..cap), single-quoted for a POSIX shell when it
+ * holds anything but [A-Za-z0-9-_./=:,+@%]; *at stays below cap. */
+void shell_arg(char *buf, size_t cap, size_t *at, const char *a);
 
 #endif

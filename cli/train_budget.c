@@ -108,27 +108,6 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-// Shell-quotes an argument if it needs it (for the printed command).
-static void shell_arg(char *buf, size_t cap, size_t *at, const char *a)
-{
-    int plain = *a != 0;
-    for (const char *p = a; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *p)) plain = 0;
-    int n;
-    if (plain) {
-        n = snprintf(buf + *at, cap - *at, " %s", a);
-    } else {
-        n = snprintf(buf + *at, cap - *at, " '");
-        if (n > 0 && (size_t)n < cap - *at) *at += (size_t)n;
-        for (const char *p = a; *p && *at + 5 < cap; p++) {
-            if (*p == '\'') *at += (size_t)snprintf(buf + *at, cap - *at, "'\\''");
-            else buf[(*at)++] = *p, buf[*at] = 0;
-        }
-        n = snprintf(buf + *at, cap - *at, "'");
-    }
-    if (n > 0) *at = *at + (size_t)n < cap ? *at + (size_t)n : cap - 1;
-}
-
 int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
 {
     recur_error err = {0};

@@ -468,10 +468,18 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
         const recur_comm *comm = cli_comm();
         char how[64] = "recur";
         if (comm) snprintf(how, sizeof how, "mpirun -np %d recur-mpi", comm->size);
+        // Paths quoted, so that a name with a space or a quote pastes back.
+        char q[3][4200];
+        const char *raw[3] = {data, c->last, c->out};
+        for (int i = 0; i < 3; i++) {
+            size_t at = 0;
+            q[i][0] = 0;
+            shell_arg(q[i], sizeof q[i], &at, raw[i]);
+        }
         fprintf(stderr, "recur %s: interrupted at step %lld of %lld; state saved to %s\n"
-                        "  resume with: %s %s %s %s --resume %s --out %s\n",
-                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, data,
-                c->resume_hint ? c->resume_hint : "[same options]", c->last, c->out);
+                        "  resume with: %s %s%s %s --resume%s --out%s\n",
+                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, q[0],
+                c->resume_hint ? c->resume_hint : "[same options]", q[1], q[2]);
         return 130;
     }
     if (rc) return fail(c->cmd, &err);

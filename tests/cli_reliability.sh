@@ -126,6 +126,20 @@ else
         echo "SIG$sig at step $k of 120: exit 130, resumed: best model, state and log identical to the uninterrupted run"
     done
 
+    # The resume hint pastes back into a shell: paths with a space and a quote.
+    name="it's here"
+    if interrupt "$name" INT 15; then
+        hint=$(sed -n 's/^  resume with: //p' "$tmp/$name.err")
+        case $hint in
+        *"'"*"\\''"*) ok ;;
+        *) bad "the resume hint does not quote the path: $hint" ;;
+        esac
+        hint=${hint/\[same options\]/${O[*]}}
+        hint=${hint#recur }
+        if (eval "\"\$recur\" $hint --log \"\$tmp/\$name.log\" --quiet") >/dev/null 2>&1; then ok; else bad "the printed resume command failed: $hint"; fi
+        same_as_reference "$name"
+    fi
+
     # SIGKILL: no handler runs; resume from the last periodic state.
     if interrupt kill KILL 35; then
         if [ "$rc" = 137 ]; then ok; else bad "SIGKILL: exit $rc, expected 137"; fi
