@@ -23,7 +23,7 @@ static const char bench_usage[] =
     "--seconds after a warm-up, then samples from it one character at a time, and prints\n"
     "training chars/s (B*T per step), sampling chars/s, peak resident memory and the GFLOP/s\n"
     "of the recurrent and input matrix products (formula: docs/benchmarks.md). Sampling runs on\n"
-    "--threads threads too; --sample-bf16 also times it with bfloat16 weights.";
+    "--threads threads too; --sample-bf16 and --sample-int8 also time it with bfloat16 and int8 weights.";
 
 static double now_s(void)
 {
@@ -79,6 +79,8 @@ static double sample_bytes(const recur_model_info *in, double mat_bytes)
     if (!in->embed) f32 += GH;
     mat += V * H;
     f32 += V;
+    // int8: each product's rows also carry a scale and a sum (4 bytes each).
+    if (mat_bytes == 1) f32 += 2 * (GH * (2 * in->layers - (in->embed ? 0 : 1)) + V);
     return mat * mat_bytes + 4 * f32;
 }
 
@@ -90,13 +92,14 @@ typedef struct sample_run {
 
 // Samples from m for about `seconds` after a short warm-up, at batch 1.
 static int time_sampling(const recur_model *m, const recur_vocab *v, uint64_t seed, int threads,
-                         int bf16, double seconds, sample_run *out, recur_error *err)
+                         int prec, double seconds, sample_run *out, recur_error *err)
 {
     recur_sample_config sc;
     recur_sample_config_default(&sc);
     sc.seed = seed;
     sc.threads = threads;
-    sc.bf16 = bf16;
+    sc.bf16 = prec == 1;
+    sc.int8 = prec == 2;
     recur_sampler *s = NULL;
     int rc = recur_sampler_new(m, &sc, &s, err);
     if (rc) return rc;
@@ -176,7 +179,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *cell = "lstm", *text_path = NULL;
     int hidden = 128, layers = 2, embed = 0, batch = 50, seq = 50, threads = 1, json = 0;
-    int sample_bf16 = 0;
+    int sample_bf16 = 0, sample_int8 = 0;
     double seconds = 5, sample_seconds = -1, warmup = 1;
     uint64_t seed = 1;
     opt o[] = {
@@ -191,6 +194,7 @@ int cmd_bench(int argc, char **argv)
         {"warmup", OPT_DOUBLE, &warmup, 0, 1e6, "S", "seconds of untimed training first (at least one step)", 0},
         {"sample-seconds", OPT_DOUBLE, &sample_seconds, -1, 1e6, "S", "seconds of timed sampling (-1: half of --seconds, at least 1)", 0},
         {"sample-bf16", OPT_FLAG, &sample_bf16, 0, 0, 0, "also time sampling with bfloat16 weights (sample_bf16_chars_per_s)", 0},
+        {"sample-int8", OPT_FLAG, &sample_int8, 0, 0, 0, "also time sampling with int8 weights (sample_int8_chars_per_s)", 0},
         {"text", OPT_STR, &text_path, 0, 0, "FILE", "text to train on (default: the bundled data/tinyshakespeare.txt)", 0},
         {"seed", OPT_U64, &seed, 0, 0, "S", "random seed", 0},
         {"json", OPT_FLAG, &json, 0, 0, 0, "print one JSON object: train_chars_per_s, sample_chars_per_s, peak_rss_mib, gflops, ...", 0},
@@ -242,12 +246,14 @@ int cmd_bench(int argc, char **argv)
     t = NULL;
 
     // Sampling at batch 1 from the trained model, temperature 1: fp32, then
-    // (--sample-bf16) with bfloat16 weights.
-    sample_run sr = {0}, sb = {0};
+    // (--sample-bf16) with bfloat16 weights, (--sample-int8) with int8.
+    sample_run sr = {0}, sb = {0}, si = {0};
     if ((rc = time_sampling(m, v, seed, threads, 0, sample_seconds, &sr, &err))) goto done;
     if (sample_bf16 && (rc = time_sampling(m, v, seed, threads, 1, sample_seconds, &sb, &err))) goto done;
     double sample_rate = (double)sr.chars / sr.seconds;
+    if (sample_int8 && (rc = time_sampling(m, v, seed, threads, 2, sample_seconds, &si, &err))) goto done;
     double bf16_rate = sample_bf16 ? (double)sb.chars / sb.seconds : NAN;
+    double int8_rate = sample_int8 ? (double)si.chars / si.seconds : NAN;
 
     recur_model_info info;
     recur_model_get_info(m, &info);
@@ -268,6 +274,10 @@ int cmd_bench(int argc, char **argv)
             printf(",\"sample_bf16_chars\":%lld,\"sample_bf16_chars_per_s\":%.1f,\"sample_bf16_seconds\":%.3f,"
                    "\"sample_bf16_cpu_seconds\":%.3f,\"sample_bf16_bytes_per_char\":%.0f",
                    sb.chars, bf16_rate, sb.seconds, sb.cpu_seconds, sample_bytes(&info, 2));
+        if (sample_int8)
+            printf(",\"sample_int8_chars\":%lld,\"sample_int8_chars_per_s\":%.1f,\"sample_int8_seconds\":%.3f,"
+                   "\"sample_int8_cpu_seconds\":%.3f,\"sample_int8_bytes_per_char\":%.0f",
+                   si.chars, int8_rate, si.seconds, si.cpu_seconds, sample_bytes(&info, 1));
         printf("}\n");
     } else {
         printf("recur bench: %s H%d L%d B%d T%d, %d thread%s, %s input, V=%d, %zu parameters\n",
@@ -280,6 +290,9 @@ int cmd_bench(int argc, char **argv)
         if (sample_bf16)
             printf("  bf16    %12.0f chars/s  (batch 1, %lld chars, %.2f MB per char)\n", bf16_rate, sb.chars,
                    sample_bytes(&info, 2) * 1e-6);
+        if (sample_int8)
+            printf("  int8    %12.0f chars/s  (batch 1, %lld chars, %.2f MB per char)\n", int8_rate, si.chars,
+                   sample_bytes(&info, 1) * 1e-6);
         printf("  peak RSS %11.1f MiB\n", rss);
         printf("  GEMM    %12.2f GFLOP/s  (recurrent + input products, %.3g MFLOP per char)\n", gflops,
                flops * 1e-6);

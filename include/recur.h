@@ -207,6 +207,10 @@ typedef struct recur_sample_config {
                           on idle cores); the characters drawn do not depend on it */
     int bf16;          /* 1: read the weights as bfloat16 (half the bytes, faster on large
                           models; probabilities differ slightly: docs/api.md). Default 0 */
+    int int8;          /* 1: weights quantized to int8 per output row with fp32 scales when the
+                          sampler is made (a quarter of the bytes; AVX512-VNNI where the CPU has
+                          it); probabilities differ more than bf16's: docs/api.md. Not with bf16.
+                          Default 0 */
 } recur_sample_config;
 
 RECUR_API void recur_sample_config_default(recur_sample_config *cfg);
@@ -237,6 +241,9 @@ RECUR_API float recur_sampler_last_prob(const recur_sampler *s);
  * is too small for a second thread to pay (its weights fit in one core's cache).
  * While the other cores are busy the sampler runs on one anyway (docs/api.md). */
 RECUR_API int recur_sampler_threads(const recur_sampler *s);
+/* The kernels the steps run on: "avx512", "portable", or for int8 weights
+ * "avx512-vnni" or "portable" (a CPU without VNNI). */
+RECUR_API const char *recur_sampler_kernel(const recur_sampler *s);
 
 /* ---------------------------------------------------------------- training */
 

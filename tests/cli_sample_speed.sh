@@ -30,6 +30,15 @@ s --bf16 >"$tmp/b3"
 check "--bf16 samples" '[ -s "$tmp/b1" ] && [ ! -s "$tmp/eb" ] && head -c 6 "$tmp/b1" | grep -q "ROMEO:"'
 check "--bf16 is repeatable with a seed" 'cmp -s "$tmp/b1" "$tmp/b3"'
 check "--bf16 --threads 2 draws the same text as --bf16" 'cmp -s "$tmp/b1" "$tmp/b2"'
+s --int8 >"$tmp/q1" 2>"$tmp/eq"
+s --int8 --threads 2 >"$tmp/q2"
+s --int8 >"$tmp/q3"
+check "--int8 samples" '[ -s "$tmp/q1" ] && head -c 6 "$tmp/q1" | grep -q "ROMEO:"'
+check "--int8 says so only when this CPU lacks VNNI" '[ ! -s "$tmp/eq" ] || grep -q "no AVX512-VNNI" "$tmp/eq"'
+check "--int8 is repeatable with a seed" 'cmp -s "$tmp/q1" "$tmp/q3"'
+check "--int8 --threads 2 draws the same text as --int8" 'cmp -s "$tmp/q1" "$tmp/q2"'
+s --int8 --bf16 >/dev/null 2>"$tmp/err"
+check "--int8 with --bf16 is a usage error" '[ $? = 2 ] && grep -q "choose one" "$tmp/err"'
 
 "$recur" sample "$tmp/m.safetensors" --threads 0 >/dev/null 2>"$tmp/err"
 check "--threads 0 is a usage error" '[ $? = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ]'
@@ -37,9 +46,9 @@ check "--threads 0 is a usage error" '[ $? = 2 ] && [ "$(wc -l <"$tmp/err")" = 1
 check "--help lists --threads and --bf16" 'grep -q -- "--threads N" "$tmp/help" && grep -q -- "--bf16" "$tmp/help"'
 
 "$recur" bench --cell rnn --hidden 64 --layers 1 --batch 2 --seq 8 --seconds 0.05 --warmup 0 \
-    --sample-seconds 0.05 --sample-bf16 --threads 2 --text "$tmp/text.txt" --json >"$tmp/bench.json"
+    --sample-seconds 0.05 --sample-bf16 --sample-int8 --threads 2 --text "$tmp/text.txt" --json >"$tmp/bench.json"
 check "bench --json has the sampling keys" 'grep -q "\"sample_chars_per_s\":" "$tmp/bench.json" &&
-    grep -q "\"sample_bf16_chars_per_s\":" "$tmp/bench.json" && grep -q "\"sample_threads\":1," "$tmp/bench.json" &&
+    grep -q "\"sample_bf16_chars_per_s\":" "$tmp/bench.json" && grep -q "\"sample_int8_chars_per_s\":" "$tmp/bench.json" && grep -q "\"sample_threads\":1," "$tmp/bench.json" &&
     grep -q "\"sample_bytes_per_char\":" "$tmp/bench.json" && grep -q "\"train_chars_per_s\":" "$tmp/bench.json"'
 
 finish

@@ -7,7 +7,7 @@ The library is looked for, first found wins:
   3. the build directory of the source tree this package sits in
      (python/../build/librecur.so), so that PYTHONPATH=python works after
      `cmake -B build && cmake --build build`;
-  4. the dynamic loader's search path (librecur.so.1 installed by
+  4. the dynamic loader's search path (librecur.so.2 installed by
      `cmake --install` into /usr/local/lib, or found through LD_LIBRARY_PATH).
 It is loaded on first use, not on import: recur.safetensors and the PyTorch
 conversions work without it.
@@ -20,7 +20,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
                     c_longlong, c_size_t, c_uint32, c_uint64, c_void_p)
 from typing import Optional
 
-SONAME = "librecur.so.1"
+SONAME = "librecur.so.2"
 
 # ---------------------------------------------------------------- structs (recur.h)
 
@@ -52,7 +52,7 @@ class EvalResult(Structure):
 
 class SampleConfig(Structure):
     _fields_ = [("temperature", c_float), ("top_k", c_int), ("top_p", c_float),
-                ("seed", c_uint64), ("threads", c_int), ("bf16", c_int)]
+                ("seed", c_uint64), ("threads", c_int), ("bf16", c_int), ("int8", c_int)]
 
 
 class TrainConfig(Structure):

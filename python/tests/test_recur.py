@@ -62,6 +62,17 @@ def test_sample_matches_cli(lm_path):
         assert got == want.rstrip("\n")[:len(got)] and len(got) == 60, kw
 
 
+def test_sample_int8_matches_cli(lm_path):
+    m = recur.load(lm_path)
+    got = m.sample(prime="ROMEO:", length=60, seed=3, int8=True)
+    want = run("sample", str(lm_path), "--prime", "ROMEO:", "--length", "60", "--no-echo",
+               "--seed", "3", "--int8")
+    assert got == want.rstrip("\n")[:len(got)] and len(got) == 60
+    with pytest.raises(recur.Error) as e:
+        m.sample(prime="R", length=5, bf16=True, int8=True)
+    assert "choose one" in e.value.message
+
+
 def test_stream_is_sample(lm_path):
     m = recur.load(lm_path)
     it = m.stream(prime="ROMEO", length=40, seed=9)

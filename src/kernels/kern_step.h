@@ -27,6 +27,19 @@
  * the same bits). bf16 weights are widened exactly to fp32 (a bf16 is the top
  * half of a float) before the multiply: only the weights are rounded, never
  * x or the sums.
+ *
+ * int8 (`recur sample --int8`): each output column (a row of PyTorch's
+ * [out, in] matrix) is stored as round(W / s) in [-127, 127] with its own
+ * fp32 scale s = max|W(., col)| / 127, four consecutive k in one 32-bit lane
+ * (k % 4 = byte), the layout of VNNI's VPDPBUSD. x is quantized per product
+ * to unsigned bytes around 128: xq = 128 + round(x / xs), xs = max|x| / 127.
+ * The part of a chunk is its ceil(K/4) rows of words, then one row of the
+ * columns' scales (fp32) and one of their sums of quantized weights (int32):
+ *     acc = sum_k xq[k] * wq(k, p, j)                 (int32, exact)
+ *     out[p][j] = fma((float)(acc - 128 * colsum), xs * s[p][j], init or 0)
+ * The sum is exact integer arithmetic, so both builds give the same bits
+ * here too (tests/test_step.c); the result differs from fp32 by the
+ * quantization of W and x (docs/api.md gives the measured distance).
  */
 #ifndef RECUR_KERN_STEP_H
 #define RECUR_KERN_STEP_H
@@ -43,7 +56,22 @@ typedef struct step_kern {
                    const float *const *init, float *const *out);
     void (*mv_bf16)(int np, int nv, const int *nc, int K, const float *x, const uint32_t *w,
                     const float *const *init, float *const *out);
+    /* xq: ceil(K/4)*4 bytes (past K: any value, their weights are 0). */
+    void (*mv_i8)(int np, int nv, const int *nc, int K, const uint8_t *xq, float xs, const uint32_t *w,
+                  const float *const *init, float *const *out);
+    const char *i8_name; /* "avx512-vnni" or "portable" */
+    /* x[0..K) quantized for mv_i8: xq[k] = 128 + rint(x[k] * (1 / xs)) with
+     * xs = max|x| / 127 (returned; 0 for a zero or non-finite x, every byte
+     * then 128), bytes K up to a multiple of 4 set to 128. Both builds give
+     * the same bytes (one rounding of each product, ties to even). */
+    float (*quantize)(const float *x, int K, uint8_t *xq);
 } step_kern;
+
+/* The portable int8 product and quantizer, which the AVX-512 build also
+ * uses where the CPU lacks VNNI. */
+float step_quantize_portable(const float *x, int K, uint8_t *xq);
+void step_mv_i8_portable(int np, int nv, const int *nc, int K, const uint8_t *xq, float xs, const uint32_t *w,
+                         const float *const *init, float *const *out);
 
 /* The build kern_get() chose (AVX-512 when the CPU has it, unless
  * RECUR_KERNELS=portable). */

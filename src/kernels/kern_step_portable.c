@@ -51,10 +51,51 @@ STEP_CLONES static void portable_mv_bf16(int np, int nv, const int *nc, int K, c
         for (int j = 0; j < nc[p]; j++) out[p][j] = acc[p * nw + j];
 }
 
+// Integer sums in the order of kern_step.h (any order gives the same int32),
+// then one fused multiply-add per column, as the VNNI build.
+void step_mv_i8_portable(int np, int nv, const int *nc, int K, const uint8_t *xq, float xs, const uint32_t *w,
+                         const float *const *init, float *const *out)
+{
+    int32_t acc[STEP_NP * STEP_NR] = {0};
+    const int nw = 16 * nv, ld = np * nw, rows = (K + 3) / 4;
+    for (int r = 0; r < rows; r++, w += ld) {
+        const int32_t x0 = xq[4 * r], x1 = xq[4 * r + 1], x2 = xq[4 * r + 2], x3 = xq[4 * r + 3];
+        for (int i = 0; i < ld; i++) {
+            const uint32_t d = w[i];
+            acc[i] += x0 * (int8_t)(d & 0xFF) + x1 * (int8_t)(d >> 8 & 0xFF) + x2 * (int8_t)(d >> 16 & 0xFF) +
+                      x3 * (int8_t)(d >> 24);
+        }
+    }
+    const float *scale = (const float *)(const void *)w;
+    const int32_t *colsum = (const int32_t *)(const void *)(w + ld);
+    for (int p = 0; p < np; p++)
+        for (int j = 0; j < nc[p]; j++) {
+            const int i = p * nw + j;
+            out[p][j] = fmaf((float)(acc[i] - 128 * colsum[i]), xs * scale[i], init ? init[p][j] : 0.0f);
+        }
+}
+
+float step_quantize_portable(const float *x, int K, uint8_t *xq)
+{
+    float amax = 0;
+    for (int k = 0; k < K; k++) amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+    const float xs = amax > 0 && isfinite(amax) ? amax / 127 : 0, inv = xs > 0 ? 1 / xs : 0;
+    for (int k = 0; k < K; k++) {
+        float q = rintf(x[k] * inv);
+        q = q > 127 ? 127 : q < -127 ? -127 : q;
+        xq[k] = (uint8_t)(128 + (int)q);
+    }
+    for (int k = K; k % 4; k++) xq[k] = 128;
+    return xs;
+}
+
 static const step_kern portable = {
     .name = "portable",
     .mv_f32 = portable_mv_f32,
     .mv_bf16 = portable_mv_bf16,
+    .mv_i8 = step_mv_i8_portable,
+    .i8_name = "portable",
+    .quantize = step_quantize_portable,
 };
 
 const step_kern *step_kern_portable(void)

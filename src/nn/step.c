@@ -24,6 +24,7 @@
 #include "kernels/kern_step.h"
 #include "kernels/pool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,10 +65,10 @@ struct step_net {
     const kern *kn;
     const step_kern *sk;
     cell_fwd_fn fwd;
-    int L, H, G, GH, O, E, V, Cc, nth, bf16;
+    int L, H, G, GH, O, E, V, Cc, nth, prec; /* prec: STEP_FP32, STEP_BF16 or STEP_INT8 */
     int packed;             /* the stream holds the model's weights of ... */
     unsigned long version;  /* ... this version */
-    uint32_t *stream;       /* packed matrices: floats, or pairs of bf16 */
+    uint32_t *stream;       /* packed matrices: floats, pairs of bf16, or int8 quads (kern_step.h) */
     size_t words;
     float *gather;          /* rows of W_ih^T read by id: [V + Cc][GH] (one-hot) or [Cc][GH] */
     int class_row;          /* the first class's row in gather */
@@ -81,6 +82,8 @@ struct step_net {
     float *px, *ph;         /* [G*H] */
     float *cache;           /* [max(cache, 4)*H] what the cell kernels save for a backward (unused here) */
     float *logits;          /* [O] */
+    uint8_t *xq;            /* int8: [nth][2][xq_len] each thread's quantized inputs (x, h) */
+    int xq_len;
     int cls;
     pool *pool;
     double bytes;
@@ -103,10 +106,11 @@ static int nblocks(int n)
     return (n + STEP_NR - 1) / STEP_NR;
 }
 
-// Words a part of K rows takes in chunk c.
-static size_t part_words(int K, const chunk *c, int bf16)
+// Words a part of K rows takes in chunk c (int8: its scales and sums too).
+static size_t part_words(int K, const chunk *c, int prec)
 {
-    size_t rows = bf16 ? (size_t)(K + 1) / 2 : (size_t)K;
+    if (K == 0) return 0; // one-hot input: no product, no part
+    size_t rows = prec == STEP_BF16 ? (size_t)(K + 1) / 2 : prec == STEP_INT8 ? (size_t)(K + 3) / 4 + 2 : (size_t)K;
     return rows * (size_t)c->np * 16 * (size_t)c->nv;
 }
 
@@ -152,7 +156,7 @@ static int layer_chunks(step_net *n, slayer *ly, size_t *at)
             }
             c->nv = vectors(c->nc[c->np - 1]);
             c->off = *at;
-            *at += part_words(ly->kx, c, n->bf16) + part_words(H, c, n->bf16);
+            *at += part_words(ly->kx, c, n->prec) + part_words(H, c, n->prec);
             ub += blocks;
         }
     }
@@ -183,7 +187,7 @@ static int head_chunks(step_net *n, size_t *at)
             }
             c->nv = vectors(c->nc[c->np - 1]);
             c->off = *at;
-            *at += part_words(n->H, c, n->bf16);
+            *at += part_words(n->H, c, n->prec);
             p += c->np;
         }
     }
@@ -194,8 +198,9 @@ static int head_chunks(step_net *n, size_t *at)
 /* ---------------------------------------------------------------- packing */
 
 // One part of a chunk: element (k, p, j) = W[(col[p] + j) * ld + k] for
-// k < K, j < nc[p] (zero past nc); fp32, or bf16 pairs (k even low, k+1 high).
-static void pack_part(uint32_t *dst, int bf16, const float *W, long ld, const chunk *c, int K)
+// k < K, j < nc[p] (zero past nc); fp32, bf16 pairs (k even low, k+1
+// high), or int8 quads with each column's scale and sum (kern_step.h).
+static void pack_part(uint32_t *dst, int prec, const float *W, long ld, const chunk *c, int K)
 {
     const int nw = 16 * c->nv;
     const size_t w = (size_t)c->np * nw;
@@ -203,7 +208,28 @@ static void pack_part(uint32_t *dst, int bf16, const float *W, long ld, const ch
         for (int j = 0; j < nw; j++) {
             const float *src = j < c->nc[p] ? W + (long)(c->col[p] + j) * ld : NULL;
             size_t at = (size_t)p * nw + j;
-            if (!bf16) {
+            if (prec == STEP_INT8) {
+                const size_t rows = (size_t)(K + 3) / 4;
+                float amax = 0;
+                for (int k = 0; src && k < K; k++) amax = fabsf(src[k]) > amax ? fabsf(src[k]) : amax;
+                const float scale = amax > 0 && isfinite(amax) ? amax / 127 : 0, inv = scale > 0 ? 1 / scale : 0;
+                int32_t sum = 0;
+                for (size_t r = 0; r < rows; r++) {
+                    uint32_t word = 0;
+                    for (int b = 0; b < 4; b++) {
+                        const int k = (int)r * 4 + b;
+                        long q = src && k < K ? lrintf(src[k] * inv) : 0;
+                        q = q > 127 ? 127 : q < -127 ? -127 : q;
+                        sum += (int32_t)q;
+                        word |= (uint32_t)(uint8_t)(int8_t)q << (8 * b);
+                    }
+                    dst[r * w + at] = word;
+                }
+                memcpy(&dst[rows * w + at], &scale, 4);
+                memcpy(&dst[(rows + 1) * w + at], &sum, 4);
+                continue;
+            }
+            if (prec == STEP_FP32) {
                 float *d = (float *)(void *)dst;
                 for (int k = 0; k < K; k++) d[(size_t)k * w + at] = src ? src[k] : 0.0f;
                 continue;
@@ -227,14 +253,14 @@ static void pack_thread(step_net *n, int tid)
             const chunk *c = &ly->ch[i];
             uint32_t *d = n->stream + c->off;
             if (ly->kx) {
-                pack_part(d, n->bf16, ly->wih, ly->ldih, c, ly->kx);
-                d += part_words(ly->kx, c, n->bf16);
+                pack_part(d, n->prec, ly->wih, ly->ldih, c, ly->kx);
+                d += part_words(ly->kx, c, n->prec);
             }
-            pack_part(d, n->bf16, ly->whh, n->H, c, n->H);
+            pack_part(d, n->prec, ly->whh, n->H, c, n->H);
         }
     }
     for (int i = n->hfirst[tid]; i < n->hfirst[tid + 1]; i++)
-        pack_part(n->stream + n->hch[i].off, n->bf16, m->w + m->head_w, n->H, &n->hch[i], n->H);
+        pack_part(n->stream + n->hch[i].off, n->prec, m->w + m->head_w, n->H, &n->hch[i], n->H);
     if (tid == 0 && n->gather) {
         // Columns [c0, lay[0].in) of W_ih as rows: W_ih^T, as model.c's transpose.
         const int in = m->lay[0].in, c0 = n->lay[0].in_kind == IN_ONEHOT ? 0 : n->E;
@@ -253,7 +279,7 @@ static float *falloc(size_t n, int *fail)
     return p;
 }
 
-int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **out, recur_error *err)
+int step_new(const recur_model *m, int threads, int prec, int exact, step_net **out, recur_error *err)
 {
     *out = NULL;
     if (!step_supported(m)) return set_error(err, RECUR_EINVAL, "this model cannot use the single-step path");
@@ -264,7 +290,7 @@ int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **
     n->sk = step_kern_get();
     n->fwd = n->kn->cell_fwd[m->cell->id];
     n->L = m->L, n->H = m->H, n->G = m->G, n->GH = m->G * m->H, n->O = m->O;
-    n->E = m->E, n->V = m->V, n->Cc = m->Cc, n->bf16 = bf16 != 0;
+    n->E = m->E, n->V = m->V, n->Cc = m->Cc, n->prec = prec;
     const int H = n->H, GH = n->GH, L = n->L;
 
     // Weight bytes per step (fp32), to decide whether a second thread pays.
@@ -312,6 +338,9 @@ int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **
         n->ph = falloc((size_t)GH, &fail);
         n->cache = falloc((size_t)(m->cell->cache > 4 ? m->cell->cache : 4) * H, &fail);
         n->logits = falloc((size_t)n->O, &fail);
+        // int8: each thread's quantized input, the longest K rounded up to 4.
+        n->xq_len = ((m->E > H ? m->E : H) + 3) / 4 * 4;
+        if (prec == STEP_INT8 && !(n->xq = calloc((size_t)nth * 2 * n->xq_len, 1))) fail = 1;
     }
     if (!fail && nth > 1) {
         // Fewer threads may start than asked: the shares are still nth, and a
@@ -355,6 +384,7 @@ void step_free(step_net *n)
     free(n->ph);
     free(n->cache);
     free(n->logits);
+    free(n->xq);
     free(n);
 }
 
@@ -366,6 +396,11 @@ int step_threads(const step_net *n)
 double step_bytes(const step_net *n)
 {
     return n->bytes;
+}
+
+const char *step_kernel(const step_net *n)
+{
+    return n->prec == STEP_INT8 ? n->sk->i8_name : n->sk->name;
 }
 
 void step_reset(step_net *n)
@@ -382,8 +417,9 @@ void step_set_class(step_net *n, int cls)
 
 /* ---------------------------------------------------------------- the step */
 
-static void mv(const step_net *n, const chunk *c, int K, const float *x, const uint32_t *w,
-               const float *bias, float *out)
+// out = bias + W x over chunk c; int8: x as quantized once per step (xq, xs).
+static void mv(const step_net *n, const chunk *c, int K, const float *x, const uint8_t *xq, float xs,
+               const uint32_t *w, const float *bias, float *out)
 {
     const float *init[STEP_NP];
     float *o[STEP_NP];
@@ -391,7 +427,9 @@ static void mv(const step_net *n, const chunk *c, int K, const float *x, const u
         init[p] = bias + c->col[p];
         o[p] = out + c->col[p];
     }
-    if (n->bf16)
+    if (n->prec == STEP_INT8)
+        n->sk->mv_i8(c->np, c->nv, c->nc, K, xq, xs, w, init, o);
+    else if (n->prec == STEP_BF16)
         n->sk->mv_bf16(c->np, c->nv, c->nc, K, x, w, init, o);
     else
         n->sk->mv_f32(c->np, c->nv, c->nc, K, x, (const float *)(const void *)w, init, o);
@@ -416,6 +454,15 @@ static void layer_step(step_net *n, int tid, int l, int32_t id, const int *cur)
     else
         row = n->gather + (size_t)id * GH;
     if (l == 0 && n->Cc) crow = n->gather + (size_t)(n->class_row + n->cls) * GH;
+    // int8: this thread quantizes the step's two inputs once for its chunks.
+    uint8_t *xq = NULL, *hq = NULL;
+    float xs = 0, hs = 0;
+    if (n->prec == STEP_INT8) {
+        xq = n->xq + (size_t)tid * 2 * n->xq_len;
+        hq = xq + n->xq_len;
+        if (x) xs = n->sk->quantize(x, ly->kx, xq);
+        hs = n->sk->quantize(hp, H, hq);
+    }
     for (int i = ly->first[tid]; i < ly->first[tid + 1]; i++) {
         const chunk *c = &ly->ch[i];
         const uint32_t *w = n->stream + c->off;
@@ -425,12 +472,12 @@ static void layer_step(step_net *n, int tid, int l, int32_t id, const int *cur)
             for (int p = 0; p < c->np; p++)
                 n->kn->sum(n->px + c->col[p], ly->bih + c->col[p], row + c->col[p], c->nc[p]);
         else
-            mv(n, c, ly->kx, x, w, ly->bih, n->px);
+            mv(n, c, ly->kx, x, xq, xs, w, ly->bih, n->px);
         if (crow)
             for (int p = 0; p < c->np; p++) n->kn->add(n->px + c->col[p], crow + c->col[p], c->nc[p]);
-        w += part_words(ly->kx, c, n->bf16);
+        w += part_words(ly->kx, c, n->prec);
         // ph = b_hh + W_hh h_{t-1}, then the cell on these units.
-        mv(n, c, H, hp, w, ly->bhh, n->ph);
+        mv(n, c, H, hp, hq, hs, w, ly->bhh, n->ph);
         n->fwd(1, H, c->u0, c->u1, m->cfg.relu, n->px, n->ph, hp, cp, hn, cn, n->cache);
     }
 }
@@ -439,8 +486,14 @@ static void head_step(step_net *n, int tid, const int *cur)
 {
     const recur_model *m = n->m;
     const float *h = n->h + ((size_t)(n->L - 1) * 2 + cur[n->L - 1]) * n->H;
+    uint8_t *hq = NULL;
+    float hs = 0;
+    if (n->prec == STEP_INT8 && n->hfirst[tid] < n->hfirst[tid + 1]) {
+        hq = n->xq + (size_t)tid * 2 * n->xq_len;
+        hs = n->sk->quantize(h, n->H, hq);
+    }
     for (int i = n->hfirst[tid]; i < n->hfirst[tid + 1]; i++)
-        mv(n, &n->hch[i], n->H, h, n->stream + n->hch[i].off, m->w + m->head_b, n->logits);
+        mv(n, &n->hch[i], n->H, h, hq, hs, n->stream + n->hch[i].off, m->w + m->head_b, n->logits);
 }
 
 typedef struct job {

@@ -13,14 +13,19 @@
  *     barrier per layer; while the steps run faster on one thread (the other
  *     cores are busy), they run on one (step.c: adapt);
  *   - bf16: the matrices are stored as bfloat16 (half the bytes to read),
- *     widened exactly to fp32 in registers; activations and sums stay fp32.
+ *     widened exactly to fp32 in registers; activations and sums stay fp32;
+ *   - int8: the matrices are stored as int8 with a scale per output (a
+ *     quarter of the bytes), each product's input quantized to bytes, the
+ *     sums exact in int32 (VNNI where the CPU has it; kern_step.h).
  *
  * Results: in fp32, every logit, state and gate is computed with the same
  * operations in the same order as model_forward (the same FMA chains from
  * the bias over k in increasing order, the same cell kernels), so they are
  * the same bits - whatever the thread count or instruction set
  * (tests/test_step.c checks all three). With bf16 the weights are rounded
- * to 8 significant bits; docs/api.md gives the measured error.
+ * to 8 significant bits, with int8 to 255 levels per output and the inputs
+ * to 255 per product; docs/api.md gives the measured error. Both are the
+ * same bits on every thread count and instruction set.
  *
  * Supports unidirectional models of the built-in cells (every language model
  * and generator by class); step_supported says whether a model qualifies.
@@ -32,14 +37,17 @@
 
 typedef struct step_net step_net;
 
+enum { STEP_FP32 = 0, STEP_BF16 = 1, STEP_INT8 = 2 }; /* how the matrices are stored */
+
 /* 1 if m can run on this path (one direction, a vector cell kernel, a head). */
 int step_supported(const recur_model *m);
 
 /* A step engine for m (which must outlive it) with up to `threads` threads
  * (one when the weights are too small to be worth sharing, and at times one
  * while sharing is slower, unless exact: the results are the same either
- * way) and fp32 or bf16 weights. The state starts at zero. */
-int step_new(const recur_model *m, int threads, int bf16, int exact, step_net **out,
+ * way) and weights stored as prec (STEP_FP32, STEP_BF16 or STEP_INT8). The
+ * state starts at zero. */
+int step_new(const recur_model *m, int threads, int prec, int exact, step_net **out,
              recur_error *err);
 void step_free(step_net *n);
 
@@ -47,6 +55,8 @@ void step_free(step_net *n);
  * bytes read per step (matrices, gathered rows and biases). */
 int step_threads(const step_net *n);
 double step_bytes(const step_net *n);
+/* The kernels' name: kern_step.h's build, or for int8 its int8 product's. */
+const char *step_kernel(const step_net *n);
 
 /* Runs the next steps on all of step_threads(n) threads (k > 1) or on one,
  * as the timing does by itself (for tests: the switch changes no result). */

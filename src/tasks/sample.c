@@ -12,6 +12,7 @@
  */
 #include "nn/model.h"
 #include "nn/step.h"
+#include "kernels/kern.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ void recur_sample_config_default(recur_sample_config *cfg)
     cfg->seed = 1;
     cfg->threads = 1;
     cfg->bf16 = 0;
+    cfg->int8 = 0;
 }
 
 int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recur_sampler **out,
@@ -62,8 +64,9 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
         return set_error(err, RECUR_EINVAL, "top-p must be in (0, 1], got %g", cfg->top_p);
     if (cfg->threads < 0 || cfg->threads > 256)
         return set_error(err, RECUR_EINVAL, "threads must be in 1..256, got %d", cfg->threads);
-    if (cfg->bf16 && !step_supported(m))
-        return set_error(err, RECUR_EINVAL, "bf16 sampling needs a unidirectional model");
+    if (cfg->bf16 && cfg->int8) return set_error(err, RECUR_EINVAL, "bf16 and int8 weights: choose one");
+    if ((cfg->bf16 || cfg->int8) && !step_supported(m))
+        return set_error(err, RECUR_EINVAL, "%s sampling needs a unidirectional model", cfg->bf16 ? "bf16" : "int8");
     recur_sampler *s = calloc(1, sizeof *s);
     if (!s) return set_error(err, RECUR_ENOMEM, "out of memory");
     s->m = m;
@@ -71,7 +74,7 @@ int recur_sampler_new(const recur_model *m, const recur_sample_config *cfg, recu
     rng_seed(&s->r, cfg->seed);
     s->c = calloc((size_t)m->V, sizeof *s->c);
     int rc = !s->c                ? set_error(err, RECUR_ENOMEM, "out of memory")
-             : step_supported(m) ? step_new(m, cfg->threads, cfg->bf16, 0, &s->net, err)
+             : step_supported(m) ? step_new(m, cfg->threads, cfg->int8 ? STEP_INT8 : cfg->bf16 ? STEP_BF16 : STEP_FP32, 0, &s->net, err)
                                  : ws_new(m, 1, 1, 1, &s->ws, err);
     if (rc) {
         recur_sampler_free(s);
@@ -242,4 +245,9 @@ float recur_sampler_last_prob(const recur_sampler *s)
 int recur_sampler_threads(const recur_sampler *s)
 {
     return s->net ? step_threads(s->net) : 1;
+}
+
+const char *recur_sampler_kernel(const recur_sampler *s)
+{
+    return s->net ? step_kernel(s->net) : kern_get()->name;
 }
