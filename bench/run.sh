@@ -1,26 +1,40 @@
 #!/bin/bash
-# bench/run.sh - recur against PyTorch on the same machine, interleaved, and
-# docs/benchmarks.md from the results (bench/report.py).
+# bench/run.sh - recur against PyTorch and oneDNN on the same machine,
+# interleaved, and docs/benchmarks.md from the results (bench/report.py).
 #
-# For each thread count, cell and shape it runs `recur bench` and
-# bench/torch_charlm.py alternately (A B A B ..., PAIRS pairs), so that both
-# see the same machine load; then the sgemm / FMA ceilings (bench/sgemm_peak)
-# and the sampling ceiling (bench/stream_peak: read bandwidth at each model's
-# weight bytes per sampled character, fp32 and bf16).
+# For each thread count, cell and shape it runs `recur bench`,
+# bench/torch_charlm.py and bench/dnnl_charlm alternately (A B C A B C ..,
+# PAIRS rounds), so that all see the same machine load; then the sgemm / FMA
+# ceilings (bench/sgemm_peak) and the sampling ceiling (bench/stream_peak:
+# read bandwidth at each model's weight bytes per sampled character, fp32 and
+# bf16).
 # PyTorch runs at its best setting on these machines: OPENBLAS_NUM_THREADS=1
 # (OpenMP and OpenBLAS otherwise both start threads and oversubscribe) and
 # OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS 0.3.21 does not recognise
 # newer CPUs and falls back to slow kernels); with 2 threads also once with
 # OMP_WAIT_POLICY=PASSIVE, and the faster of the two counts. recur needs none
 # of these.
+# oneDNN (bench/dnnl_charlm.c: the same model and step on oneDNN's RNN
+# primitives, lbr_gru for the GRU; Intel's engine, what official PyTorch
+# builds use for RNNs on CPUs) is compiled when libdnnl-dev is installed
+# (Debian 12: oneDNN 2.6.3, `apt-get install libdnnl-dev`); it runs on
+# OpenMP with OMP_NUM_THREADS=N, and with 2 threads also once with
+# OMP_WAIT_POLICY=PASSIVE, the faster counting, as PyTorch. Its JSON says
+# which implementation oneDNN picked for each primitive (onednn_impl*, as
+# ONEDNN_VERBOSE=1 prints them) and the ISA it dispatched to (onednn_isa);
+# ONEDNN_MAX_CPU_ISA in the environment caps that ISA. bench/loss_check.sh
+# checks that the three train the same model (loss after N steps).
 #
 # Settings (environment):
 #   PAIRS=3  SECONDS_PER_RUN=5  THREADS="1 2"  CELLS="rnn lstm gru"
 #   SHAPES="128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"   (H,L,B,T)
 #   OUT=bench/results/<date>   BUILD=build   TORCH=1 (0: recur only)
+#   DNNL=1 (0: no oneDNN runs)
 #   EXTRA_RUNS="older/runs.jsonl ..."  earlier results to include in the report
 # Needs cmake and a C compiler; PyTorch runs need Debian's python3-torch,
-# sgemm_peak needs libopenblas-dev (bench only: recur never links a BLAS).
+# sgemm_peak needs libopenblas-dev, the oneDNN runs libdnnl-dev (bench only:
+# recur never links a BLAS or oneDNN):
+#   apt-get install build-essential cmake python3-torch libopenblas-dev libdnnl-dev
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +45,7 @@ CELLS=${CELLS:-"rnn lstm gru"}
 SHAPES=${SHAPES:-"128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"}
 BUILD=${BUILD:-build}
 TORCH=${TORCH:-1}
+DNNL=${DNNL:-1}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
@@ -51,6 +66,15 @@ if cc -O2 -mavx512f -pthread bench/sgemm_peak.c -o "$BUILD/sgemm_peak" -lopenbla
 else
     echo "sgemm_peak not built (apt-get install libopenblas-dev); no ceilings" >&2
 fi
+# The oneDNN peer: only where libdnnl-dev is installed.
+have_dnnl=0
+if [ "$DNNL" = 1 ]; then
+    if cc -O3 -march=native -fopenmp bench/dnnl_charlm.c -o "$BUILD/dnnl_charlm" -ldnnl -lm 2>/dev/null; then
+        have_dnnl=1
+    else
+        echo "dnnl_charlm not built (apt-get install libdnnl-dev); no oneDNN runs" >&2
+    fi
+fi
 if [ "$TORCH" = 1 ] && ! $PY -c 'import torch' 2>/dev/null; then
     echo "no PyTorch for $PY; recur only" >&2
     TORCH=0
@@ -63,6 +87,7 @@ fi
     echo "\"cores\":$(nproc),\"flags_avx512\":$(grep -c avx512f /proc/cpuinfo | head -1),"
     echo "\"kernel\":\"$(uname -r)\",\"cc\":\"$(cc --version | head -1)\","
     echo "\"torch\":\"$($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)\","
+    echo "\"onednn\":\"$([ $have_dnnl = 1 ] && "$BUILD/dnnl_charlm" --version || echo none)\","
     echo "\"recur\":\"$($RECUR --version)\",\"git\":\"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)\","
     echo "\"pairs\":$PAIRS,\"seconds\":$SECS,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 } | tr -d '\n' >>"$RAW"
@@ -71,7 +96,7 @@ echo >>"$RAW"
 run_recur() { # th cell H L B T pair
     local j
     j=$("$RECUR" bench --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
-        --threads "$1" --seconds "$SECS" --sample-bf16 --json) || { echo "recur bench failed: $*" >&2; return 0; }
+        --threads "$1" --seconds "$SECS" --sample-bf16 --sample-int8 --json) || { echo "recur bench failed: $*" >&2; return 0; }
     echo "{\"impl\":\"recur\",\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
 }
 run_torch() { # th cell H L B T pair [OMP_WAIT_POLICY]
@@ -79,6 +104,13 @@ run_torch() { # th cell H L B T pair [OMP_WAIT_POLICY]
     j=$(env OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS="$1" ${8:+OMP_WAIT_POLICY=$8} \
         $PY bench/torch_charlm.py --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
         --threads "$1" --seconds "$SECS" --json) || { echo "torch run failed: $*" >&2; return 0; }
+    echo "{\"pair\":$7,\"omp_wait_policy\":\"${8:-default}\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
+}
+run_dnnl() { # th cell H L B T pair [OMP_WAIT_POLICY]
+    local j
+    j=$(env OMP_NUM_THREADS="$1" ${8:+OMP_WAIT_POLICY=$8} \
+        "$BUILD/dnnl_charlm" --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
+        --threads "$1" --seconds "$SECS" --json) || { echo "oneDNN run failed: $*" >&2; return 0; }
     echo "{\"pair\":$7,\"omp_wait_policy\":\"${8:-default}\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
 }
 
@@ -100,6 +132,11 @@ for th in $THREADS; do
                     # process holds a core; PyTorch's best is then OMP_WAIT_POLICY=PASSIVE.
                     # Both run; the report takes the faster in each pair.
                     [ "$th" -gt 1 ] && run_torch "$th" "$cell" "$H" "$L" "$B" "$T" "$p" PASSIVE
+                fi
+                if [ $have_dnnl = 1 ]; then
+                    # oneDNN runs on libgomp too: both wait policies, the faster counts.
+                    run_dnnl "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
+                    [ "$th" -gt 1 ] && run_dnnl "$th" "$cell" "$H" "$L" "$B" "$T" "$p" PASSIVE
                 fi
             done
         done

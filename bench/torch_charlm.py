@@ -15,6 +15,10 @@ torch.set_num_threads(--threads) sets the intra-op threads.
 
     /usr/bin/python3 bench/torch_charlm.py --cell lstm --hidden 128 --layers 2 \
         --batch 50 --seq 50 --threads 2 --seconds 5 --json
+
+--loss-steps N prints the loss of each of the first N steps instead (no
+timing), and --init FILE starts from given weights (bench/dnnl_charlm
+--init-out writes oneDNN's): bench/loss_check.sh compares the curves.
 """
 import argparse
 import json
@@ -42,6 +46,23 @@ def model_flops(cell, H, L, embed):
     return f
 
 
+def read_safetensors(path):
+    """The float32 tensors of a safetensors file, by name (no package needed)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {t['dtype']}, not F32")
+        a, b = t["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).view(t["shape"]).clone()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cell", default="lstm", choices=["rnn", "lstm", "gru"])
@@ -56,6 +77,11 @@ def main():
     ap.add_argument("--text", default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--loss-steps", type=int, default=0,
+                    help="train this many steps from the start, print each one's loss (JSON lines), and stop")
+    ap.add_argument("--init", default=None,
+                    help="start from these parameters (a safetensors file with the model's names, "
+                         "e.g. from bench/dnnl_charlm --init-out)")
     a = ap.parse_args()
     if a.sample_seconds < 0:
         a.sample_seconds = max(1.0, a.seconds / 2)
@@ -72,6 +98,8 @@ def main():
     windows = (per_stream - 1) // T
 
     model = CharLM(a.cell, V, H, L)
+    if a.init:
+        model.load_state_dict(read_safetensors(a.init))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     state = None
     w = 0
@@ -89,6 +117,13 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
+        return loss
+
+    if a.loss_steps > 0:
+        # The loss curve from the first step (bench/loss_check.sh); no timing.
+        for s in range(1, a.loss_steps + 1):
+            print(json.dumps({"step": s, "train_loss": round(step().item(), 6)}))
+        return 0
 
     t0 = time.perf_counter()
     warm = 0
