@@ -39,6 +39,7 @@
 #include "base/internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,9 +187,10 @@ int recur_budget_choose(size_t n, size_t nval, int V, double seconds, recur_spee
 /* ---------------------------------------------------------------- measuring */
 
 typedef struct probe {
-    double t0, t1;
+    double t0, t1, last;
     long long from, steps, chars_per_step;
     double max_s;
+    double dt[20]; /* the timed steps' durations */
 } probe;
 
 static double now_s(void)
@@ -198,22 +200,31 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-// Times the steps after the first (which packs weights and touches memory
-// for the first time): at least 3 of them, or more while under max_s.
+// Times the steps after the first two (which pack weights and touch memory
+// for the first time): at least 3 of them, or more while under max_s, up to
+// 20. The speed is the median step's: a step slowed by another process for a
+// moment moves a mean of three by a third, the median not at all.
 static int probe_event(const recur_train_event *e, void *user)
 {
     probe *p = user;
     if (e->kind != RECUR_EV_STEP) return 0;
     const double t = now_s();
-    if (e->step == 1) {
-        p->t0 = t;
-        p->from = 1;
+    if (e->step <= 2) {
+        p->t0 = p->last = t;
+        p->from = e->step;
         return 0;
     }
     p->t1 = t;
-    p->steps = e->step - p->from;
+    p->dt[p->steps++] = t - p->last;
+    p->last = t;
     const double spent = t - p->t0, per = spent / (double)p->steps;
     return p->steps >= 3 && (spent + per > p->max_s || p->steps >= 20);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden, int layers,
@@ -229,6 +240,11 @@ double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell 
     mc.cell = cell;
     mc.hidden = hidden;
     mc.layers = layers;
+    // With the dropout a long run gets: drawing masks costs time (a quarter
+    // of a step for an LSTM 2x256), and the rate is decided after measuring.
+    // A run planned without dropout is then a little faster than planned.
+    mc.dropout = 0.5f;
+    mc.dropout_out = 0.3f;
     if (!rc) rc = recur_model_new(&mc, v, 1, &m, err);
     recur_train_config tc;
     recur_train_config_default(&tc);
@@ -243,7 +259,9 @@ double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell 
     probe p = {.max_s = max_s > 0 ? max_s : 1};
     if (!rc) rc = recur_trainer_run(t, probe_event, &p, err);
     if (rc == RECUR_EINTERRUPT && p.steps > 0 && p.t1 > p.t0) {
-        speed = (double)p.steps * seq * batch / (p.t1 - p.t0);
+        qsort(p.dt, (size_t)p.steps, sizeof p.dt[0], cmp_double);
+        const double mid = p.steps % 2 ? p.dt[p.steps / 2] : (p.dt[p.steps / 2 - 1] + p.dt[p.steps / 2]) / 2;
+        speed = mid > 0 ? (double)seq * batch / mid : -1;
         if (err) err->code = RECUR_OK, err->msg[0] = 0;
     } else if (rc == RECUR_OK) {
         rc = set_error(err, RECUR_EINVAL, "the speed probe ended before it was timed");
