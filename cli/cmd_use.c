@@ -98,7 +98,7 @@ int cmd_sample(int argc, char **argv)
     }
     if ((rc = recur_sampler_new(m, &sc, &s, &err))) goto done;
     if (sc.int8 && strcmp(recur_sampler_kernel(s), "avx512-vnni"))
-        fprintf(stderr, "recur sample: this CPU has no AVX512-VNNI; int8 runs on portable code (slower than fp32)\n");
+        fprintf(stderr, "recur sample: int8 runs on portable code (no AVX512-VNNI here, or RECUR_KERNELS=portable): slower than fp32\n");
     if (task == RECUR_TASK_CONDLM) {
         // Each text was learned as "\n" + text + "\n": start after a newline,
         // stop at the next, once per --count.

@@ -476,10 +476,12 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
             q[i][0] = 0;
             shell_arg(q[i], sizeof q[i], &at, raw[i]);
         }
+        // A FILE that looks like an option goes last, after "--".
+        const int dash = data[0] == '-';
         fprintf(stderr, "recur %s: interrupted at step %lld of %lld; state saved to %s\n"
-                        "  resume with: %s %s%s %s --resume%s --out%s\n",
-                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, q[0],
-                c->resume_hint ? c->resume_hint : "[same options]", q[1], q[2]);
+                        "  resume with: %s %s%s %s --resume%s --out%s%s%s\n",
+                c->cmd, recur_trainer_step(t), total, c->last, how, c->cmd, dash ? "" : q[0],
+                c->resume_hint ? c->resume_hint : "[same options]", q[1], q[2], dash ? " --" : "", dash ? q[0] : "");
         return 130;
     }
     if (rc) return fail(c->cmd, &err);

@@ -208,7 +208,7 @@ typedef struct recur_sample_config {
     int bf16;          /* 1: read the weights as bfloat16 (half the bytes, faster on large
                           models; probabilities differ slightly: docs/api.md). Default 0 */
     int int8;          /* 1: weights quantized to int8 per output row with fp32 scales when the
-                          sampler is made (a quarter of the bytes; AVX512-VNNI where the CPU has
+                          sampler first runs (a quarter of the bytes; AVX512-VNNI where the CPU has
                           it); probabilities differ more than bf16's: docs/api.md. Not with bf16.
                           Default 0 */
 } recur_sample_config;

@@ -242,23 +242,33 @@ static void test_kernels_i8(void)
                 }
     // The quantizers: the same bytes and scale from both builds, ties to
     // even, the padding 128, a zero vector all 128 with scale 0.
+    // A NaN or an Inf anywhere: scale NaN, every byte 128 (the product is
+    // NaN, as fp32's); max|x| under STEP_QUANT_MIN: zero.
     int qsame = 1;
     for (int K = 0; K <= 70; K++)
-        for (int trial = 0; trial < 4; trial++) {
+        for (int trial = 0; trial < 7; trial++) {
             float x[72];
             uint8_t qa[72], qp[72];
-            fill(x, (size_t)K, &r, trial == 3 ? 0.0f : 2.0f);
+            fill(x, (size_t)K, &r, trial == 3 ? 0.0f : trial == 6 ? 1e-31f : 2.0f);
             if (trial == 2)
                 for (int k = 0; k < K; k++) x[k] = (float)((k % 9) - 4) * 0.5f; // ties at k/2 steps: x*127/2
+            if ((trial == 4 || trial == 5) && K) x[(K * 7) % K] = trial == 4 ? NAN : -INFINITY;
             memset(qa, 1, sizeof qa), memset(qp, 2, sizeof qp);
             const float sa = ka->quantize(x, K, qa), sp = p->quantize(x, K, qp);
             const int Kp = (K + 3) / 4 * 4;
+            if ((trial == 4 || trial == 5) && K) {
+                for (int k = 0; k < Kp; k++)
+                    if (qa[k] != 128 || qp[k] != 128) qsame = 0;
+                if (!isnan(sa) || !isnan(sp)) qsame = 0;
+                continue;
+            }
+            if (trial == 6 && (sa != 0 || sp != 0)) qsame = 0;
             if (memcmp(&sa, &sp, 4) || memcmp(qa, qp, (size_t)Kp)) qsame = 0;
             for (int k = K; k < Kp; k++)
                 if (qa[k] != 128) qsame = 0;
             for (int k = 0; k < K; k++) {
-                const float want = rintf(x[k] * (sa > 0 ? 1 / sa : 0));
-                if (qa[k] != (uint8_t)(128 + (int)want) || (trial == 3 && (qa[k] != 128 || sa != 0))) qsame = 0;
+                const float want = sa > 0 ? rintf(x[k] * (1 / sa)) : 0;
+                if (qa[k] != (uint8_t)(128 + (int)want) || (trial >= 3 && (qa[k] != 128 || sa != 0))) qsame = 0;
             }
         }
     CHECK(qsame, "the int8 quantizers differ between builds or from rint(x / xs) + 128");
@@ -426,6 +436,33 @@ static void test_against_forward(void)
         step_free(s);
         recur_model_free(m);
     }
+    recur_vocab_free(v);
+}
+
+// A corrupt model (a NaN among the weights, which a checkpoint may hold):
+// int8 gives NaN logits as fp32 does, in both builds, not plausible text.
+static void test_int8_nan(void)
+{
+    printf("int8 with a NaN weight:\n");
+    recur_vocab *v = NULL;
+    CHECK(recur_vocab_from_text(alphabet, strlen(alphabet), 0, &v, NULL) == 0, "vocab");
+    const shape sh = {RECUR_CELL_LSTM, 0, 64, 2, 8, 0};
+    recur_model *m = make(&sh, v, 9);
+    if (!m) return;
+    m->w[m->lay[1].w_hh + 5] = NAN;
+    m->version++;
+    int32_t ids[6] = {1, 2, 3, 4, 5, 6};
+    float *f = step_run(m, 1, STEP_FP32, ids, 6, 0), *q = step_run(m, 1, STEP_INT8, ids, 6, 0);
+    setenv("RECUR_KERNELS", "portable", 1);
+    float *qp = step_run(m, 1, STEP_INT8, ids, 6, 0);
+    unsetenv("RECUR_KERNELS");
+    int nf = 0, nq = 0, nqp = 0;
+    for (int i = 5 * m->O; i < 6 * m->O; i++) nf += isnan(f[i]), nq += isnan(q[i]), nqp += isnan(qp[i]);
+    printf("  NaN logits at the last step: fp32 %d, int8 %d, int8 portable %d of %d\n", nf, nq, nqp, m->O);
+    CHECK(nf == m->O && nq == m->O && nqp == m->O, "a NaN weight: fp32 %d, int8 %d, portable %d NaN logits of %d", nf,
+          nq, nqp, m->O);
+    free(f), free(q), free(qp);
+    recur_model_free(m);
     recur_vocab_free(v);
 }
 
@@ -620,6 +657,7 @@ int main(void)
     test_kernels();
     test_kernels_i8();
     test_against_forward();
+    test_int8_nan();
     // Training three models 100 steps each on two threads takes minutes under
     // valgrind (its threads take turns); the plain and ASan runs cover it.
     if (getenv("RECUR_VALGRIND"))

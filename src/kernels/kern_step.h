@@ -48,6 +48,7 @@
 #include <string.h>
 
 #define STEP_NR 64 /* columns per panel, at most (nv = 4) */
+#define STEP_QUANT_MIN 1e-30f /* int8: a smaller max|x| or max|W(., col)| quantizes to zero */
 #define STEP_NP 4  /* panels per chunk, at most */
 
 typedef struct step_kern {
@@ -61,9 +62,11 @@ typedef struct step_kern {
                   const float *const *init, float *const *out);
     const char *i8_name; /* "avx512-vnni" or "portable" */
     /* x[0..K) quantized for mv_i8: xq[k] = 128 + rint(x[k] * (1 / xs)) with
-     * xs = max|x| / 127 (returned; 0 for a zero or non-finite x, every byte
-     * then 128), bytes K up to a multiple of 4 set to 128. Both builds give
-     * the same bytes (one rounding of each product, ties to even). */
+     * xs = max|x| / 127 (returned), bytes K up to a multiple of 4 set to 128.
+     * Every byte is 128 and xs is 0 when max|x| < STEP_QUANT_MIN (1 / xs
+     * would overflow), and NaN when x holds a NaN or an Inf (so the product
+     * is NaN, as fp32's would be). Both builds give the same bytes (one
+     * rounding of each product, ties to even). */
     float (*quantize)(const float *x, int K, uint8_t *xq);
 } step_kern;
 

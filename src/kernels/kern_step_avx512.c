@@ -22,6 +22,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(RECUR_NO_AVX512)
 
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 
 #define KS_FN __attribute__((target("avx512f")))
@@ -197,11 +198,21 @@ KS_VNNI static void avx512_mv_i8(int np, int nv, const int *nc, int K, const uin
 KS_FN static float avx512_quantize(const float *x, int K, uint8_t *xq)
 {
     __m512 mx = _mm512_setzero_ps();
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    __mmask16 bad = 0;
     int k = 0;
-    for (; k + 16 <= K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
-    float amax = _mm512_reduce_max_ps(mx);
-    for (; k < K; k++) amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
-    const float xs = amax > 0 && isfinite(amax) ? amax / 127 : 0, inv = xs > 0 ? 1 / xs : 0;
+    for (; k < K; k += 16) {
+        const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(K - k), x + k));
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ); // NaN or Inf
+        mx = _mm512_max_ps(mx, a);
+    }
+    const float amax = _mm512_reduce_max_ps(mx); // finite when nothing was bad
+    const int Kp = (K + 3) / 4 * 4;
+    if (bad || !(amax >= STEP_QUANT_MIN)) {
+        memset(xq, 128, (size_t)Kp);
+        return bad ? NAN : 0.0f;
+    }
+    const float xs = amax / 127, inv = 1 / xs;
     const __m512 iv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127), hi = _mm512_set1_ps(127);
     const __m512i zero = _mm512_set1_epi32(128);
     for (k = 0; k < K; k += 16) {
@@ -213,7 +224,7 @@ KS_FN static float avx512_quantize(const float *x, int K, uint8_t *xq)
         _mm_storeu_si128((__m128i *)(void *)b, _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(q), zero)));
         memcpy(xq + k, b, K - k < 16 ? (size_t)(K - k) : 16);
     }
-    for (k = K; k % 4; k++) xq[k] = 128;
+    for (k = K; k < Kp; k++) xq[k] = 128;
     return xs;
 }
 

@@ -9,6 +9,7 @@
 
 #include "kernels/kern.h"
 
+#include <float.h>
 #include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__) && \
@@ -78,14 +79,24 @@ void step_mv_i8_portable(int np, int nv, const int *nc, int K, const uint8_t *xq
 float step_quantize_portable(const float *x, int K, uint8_t *xq)
 {
     float amax = 0;
-    for (int k = 0; k < K; k++) amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
-    const float xs = amax > 0 && isfinite(amax) ? amax / 127 : 0, inv = xs > 0 ? 1 / xs : 0;
+    int bad = 0;
+    for (int k = 0; k < K; k++) {
+        const float a = fabsf(x[k]);
+        if (!(a <= FLT_MAX)) bad = 1; // NaN or Inf
+        else if (a > amax) amax = a;
+    }
+    const int Kp = (K + 3) / 4 * 4;
+    if (bad || !(amax >= STEP_QUANT_MIN)) {
+        memset(xq, 128, (size_t)Kp);
+        return bad ? NAN : 0.0f;
+    }
+    const float xs = amax / 127, inv = 1 / xs;
     for (int k = 0; k < K; k++) {
         float q = rintf(x[k] * inv);
         q = q > 127 ? 127 : q < -127 ? -127 : q;
         xq[k] = (uint8_t)(128 + (int)q);
     }
-    for (int k = K; k % 4; k++) xq[k] = 128;
+    for (int k = K; k < Kp; k++) xq[k] = 128;
     return xs;
 }
 

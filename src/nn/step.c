@@ -24,6 +24,7 @@
 #include "kernels/kern_step.h"
 #include "kernels/pool.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,15 +211,23 @@ static void pack_part(uint32_t *dst, int prec, const float *W, long ld, const ch
             size_t at = (size_t)p * nw + j;
             if (prec == STEP_INT8) {
                 const size_t rows = (size_t)(K + 3) / 4;
+                // A column holding NaN or Inf gets a NaN scale (its output is
+                // NaN, as fp32's); one under STEP_QUANT_MIN is zero.
                 float amax = 0;
-                for (int k = 0; src && k < K; k++) amax = fabsf(src[k]) > amax ? fabsf(src[k]) : amax;
-                const float scale = amax > 0 && isfinite(amax) ? amax / 127 : 0, inv = scale > 0 ? 1 / scale : 0;
+                int bad = 0;
+                for (int k = 0; src && k < K; k++) {
+                    const float a = fabsf(src[k]);
+                    if (!(a <= FLT_MAX)) bad = 1;
+                    else if (a > amax) amax = a;
+                }
+                const int zero = bad || !(amax >= STEP_QUANT_MIN);
+                const float scale = bad ? NAN : zero ? 0 : amax / 127, inv = zero ? 0 : 1 / scale;
                 int32_t sum = 0;
                 for (size_t r = 0; r < rows; r++) {
                     uint32_t word = 0;
                     for (int b = 0; b < 4; b++) {
                         const int k = (int)r * 4 + b;
-                        long q = src && k < K ? lrintf(src[k] * inv) : 0;
+                        long q = src && k < K && !zero ? lrintf(src[k] * inv) : 0;
                         q = q > 127 ? 127 : q < -127 ? -127 : q;
                         sum += (int32_t)q;
                         word |= (uint32_t)(uint8_t)(int8_t)q << (8 * b);

@@ -23,7 +23,7 @@
  *            head, each to 0.05: none for a run that sees the text 4 times or
  *            less, 0.15 and 0.1 at 6 passes (where 0.2 between the layers
  *            cost an LSTM 256x2 0.011 nats and 0.2 before the head gained
- *            0.010), 0.5 and 0.3 from 18 passes (what reached 1.4484; the
+ *            0.010), 0.5 and 0.3 from 15 passes (what reached 1.4484; the
  *            same model with 0.40 and no output dropout overfit from 14
  *            passes and stopped at 1.4773).
  *   run      Adam 2e-3, cosine to 1e-4 with a linear warm-up of min(200,
@@ -242,7 +242,9 @@ double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell 
     mc.layers = layers;
     // With the dropout a long run gets: drawing masks costs time (a quarter
     // of a step for an LSTM 2x256), and the rate is decided after measuring.
-    // A run planned without dropout is then a little faster than planned.
+    // A run planned without dropout (4 passes or fewer: large texts, short
+    // budgets) then runs faster than planned and ends early, by up to a
+    // fifth of the time for small models (docs/results.md).
     mc.dropout = 0.5f;
     mc.dropout_out = 0.3f;
     if (!rc) rc = recur_model_new(&mc, v, 1, &m, err);
