@@ -466,12 +466,13 @@ RECUR_API void recur_budget_plan_steps(recur_budget_choice *c, size_t train_char
                                        double seconds);
 
 /* A speed measurement for recur_budget_choose: trains a model of that shape
- * on text (a few steps after one that warms up, at most about max_s
- * seconds) with `threads` threads and returns characters per second, or a
- * negative number (err set) if it could not run. */
+ * with those dropouts (their masks cost time) on text (the median of at
+ * least 3 steps after two that warm up, at most about max_s seconds) with
+ * `threads` threads and returns characters per second, or a negative number
+ * (err set) if it could not run. */
 RECUR_API double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden,
-                                      int layers, int seq, int batch, int threads, double max_s,
-                                      recur_error *err);
+                                      int layers, int seq, int batch, float dropout, float dropout_out,
+                                      int threads, double max_s, recur_error *err);
 
 /* ---------------------------------------------------------------- applications */
 

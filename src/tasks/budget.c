@@ -228,7 +228,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden, int layers,
-                            int seq, int batch, int threads, double max_s, recur_error *err)
+                            int seq, int batch, float dropout, float dropout_out, int threads, double max_s,
+                            recur_error *err)
 {
     recur_vocab *v = NULL;
     recur_model *m = NULL;
@@ -240,13 +241,9 @@ double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell 
     mc.cell = cell;
     mc.hidden = hidden;
     mc.layers = layers;
-    // With the dropout a long run gets: drawing masks costs time (a quarter
-    // of a step for an LSTM 2x256), and the rate is decided after measuring.
-    // A run planned without dropout (4 passes or fewer: large texts, short
-    // budgets) then runs faster than planned and ends early, by up to a
-    // fifth of the time for small models (docs/results.md).
-    mc.dropout = 0.5f;
-    mc.dropout_out = 0.3f;
+    // Drawing masks costs time (a quarter of a step for an LSTM 2x256).
+    mc.dropout = dropout;
+    mc.dropout_out = dropout_out;
     if (!rc) rc = recur_model_new(&mc, v, 1, &m, err);
     recur_train_config tc;
     recur_train_config_default(&tc);
