@@ -28,6 +28,17 @@ def target_dnnl(H, L, B, T):
     return None
 
 
+def target_bf16(H, L, B, T):
+    """bf16 training targets (issue #15): at H >= 512, >= 1.6x recur fp32 and
+    >= 1.6x oneDNN fp32; at H128 L2 B50 T50, >= 3x PyTorch fp32. (against fp32,
+    against oneDNN, against PyTorch); None where there is none."""
+    if H >= 512:
+        return 1.6, 1.6, None
+    if (H, L, B, T) == (128, 2, 50, 50):
+        return None, None, 3.0
+    return None, None, None
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -222,23 +233,28 @@ def main():
     w("## Ceilings")
     w("")
     if peaks:
-        w("| threads | AVX-512 FMA peak | OpenBLAS sgemm 2048^3 | sgemm at the model's shapes (min - max) |")
-        w("|---|---|---|---|")
+        w("| threads | AVX-512 FMA peak | AVX512-BF16 peak (vdpbf16ps) | OpenBLAS sgemm 2048^3 | sgemm at the model's shapes (min - max) |")
+        w("|---|---|---|---|---|")
         for th in sorted(peaks):
             p = peaks[th]
             g = [s["gflops"] for s in p.get("sgemm", [])]
             rng = f"{min(g):.0f} - {max(g):.0f}" if g else "-"
             gc = [s["cpu_gflops"] for s in p.get("sgemm", []) if "cpu_gflops" in s]
             rngc = f"{min(gc):.0f} - {max(gc):.0f}" if gc else "-"
+            bf = (f"{p['bf16_peak_gflops']:.0f} ({p.get('bf16_peak_cpu_gflops', float('nan')):.0f}) GFLOP/s"
+                  if p.get("bf16_peak_gflops") else "-")
             w(f"| {th} | {p['fma_peak_gflops']:.0f} ({p.get('fma_peak_cpu_gflops', float('nan')):.0f}) GFLOP/s "
+              f"| {bf} "
               f"| {p['square2048_gflops']:.0f} ({p.get('square2048_cpu_gflops', float('nan')):.0f}) GFLOP/s "
               f"| {rng} ({rngc}) GFLOP/s |")
         w("")
         w("Wall-clock rates, and in brackets per CPU time of the measuring threads (x threads): on this")
         w("shared machine the bracketed numbers are what the cores do while they are ours, and the")
         w("ones the percentages below use. The FMA peak is 16-lane fused multiply-adds on registers")
-        w("(2 FLOPs each) on every thread; `bench/sgemm_peak --json` lists OpenBLAS (SkylakeX")
-        w("kernels) at every product the models use.")
+        w("(2 FLOPs each) on every thread; the bf16 peak the same with AVX512-BF16's vdpbf16ps (two")
+        w("bf16 products added into each of 16 fp32 lanes: 64 FLOPs per instruction), the ceiling of")
+        w("`--bf16` training; `bench/sgemm_peak --json` lists OpenBLAS (SkylakeX kernels) at every")
+        w("product the models use.")
         w("")
 
     for th in sorted({k[0] for k in groups}):
@@ -252,7 +268,8 @@ def main():
                 + " recur GFLOP/s | % FMA peak | PyTorch GFLOP/s |" + (" oneDNN GFLOP/s | % FMA peak |" if dn else ""))
         w(head)
         w("|" + "---|" * (head.count("|") - 1))
-        rows_s, rows_m = [], []
+        rows_s, rows_m, rows_b = [], [], []
+        bpeak = pk.get("bf16_peak_cpu_gflops") or pk.get("bf16_peak_gflops")
         for key in sorted(k for k in groups if k[0] == th):
             _, cell, H, L, B, T = key
             g = groups[key]
@@ -318,6 +335,14 @@ def main():
             tm = med([r["peak_rss_mib"] for r in tc.values()])
             dm = med([r["peak_rss_mib"] for r in dc.values()])
             rows_m.append((name, rm, tm, dm))
+            bc = g.get("recur_bf16", {})
+            if bc:
+                bcpu = {p: cpu_rate(r, "train_chars_per_s") for p, r in bc.items()}
+                ran = all(r.get("bf16") for r in bc.values())
+                rows_b.append((name, H, L, B, T, med([r["train_chars_per_s"] for r in bc.values()]), ran,
+                               pair_ratios(bc, rc, "train_chars_per_s"), pair_ratios(bc, dc, "train_chars_per_s"),
+                               pair_ratios(bc, tc, "train_chars_per_s"), train_gflops(bc, bcpu),
+                               med([r["peak_rss_mib"] for r in bc.values()]), rm, tm))
         w("")
         w("Train chars/s are wall-clock medians and the ratio is the median of the per-pair ratios")
         w("(the issue's measure). \"Per CPU-s\" divides by the CPU time the process got instead of")
@@ -382,6 +407,23 @@ def main():
             w("Peak RSS is the whole process's: oneDNN's includes libdnnl and its JIT-generated kernels, no")
             w("interpreter.")
         w("")
+        if rows_b:
+            w("bf16 mixed-precision training (`recur bench --bf16`, as `recur train --bf16`): every matrix")
+            w("product on bfloat16 inputs with fp32 sums (AVX512-BF16), the rest fp32. Ratios are per pair")
+            w("against recur fp32, oneDNN fp32 and PyTorch fp32 in the same round; GFLOP/s per CPU time by")
+            w("the same formula, and % of the bf16 (vdpbf16ps) peak per CPU time.")
+            w("")
+            w("| model | bf16 train chars/s | / recur fp32 (range) | target | / oneDNN fp32 (range) | target "
+              "| / PyTorch fp32 (range) | target | bf16 GFLOP/s | % bf16 peak | peak RSS MiB (fp32: recur, PyTorch) |")
+            w("|---|---|---|---|---|---|---|---|---|---|---|")
+            for name, H, L, B, T, bt, ran, vf, vd, vt, bg, bm, rm, tm in rows_b:
+                t1, t2, t3 = target_bf16(H, L, B, T)
+                pf = "-" if not (bg and bpeak) else f"{100 * bg / bpeak:.0f} %"
+                w(f"| {name}{'' if ran else ' (ran in fp32: no AVX512-BF16)'} | {fmt(bt)} | {ratio_txt(vf, t1)} "
+                  f"| {'>= %gx' % t1 if t1 else '-'} | {ratio_txt(vd, t2) if dn else '-'} | {'>= %gx' % t2 if t2 else '-'} "
+                  f"| {ratio_txt(vt, t3)} | {'>= %gx' % t3 if t3 else '-'} | {fmt(bg, 1)} | {pf} "
+                  f"| {fmt(bm, 1)} ({fmt(rm, 1)}, {fmt(tm, 1)}) |")
+            w("")
 
     here = os.path.dirname(os.path.abspath(__file__))
     notes = os.path.join(here, "analysis.md")

@@ -2,8 +2,9 @@
 # bench/run.sh - recur against PyTorch and oneDNN on the same machine,
 # interleaved, and docs/benchmarks.md from the results (bench/report.py).
 #
-# For each thread count, cell and shape it runs `recur bench`,
-# bench/torch_charlm.py and bench/dnnl_charlm alternately (A B C A B C ..,
+# For each thread count, cell and shape it runs `recur bench`, `recur bench
+# --bf16` (bf16 mixed-precision training, where the CPU has AVX512-BF16),
+# bench/torch_charlm.py and bench/dnnl_charlm alternately (A B C D A B C D ..,
 # PAIRS rounds), so that all see the same machine load; then the sgemm / FMA
 # ceilings (bench/sgemm_peak) and the sampling ceiling (bench/stream_peak:
 # read bandwidth at each model's weight bytes per sampled character, fp32 and
@@ -29,7 +30,7 @@
 #   PAIRS=3  SECONDS_PER_RUN=5  THREADS="1 2"  CELLS="rnn lstm gru"
 #   SHAPES="128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"   (H,L,B,T)
 #   OUT=bench/results/<date>   BUILD=build   TORCH=1 (0: recur only)
-#   DNNL=1 (0: no oneDNN runs)
+#   DNNL=1 (0: no oneDNN runs)   BF16=1 (0: no `recur bench --bf16` runs)
 #   EXTRA_RUNS="older/runs.jsonl ..."  earlier results to include in the report
 # Needs cmake and a C compiler; PyTorch runs need Debian's python3-torch,
 # sgemm_peak needs libopenblas-dev, the oneDNN runs libdnnl-dev (bench only:
@@ -46,6 +47,7 @@ SHAPES=${SHAPES:-"128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"}
 BUILD=${BUILD:-build}
 TORCH=${TORCH:-1}
 DNNL=${DNNL:-1}
+BF16=${BF16:-1}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
@@ -99,6 +101,12 @@ run_recur() { # th cell H L B T pair
         --threads "$1" --seconds "$SECS" --sample-bf16 --sample-int8 --json) || { echo "recur bench failed: $*" >&2; return 0; }
     echo "{\"impl\":\"recur\",\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
 }
+run_recur_bf16() { # th cell H L B T pair: training with --bf16 (its sampling is fp32's, timed briefly)
+    local j
+    j=$("$RECUR" bench --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
+        --threads "$1" --seconds "$SECS" --sample-seconds 0.2 --bf16 --json 2>/dev/null) || { echo "recur bench --bf16 failed: $*" >&2; return 0; }
+    echo "{\"impl\":\"recur_bf16\",\"pair\":$7,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
+}
 run_torch() { # th cell H L B T pair [OMP_WAIT_POLICY]
     local j
     j=$(env OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS="$1" ${8:+OMP_WAIT_POLICY=$8} \
@@ -126,6 +134,7 @@ for th in $THREADS; do
             echo "$cell H$H L$L B$B T$T, $th thread(s)" >&2
             for p in $(seq 1 "$PAIRS"); do
                 run_recur "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
+                [ "$BF16" = 1 ] && run_recur_bf16 "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
                 if [ "$TORCH" = 1 ]; then
                     run_torch "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
                     # With several threads libgomp's spinning collapses when another

@@ -3,7 +3,10 @@
  * (docs/benchmarks.md):
  *   1. the AVX-512 FMA peak: N threads each running independent
  *      vfmadd231ps chains on registers (no memory traffic), so
- *      2 FLOPs x 16 lanes x FMAs per second;
+ *      2 FLOPs x 16 lanes x FMAs per second; and, where the CPU has
+ *      AVX512-BF16, the same with vdpbf16ps (2 products of bf16 pairs added
+ *      into each of 16 fp32 lanes: 64 FLOPs per instruction), the ceiling
+ *      of bf16 training (recur train --bf16);
  *   2. OpenBLAS sgemm GFLOP/s at the shapes the models use (the recurrent
  *      product [B,H]x[H,G*H], the window's input product [B*T,H]x[H,G*H],
  *      the weight gradient [G*H,B*T]x[B*T,H]) and a large square.
@@ -73,7 +76,44 @@ static void *fma_loop(void *p)
     return NULL;
 }
 
-static double fma_peak(int threads, double *cpu_rate)
+// fma_loop with vdpbf16ps: the same 12 chains, each instruction 2 bf16
+// products per lane added into the fp32 lane.
+__attribute__((target("avx512f,avx512bf16"))) static void *dp_loop(void *p)
+{
+    fma_arg *a = p;
+    double cpu0 = thread_cpu_s();
+    __m512 c0 = _mm512_set1_ps(0.0f), c1 = _mm512_set1_ps(1.0f), c2 = _mm512_set1_ps(2.0f),
+           c3 = _mm512_set1_ps(3.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f),
+           c6 = _mm512_set1_ps(6.0f), c7 = _mm512_set1_ps(7.0f), c8 = _mm512_set1_ps(8.0f),
+           c9 = _mm512_set1_ps(9.0f), c10 = _mm512_set1_ps(10.0f), c11 = _mm512_set1_ps(11.0f);
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F7F3F7F), y = (__m512bh)_mm512_set1_epi32(0x33D633D6);
+    for (long i = 0; i < a->iters; i++) {
+        c0 = _mm512_dpbf16_ps(c0, x, y);
+        c1 = _mm512_dpbf16_ps(c1, x, y);
+        c2 = _mm512_dpbf16_ps(c2, x, y);
+        c3 = _mm512_dpbf16_ps(c3, x, y);
+        c4 = _mm512_dpbf16_ps(c4, x, y);
+        c5 = _mm512_dpbf16_ps(c5, x, y);
+        c6 = _mm512_dpbf16_ps(c6, x, y);
+        c7 = _mm512_dpbf16_ps(c7, x, y);
+        c8 = _mm512_dpbf16_ps(c8, x, y);
+        c9 = _mm512_dpbf16_ps(c9, x, y);
+        c10 = _mm512_dpbf16_ps(c10, x, y);
+        c11 = _mm512_dpbf16_ps(c11, x, y);
+        __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5), "+v"(c6),
+                         "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    a->out = _mm512_reduce_add_ps(s);
+    a->cpu = thread_cpu_s() - cpu0;
+    return NULL;
+}
+
+// GFLOP/s of `threads` threads running loop, flops per iteration each; the
+// best of 5 (wall) and of CPU-time rates.
+static double peak_of(void *(*loop)(void *), double flops, int threads, double *cpu_rate)
 {
     double best = 0;
     *cpu_rate = 0;
@@ -84,16 +124,21 @@ static double fma_peak(int threads, double *cpu_rate)
         double t0 = now_s();
         for (int i = 0; i < threads; i++) {
             args[i].iters = iters;
-            pthread_create(&th[i], NULL, fma_loop, &args[i]);
+            pthread_create(&th[i], NULL, loop, &args[i]);
         }
         for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
         double dt = now_s() - t0;
-        double gf = (double)threads * iters * 12 * 16 * 2 / dt * 1e-9, cr = 0;
-        for (int i = 0; i < threads; i++) cr += (double)iters * 12 * 16 * 2 / args[i].cpu * 1e-9;
+        double gf = (double)threads * iters * flops / dt * 1e-9, cr = 0;
+        for (int i = 0; i < threads; i++) cr += (double)iters * flops / args[i].cpu * 1e-9;
         if (gf > best) best = gf;
         if (cr > *cpu_rate) *cpu_rate = cr;
     }
     return best;
+}
+
+static double fma_peak(int threads, double *cpu_rate)
+{
+    return peak_of(fma_loop, 12 * 16 * 2, threads, cpu_rate);
 }
 
 /* ---------------------------------------------------------------- read bandwidth */
@@ -172,18 +217,23 @@ int main(int argc, char **argv)
     const double seconds = o.seconds;
     openblas_set_num_threads(threads);
     double peak_cpu, peak = fma_peak(threads, &peak_cpu);
+    __builtin_cpu_init();
+    const int has_bf16 = __builtin_cpu_supports("avx512bf16");
+    double bf_cpu = 0, bf = has_bf16 ? peak_of(dp_loop, 12 * 16 * 4, threads, &bf_cpu) : 0;
 
     // The table's shapes (docs/benchmarks.md): (H, B, T) x cells.
     static const int shapes[][3] = {{128, 1, 25}, {128, 50, 50}, {512, 64, 100}, {1024, 128, 100}};
     static const int gates[] = {1, 4, 3};
     static const char *names[] = {"rnn", "lstm", "gru"};
     if (json)
-        printf("{\"threads\":%d,\"fma_peak_gflops\":%.1f,\"fma_peak_cpu_gflops\":%.1f,\"sgemm\":[",
-               threads, peak, peak_cpu);
+        printf("{\"threads\":%d,\"fma_peak_gflops\":%.1f,\"fma_peak_cpu_gflops\":%.1f,"
+               "\"bf16_peak_gflops\":%.1f,\"bf16_peak_cpu_gflops\":%.1f,\"sgemm\":[",
+               threads, peak, peak_cpu, bf, bf_cpu);
     else
-        printf("threads %d  AVX-512 FMA peak %.1f GFLOP/s wall, %.1f per CPU time\n"
+        printf("threads %d  AVX-512 FMA peak %.1f GFLOP/s wall, %.1f per CPU time; "
+               "AVX512-BF16 vdpbf16ps peak %.1f wall, %.1f per CPU time%s\n"
                "%-6s %-16s %-26s %10s %10s\n",
-               threads, peak, peak_cpu, "cell", "shape (H,B,T)", "product (M x N x K)", "GFLOP/s",
+               threads, peak, peak_cpu, bf, bf_cpu, has_bf16 ? "" : " (no AVX512-BF16)", "cell", "shape (H,B,T)", "product (M x N x K)", "GFLOP/s",
                "(CPU)");
     int first = 1;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

@@ -80,6 +80,7 @@ void train_cli_shared_options(train_cli *c)
     train_cli_add(c, (opt){"momentum", OPT_FLOAT, &t->momentum, 0, 0.9999, "X", "momentum for sgd", 0});
     train_cli_add(c, (opt){"seed", OPT_U64, &t->seed, 0, 0, "S", "random seed (same seed and threads: same run)", 0});
     train_cli_add(c, (opt){"threads", OPT_INT, &t->threads, 1, 256, "N", "worker threads (default here: the CPUs, at most 8)", 0});
+    train_cli_add(c, (opt){"bf16", OPT_FLAG, &t->bf16, 0, 0, 0, "bf16 mixed precision: matrix products on bfloat16 inputs (AVX512-BF16), sums, weights and optimizer in fp32; fp32 where the CPU lacks it", 0});
     train_cli_add(c, (opt){"print-every", OPT_LL, &c->print_every, 0, 1e15, "N", "steps between progress lines when not a terminal (0: auto)", 0});
     train_cli_add(c, (opt){"quiet", OPT_FLAG, &c->quiet, 0, 0, 0, "no progress output", 0});
 }
@@ -116,6 +117,8 @@ int train_cli_finish(train_cli *c)
         if (ci < 0) return usage_error(cmd, "invalid value for --cell: '%s' (expected rnn, lstm or gru)", c->cell);
         c->mc.cell = (recur_cell)ci;
     }
+    if (c->tc.bf16 && !recur_has_bf16())
+        fprintf(stderr, "recur %s: this CPU has no AVX512-BF16: --bf16 trains in fp32\n", cmd);
     int oi = !strcmp(c->optim, "adam") ? RECUR_ADAM : !strcmp(c->optim, "adagrad") ? RECUR_ADAGRAD
            : !strcmp(c->optim, "rmsprop") ? RECUR_RMSPROP : !strcmp(c->optim, "sgd") ? RECUR_SGD : -1;
     if (oi < 0) return usage_error(cmd, "invalid value for --optim: '%s' (expected adam, adagrad, rmsprop or sgd)", c->optim);

@@ -302,9 +302,17 @@ typedef struct recur_train_config {
     float weight_decay;   /* decoupled weight decay (AdamW with adam): every step multiplies the
                              weight matrices (not the biases) by 1 - lr * weight_decay before the
                              update. Default 0 */
+    int bf16;             /* 1: bf16 mixed precision: every matrix product of a training step
+                             takes its inputs (weights, activations, gradients) in bfloat16 and
+                             sums in fp32; the weights, the optimizer and the gate math stay
+                             fp32, and so are validation and the saved model. Needs AVX512-BF16
+                             (recur_has_bf16); elsewhere training runs in fp32. Default 0 */
 } recur_train_config;
 
 RECUR_API void recur_train_config_default(recur_train_config *cfg);
+/* 1 when this CPU runs bf16 products (AVX512-BF16), so recur_train_config.bf16
+ * takes effect; 0 when training would run in fp32 all the same. */
+RECUR_API int recur_has_bf16(void);
 
 typedef enum recur_event_kind {
     RECUR_EV_START = 0, /* before the first step: total steps known */
@@ -468,11 +476,11 @@ RECUR_API void recur_budget_plan_steps(recur_budget_choice *c, size_t train_char
 /* A speed measurement for recur_budget_choose: trains a model of that shape
  * with those dropouts (their masks cost time) on text (the median of at
  * least 3 steps after two that warm up, at most about max_s seconds) with
- * `threads` threads and returns characters per second, or a negative number
+ * `threads` threads (and bf16 mixed precision if bf16, as recur_train_config) and returns characters per second, or a negative number
  * (err set) if it could not run. */
 RECUR_API double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden,
                                       int layers, int seq, int batch, float dropout, float dropout_out,
-                                      int threads, double max_s, recur_error *err);
+                                      int threads, int bf16, double max_s, recur_error *err);
 
 /* ---------------------------------------------------------------- applications */
 

@@ -6,7 +6,7 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 shared="out last resume save-every log steps epochs eval-every optim lr schedule lr-decay lr-decay-every
-warmup lr-min patience weight-decay clip clip-mode momentum seed threads print-every quiet"
+warmup lr-min patience weight-decay clip clip-mode momentum seed threads bf16 print-every quiet"
 cmds=("train" "train --by-class" "classify train" "tag train" "seq2seq train")
 help_of() { # CMD FLAG: the flag's help line without its default
     # shellcheck disable=SC2086

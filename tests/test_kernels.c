@@ -10,6 +10,11 @@
  *    (rec_*_ref: libm, separate multiply and add), every cell, batch 1 and
  *    more, hidden sizes that are not multiples of 64 or above 512 (packed
  *    backward panels), and 1 vs 2 threads bit for bit;
+ *  - bf16 (AVX512-BF16, where the CPU has it): the micro-kernel against
+ *    kern_mk_bf16_ref and every product against gemm_ref_bf16 bit for bit
+ *    (the instruction's definition), within bf16's rounding of fp32; the
+ *    recurrence in bf16 near fp32's and 1 vs 2 threads bit for bit; without
+ *    it, a bf16 product is the fp32 one;
  *  - the thread pool's barrier.
  */
 #include "check.h"
@@ -211,7 +216,7 @@ static void test_products(void)
         fill(bias, (size_t)N, &r, 1);
         for (int form = 0; form < 4; form++) {
             // nn: A [M,K], B [K,N]; tn: A as [K,M]; nt: B as [N,K]; nn from a bias.
-            gemm_args g = {M, N, K, A, K, 1, B, N, 1, C1, N, 1, NULL};
+            gemm_args g = {M, N, K, A, K, 1, B, N, 1, C1, N, 1, NULL, 0};
             if (form == 1) g.ars = 1, g.aks = M;
             if (form == 2) g.bks = 1, g.bjs = K;
             if (form == 3) {
@@ -255,6 +260,105 @@ static void test_products(void)
     CHECK(close, "products differ from _ref beyond the rounding bound");
     CHECK(split, "a split of a product into thread shares changes its bits");
     printf("  nn/tn/nt/bias products: within the rounding bound of _ref; every split and the pool bit-identical\n");
+    free(scratch);
+    pool_free(p2);
+}
+
+/* ---------------------------------------------------------------- bf16 products */
+
+static void test_bf16_products(void)
+{
+    const kern *kn = kern_get();
+    rng r;
+    rng_seed(&r, 9);
+    const int shapes[][3] = {{1, 1, 1},    {1, 300, 70},  {7, 5, 3},     {12, 130, 41}, {50, 512, 128},
+                             {97, 65, 129}, {20, 530, 384}, {7, 600, 383}, {61, 1100, 700}};
+    pool *p2 = pool_new(2);
+    float *scratch = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
+    int exact = 1, split = 1, near = 1, differs = 0;
+    if (kn->mk_bf16) {
+        // The micro-kernel against its definition, every tile shape and start.
+        uint32_t a[6 * 40], b[40 * 64];
+        float c1[6 * 64], c2[6 * 64], bias[64];
+        for (int i = 0; i < 6 * 40; i++) a[i] = bf16_pair(2 * rng_uniform(&r) - 1, 2 * rng_uniform(&r) - 1);
+        for (int i = 0; i < 40 * 64; i++) b[i] = bf16_pair(2 * rng_uniform(&r) - 1, 2 * rng_uniform(&r) - 1);
+        fill(bias, 64, &r, 1);
+        for (int mr = 1; mr <= 6; mr++)
+            for (int nc = 1; nc <= 64; nc += 9)
+                for (int init = 0; init < 3; init++) {
+                    fill(c1, 6 * 64, &r, 1);
+                    memcpy(c2, c1, sizeof c1);
+                    kn->mk_bf16(mr, nc, 40, a, 40, b, 64, c1, 64, init, bias);
+                    kern_mk_bf16_ref(mr, nc, 40, a, 40, b, 64, c2, 64, init, bias);
+                    exact &= same_bits(c1, c2, 6 * 64);
+                }
+        CHECK(exact, "bf16 micro-kernel differs from kern_mk_bf16_ref");
+    }
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+        float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+        float *C2 = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
+        float *bias = malloc(sizeof(float) * N);
+        fill(A, (size_t)M * K, &r, 1);
+        fill(B, (size_t)K * N, &r, 1);
+        fill(C0, (size_t)M * N, &r, 1);
+        fill(bias, (size_t)N, &r, 1);
+        for (int form = 0; form < 4; form++) {
+            gemm_args g = {M, N, K, A, K, 1, B, N, 1, C1, N, 1, NULL, 1};
+            if (form == 1) g.ars = 1, g.aks = M;
+            if (form == 2) g.bks = 1, g.bjs = K;
+            if (form == 3) g.accumulate = 0, g.bias = bias;
+            // R: the definition (bf16) or, without bf16, the fp32 product.
+            memcpy(R, C0, sizeof(float) * M * N);
+            g.C = R;
+            if (kn->mk_bf16) {
+                gemm_ref_bf16(&g);
+            } else {
+                g.bf16 = 0;
+                gemm_part(&g, 0, 1, scratch);
+                g.bf16 = 1;
+            }
+            memcpy(C1, C0, sizeof(float) * M * N);
+            g.C = C1;
+            gemm_part(&g, 0, 1, scratch);
+            exact &= same_bits(C1, R, (size_t)M * N);
+            // Within bf16's rounding of each input (2^-8 relative, twice) of the fp32 product.
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double mag = 0, ref = form == 3 ? bias[j] : C0[i * N + j];
+                    for (int k = 0; k < K; k++) {
+                        double t = (double)A[i * g.ars + k * g.aks] * B[k * g.bks + j * g.bjs];
+                        ref += t;
+                        mag += fabs(t);
+                    }
+                    double d = fabs(C1[i * N + j] - ref);
+                    if (d > 2.0 * ldexp(1.0, -8) * mag + (K + 1) * ldexp(1.0, -23) * (mag + fabs(ref))) near = 0;
+                    if (d > 0) differs = 1;
+                }
+            for (int nth = 2; nth <= 4; nth++) {
+                memcpy(C2, C0, sizeof(float) * M * N);
+                g.C = C2;
+                for (int t = 0; t < nth; t++) gemm_part(&g, t, nth, scratch);
+                split &= same_bits(C1, C2, (size_t)M * N);
+            }
+            memcpy(C2, C0, sizeof(float) * M * N);
+            g.C = C2;
+            gemm_run(p2, &g);
+            split &= same_bits(C1, C2, (size_t)M * N);
+            memcpy(C2, C0, sizeof(float) * M * N);
+            gemm_part(&g, 0, 1, NULL);
+            split &= same_bits(C1, C2, (size_t)M * N);
+        }
+        free(A), free(B), free(C0), free(C1), free(C2), free(R), free(bias);
+    }
+    CHECK(exact, kn->mk_bf16 ? "bf16 products differ from gemm_ref_bf16" : "bf16 fallback differs from fp32");
+    CHECK(split, "a split of a bf16 product into thread shares changes its bits");
+    CHECK(near, "bf16 products further from fp32 than bf16's rounding");
+    if (kn->mk_bf16) CHECK(differs, "bf16 products equal fp32's: the bf16 path did not run");
+    printf("  bf16 products: %s\n", kn->mk_bf16 ? "micro-kernel and products bit for bit their definitions, "
+                                                 "within bf16 rounding of fp32, every split identical"
+                                               : "no AVX512-BF16 here: the fp32 product, as documented");
     free(scratch);
     pool_free(p2);
 }
@@ -373,6 +477,79 @@ static void test_recurrence(void)
     (void)worst;
 }
 
+// The recurrence with bf16 products: near fp32's plain twin (bf16 keeps 8
+// bits: 1e-2 relative over a few steps), not equal to fp32's (the bf16 path
+// ran), and 1 vs 2 threads bit for bit.
+static void test_recurrence_bf16(void)
+{
+    if (!gemm_has_bf16()) {
+        printf("  no AVX512-BF16 here: bf16 recurrence not run (ws_set_bf16 leaves fp32)\n");
+        return;
+    }
+    const int cases[][4] = {{0, 130, 7, 5}, {1, 130, 7, 5}, {2, 130, 7, 5}, {1, 64, 50, 4},
+                            {2, 201, 13, 3}, {1, 520, 3, 2}};
+    recur_vocab *v = NULL;
+    CHECK(recur_vocab_from_text("abcdefg", 7, 0, &v, NULL) == 0, "vocab");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        recur_model_config cfg;
+        recur_model_config_default(&cfg);
+        cfg.cell = (recur_cell)cases[c][0];
+        cfg.hidden = cases[c][1];
+        cfg.layers = 1;
+        const int B = cases[c][2], T = cases[c][3], H = cfg.hidden;
+        recur_model *m = NULL;
+        CHECK(recur_model_new(&cfg, v, 30 + c, &m, NULL) == 0, "model");
+        const int GH = m->G * H;
+        const size_t N = (size_t)T * B, BH = (size_t)B * H, nh = (N + B) * H;
+        rng r;
+        rng_seed(&r, 200 + c);
+        float *px = malloc(sizeof(float) * N * GH), *dout = malloc(sizeof(float) * N * H);
+        float *h0 = malloc(sizeof(float) * BH);
+        fill(px, N * GH, &r, 1);
+        fill(dout, N * H, &r, 1);
+        fill(h0, BH, &r, 0.5f);
+        workspace *ws[3] = {NULL, NULL, NULL};
+        float *douts[3], *dpx[3], *dph[3];
+        for (int k = 0; k < 3; k++) {
+            CHECK(ws_new(m, T, B, k == 2 ? 2 : 1, &ws[k], NULL) == 0, "workspace");
+            CHECK(ws_set_bf16(m, ws[k], k > 0, NULL) == 0 && ws[k]->bf16 == (k > 0), "ws_set_bf16");
+            ws[k]->step_min_flops = 0;
+            put_px(m, ws[k], px, N);
+            memcpy(ws[k]->hs[0], h0, sizeof(float) * BH);
+            if (ws[k]->cs[0]) memset(ws[k]->cs[0], 0, sizeof(float) * BH);
+            douts[k] = malloc(sizeof(float) * N * H);
+            memcpy(douts[k], dout, sizeof(float) * N * H);
+            dpx[k] = malloc(sizeof(float) * N * GH);
+            dph[k] = malloc(sizeof(float) * N * GH);
+        }
+        rec_forward_ref(m, ws[0], 0);
+        rec_forward(m, ws[1], 0);
+        rec_forward(m, ws[2], 0);
+        rec_backward_ref(m, ws[0], 0, douts[0]);
+        rec_backward(m, ws[1], 0, douts[1]);
+        rec_backward(m, ws[2], 0, douts[2]);
+        for (int k = 0; k < 3; k++) get_grads(m, ws[k], douts[k], N, dpx[k], dph[k]);
+        double e[3] = {rel_diff(ws[1]->hs[0], ws[0]->hs[0], nh), rel_diff(dpx[1], dpx[0], N * GH),
+                       rel_diff(ws[1]->dh0[0], ws[0]->dh0[0], BH)};
+        double e_max = e[0] > e[1] ? e[0] : e[1];
+        e_max = e[2] > e_max ? e[2] : e_max;
+        int same = same_bits(ws[1]->hs[0], ws[2]->hs[0], nh) && same_bits(dpx[1], dpx[2], N * GH) &&
+                   same_bits(dph[1], dph[2], N * GH) && same_bits(ws[1]->dh0[0], ws[2]->dh0[0], BH);
+        printf("  bf16 %-4s H=%-3d B=%-2d T=%d: vs fp32 twin %.2e (h, dpx, dh0), 2 threads %s\n",
+               recur_cell_name(cfg.cell), H, B, T, e_max, same ? "bit-identical" : "DIFFERENT");
+        CHECK(e_max < 1e-2 && e_max > 1e-6, "bf16 %s H=%d: %.3g from fp32 (expected bf16 rounding: 1e-6..1e-2)",
+              recur_cell_name(cfg.cell), H, e_max);
+        CHECK(same, "bf16 %s H=%d B=%d: 2 threads differ from 1", recur_cell_name(cfg.cell), H, B);
+        for (int k = 0; k < 3; k++) {
+            ws_free(m, ws[k]);
+            free(douts[k]), free(dpx[k]), free(dph[k]);
+        }
+        free(px), free(dout), free(h0);
+        recur_model_free(m);
+    }
+    recur_vocab_free(v);
+}
+
 /* ---------------------------------------------------------------- pool */
 
 typedef struct count_job {
@@ -424,7 +601,9 @@ int main(void)
         printf("  no AVX-512 here: the portable build only\n");
     }
     test_products();
+    test_bf16_products();
     test_recurrence();
+    test_recurrence_bf16();
     test_pool();
     return check_exit();
 }

@@ -441,7 +441,7 @@ static void test_pooled(recur_cell cell, int bidir, float dropout_out)
     const int32_t ids[12] = {0, 1, 2, 3, 4, 5, 0, 2, 4, 1, 3, 5}, tgt[3] = {2, 0, 1}, lens[3] = {4, 1, 3};
     recur_gradcheck_row rows[32];
     int n = 0;
-    gradcheck_model(m, &(gc_window){ids, tgt, NULL, lens, 4, 3, 1}, NULL, NULL, 40, -1, 4, rows, &n, NULL);
+    gradcheck_model(m, &(gc_window){ids, tgt, NULL, lens, 4, 3, 1, 0}, NULL, NULL, 40, -1, 4, rows, &n, NULL);
     double worst = 0;
     for (int i = 0; i < n; i++) {
         CHECK(rows[i].max_rel < 1e-2, "pooled %s: %.3g", rows[i].name, rows[i].max_rel);
@@ -449,6 +449,44 @@ static void test_pooled(recur_cell cell, int bidir, float dropout_out)
     }
     printf("  gradcheck pooled %s%s, lengths 4/1/3%s  %2d tensors, worst rel %.2e\n", bidir ? "bi-" : "",
            recur_cell_name(cell), dropout_out > 0 ? ", output dropout" : "", n, worst);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
+// bf16 training's gradient: the analytic gradient from bf16 products against
+// the fp32 loss's central differences. bf16 keeps 8 significant bits, so a
+// sum of products is off by about 2^-9 of the sum of its terms' sizes; the
+// stated tolerance (docs/api.md) is a relative error of at most 0.1 on
+// entries whose gradient is at least 1e-3 (smaller ones are dominated by
+// cancellation). Where the CPU has no bf16 products this checks fp32 again.
+static void test_gradcheck_bf16(recur_cell cell, int embed)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.hidden = 40;
+    cfg.layers = 2;
+    cfg.embed = embed;
+    recur_vocab *v = NULL;
+    const uint32_t chars[7] = {'a', 'b', 'c', 'd', 'e', 'f', 'g'};
+    recur_model *m = NULL;
+    CHECK(vocab_from_chars(chars, 7, 0, &v, NULL) == 0, "vocab");
+    CHECK(recur_model_new(&cfg, v, 21, &m, NULL) == 0, "model");
+    enum { T = 6, B = 5 };
+    int32_t ids[T * B], tgt[T * B];
+    for (int i = 0; i < T * B; i++) ids[i] = (i * 5 + 3) % 7, tgt[i] = (i * 3 + 1) % 7;
+    recur_gradcheck_row rows[32];
+    int n = 0;
+    gc_window w = {ids, tgt, NULL, NULL, T, B, 0, 1};
+    CHECK(gradcheck_model(m, &w, NULL, NULL, 60, -1, 7, rows, &n, NULL) == 0, "gradcheck bf16");
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(rows[i].max_rel <= 0.1, "bf16 %s %s: %.3g", recur_cell_name(cell), rows[i].name, rows[i].max_rel);
+        worst = fmax(worst, rows[i].max_rel);
+    }
+    printf("  gradcheck bf16 %s 2x40%s: %2d tensors, worst rel %.2e (tolerance 0.1)%s\n", recur_cell_name(cell),
+           embed ? ", embed" : "", n, worst, gemm_has_bf16() ? "" : " [no AVX512-BF16: fp32]");
+    if (gemm_has_bf16()) CHECK(worst > 2e-3, "bf16 gradients as close as fp32's (%.3g): the bf16 path did not run", worst);
     recur_model_free(m);
     recur_vocab_free(v);
 }
@@ -469,7 +507,7 @@ static void test_gradcheck_catches_errors(void)
     recur_gradcheck_row rows[16];
     int n;
     for (int bad = 0; bad < m->nviews; bad++) {
-        gradcheck_model(m, &(gc_window){ids, tgt, NULL, NULL, 3, 2, 0}, NULL, NULL, 30, bad, 5, rows, &n, NULL);
+        gradcheck_model(m, &(gc_window){ids, tgt, NULL, NULL, 3, 2, 0, 0}, NULL, NULL, 30, bad, 5, rows, &n, NULL);
         CHECK(rows[bad].max_rel > 1e-2, "a corrupted gradient of %s went unnoticed (%.3g)", rows[bad].name,
               rows[bad].max_rel);
     }
@@ -589,6 +627,9 @@ int main(void)
     test_dropout_masks();
     test_tied();
     test_gradcheck_catches_errors();
+    test_gradcheck_bf16(RECUR_CELL_RNN, 0);
+    test_gradcheck_bf16(RECUR_CELL_LSTM, 0);
+    test_gradcheck_bf16(RECUR_CELL_GRU, 8);
     test_workspace_memory();
     return check_exit();
 }

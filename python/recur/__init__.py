@@ -26,7 +26,7 @@ from ._core import (EFORMAT, EINTERRUPT, EINVAL, EIO, ENOMEM, ENUMERIC, EVOCAB, 
 __version__ = "0.1.0"
 
 __all__ = ["Error", "EvalResult", "Model", "ModelInfo", "Sampler", "Seq2Seq", "Seq2SeqInfo",
-           "Trace", "TrainEvent", "load", "train", "from_torch", "library_path", "OK", "EINVAL", "ENOMEM",
+           "Trace", "TrainEvent", "load", "train", "from_torch", "has_bf16", "library_path", "OK", "EINVAL", "ENOMEM",
            "EIO", "EFORMAT", "EVOCAB", "ENUMERIC", "EINTERRUPT"]
 
 
@@ -40,6 +40,13 @@ def from_torch(module, vocab, path=None, *, bytes=False, task="lm", labels=None,
     from . import pytorch
     return pytorch.from_torch(module, vocab, path, bytes=bytes, task=task, labels=labels,
                               relu=relu)
+
+
+def has_bf16() -> bool:
+    """Whether this CPU runs bf16 products (AVX512-BF16), so train(bf16=True)
+    takes effect (elsewhere it trains in fp32)."""
+    from . import _lib
+    return bool(_lib.lib().recur_has_bf16())
 
 
 def library_path() -> str:

@@ -230,6 +230,23 @@ def test_train_dropout_variants(data, tmp_path):
         recur.train(data / "t.txt", out=tmp_path / "e.safetensors", steps=1, dropout_in=0.1)
 
 
+def test_train_bf16(data, tmp_path):
+    # bf16 mixed precision: a run near the fp32 one (exactly it where the CPU
+    # lacks AVX512-BF16), repeatable, saved in fp32.
+    kw = dict(cell="lstm", hidden=24, layers=2, steps=8, seq=16, batch=4, threads=1, eval_every=4)
+    f = recur.train(data / "t.txt", out=tmp_path / "f.safetensors", **kw)
+    b = recur.train(data / "t.txt", out=tmp_path / "b.safetensors", bf16=True, **kw)
+    b2 = recur.train(data / "t.txt", out=tmp_path / "b2.safetensors", bf16=True, **kw)
+    assert isinstance(recur.has_bf16(), bool)
+    text = (data / "t.txt").read_text()[:2000]
+    lf, lb, lb2 = (m.eval(text).nats_per_char for m in (f, b, b2))
+    assert lb == lb2
+    assert abs(lb - lf) / lf < 0.02
+    if not recur.has_bf16():
+        assert lb == lf
+    assert b"BF16" not in (tmp_path / "b.safetensors").read_bytes()[:4096]
+
+
 def test_callback_returning_true_stops(data, tmp_path):
     out = tmp_path / "m.safetensors"
     seen = []

@@ -87,6 +87,76 @@ static void gemm_block(const kern *kn, const gemm_args *g, int m0, int m1, int j
     }
 }
 
+/* ---------------------------------------------------------------- bfloat16 */
+
+// A pair of b(k, j), b(k + 1, j) (0 at k + 1 == kend).
+static inline uint32_t b_pair(const gemm_args *g, int k, int kend, int j)
+{
+    const float *p = g->B + (long)k * g->bks + (long)j * g->bjs;
+    return bf16_pair(p[0], k + 1 < kend ? p[g->bks] : 0.0f);
+}
+
+// pack_b's panels as bf16 pairs: Bp[p][q][j] = pair of k0 + 2q, k0 + 2q + 1.
+static void pack_b16(uint32_t *Bp, const gemm_args *g, int k0, int kc, int j0, int j1)
+{
+    const int kp = (kc + 1) / 2, kend = k0 + kc;
+    for (int p = 0; j0 + p * MK_NR < j1; p++) {
+        int c0 = j0 + p * MK_NR, nc = j1 - c0 < MK_NR ? j1 - c0 : MK_NR;
+        uint32_t *dst = Bp + (size_t)p * kp * MK_NR;
+        if (nc < MK_NR)
+            for (int q = 0; q < kp; q++) memset(dst + (size_t)q * MK_NR + nc, 0, sizeof(uint32_t) * (size_t)(MK_NR - nc));
+        if (g->bjs == 1) // rows of B: along j
+            for (int q = 0; q < kp; q++)
+                for (int j = 0; j < nc; j++) dst[(size_t)q * MK_NR + j] = b_pair(g, k0 + 2 * q, kend, c0 + j);
+        else // B^T given: along k, one column at a time
+            for (int j = 0; j < nc; j++)
+                for (int q = 0; q < kp; q++) dst[(size_t)q * MK_NR + j] = b_pair(g, k0 + 2 * q, kend, c0 + j);
+    }
+}
+
+// Rows [i, i + mr) of A, k in [k0, k0 + kc), as pairs: Ap[r][q].
+static void pack_a16(uint32_t *Ap, const gemm_args *g, int i, int mr, int k0, int kc)
+{
+    const int kp = (kc + 1) / 2;
+    for (int q = 0; q < kp; q++) {
+        int k = k0 + 2 * q, odd = 2 * q + 1 < kc;
+        for (int r = 0; r < mr; r++) {
+            const float *a = g->A + (long)(i + r) * g->ars + (long)k * g->aks;
+            Ap[(size_t)r * kp + q] = bf16_pair(a[0], odd ? a[g->aks] : 0.0f);
+        }
+    }
+}
+
+// gemm_block on bf16 pairs: the same blocking (k blocks of even length but
+// the last, so no pair straddles two), B and the row block's A packed.
+static void gemm_block_bf16(const kern *kn, const gemm_args *g, int m0, int m1, int j0, int j1,
+                            float *scratch, int kcmax, int ncp)
+{
+    const int K = g->K;
+    uint32_t *bp16 = (uint32_t *)(void *)scratch;
+    uint32_t *ap16 = bp16 + (size_t)ncp * ((kcmax + kcmax / 2 + 1) / 2) * MK_NR;
+    for (int jb = j0; jb < j1; jb += ncp * MK_NR) {
+        int je = jb + ncp * MK_NR < j1 ? jb + ncp * MK_NR : j1;
+        int np = (je - jb + MK_NR - 1) / MK_NR;
+        for (int k0 = 0; k0 < K;) {
+            int kc = K - k0 <= kcmax + kcmax / 2 ? K - k0 : kcmax, kp = (kc + 1) / 2;
+            pack_b16(bp16, g, k0, kc, jb, je);
+            int init = (k0 > 0 || g->accumulate) ? 1 : g->bias ? 2 : 0;
+            for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+                int i, i1;
+                mk_block(m0, m1, nb, b, &i, &i1);
+                pack_a16(ap16, g, i, i1 - i, k0, kc);
+                for (int p = 0; p < np; p++) {
+                    int c0 = jb + p * MK_NR, nc = je - c0 < MK_NR ? je - c0 : MK_NR;
+                    kn->mk_bf16(i1 - i, nc, kp, ap16, kp, bp16 + (size_t)p * kp * MK_NR, MK_NR,
+                                g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
+                }
+            }
+            k0 += kc;
+        }
+    }
+}
+
 void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
 {
     const int M = g->M, N = g->N, K = g->K;
@@ -117,6 +187,15 @@ void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
         return;
     }
     const kern *kn = kern_get();
+    if (g->bf16 && kn->mk_bf16) {
+        if (scratch) {
+            gemm_block_bf16(kn, g, m0, m1, j0, j1, scratch, KC, NCP);
+        } else {
+            _Alignas(64) float small[64 * MK_NR + 64 * MK_MR];
+            gemm_block_bf16(kn, g, m0, m1, j0, j1, small, 42, 1);
+        }
+        return;
+    }
     const int init = g->accumulate ? 1 : g->bias ? 2 : 0;
     if (g->bjs == 1 && m1 - m0 <= 2 * MK_MR) {
         // A few rows (one step of a small batch, sampling): packing B would
@@ -186,6 +265,7 @@ void gemm_run(pool *p, const gemm_args *g)
 }
 
 static _Thread_local pool *current;
+static _Thread_local int current_bf16;
 
 pool *gemm_set_pool(pool *p)
 {
@@ -194,10 +274,22 @@ pool *gemm_set_pool(pool *p)
     return old;
 }
 
+int gemm_set_bf16(int on)
+{
+    int old = current_bf16;
+    current_bf16 = on != 0;
+    return old;
+}
+
+int gemm_has_bf16(void)
+{
+    return kern_get()->mk_bf16 != NULL;
+}
+
 static void run(int M, int N, int K, const float *A, long ars, long aks, const float *B, long bks,
                 long bjs, float *C, long ldc, int accumulate, const float *bias, int threads)
 {
-    gemm_args g = {M, N, K, A, ars, aks, B, bks, bjs, C, ldc, accumulate, bias};
+    gemm_args g = {M, N, K, A, ars, aks, B, bks, bjs, C, ldc, accumulate, bias, current_bf16};
     (void)threads; // the pool decides; results do not depend on it
     gemm_run(current, &g);
 }
@@ -264,6 +356,23 @@ void gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, i
             float s = accumulate ? C[(long)i * ldc + j] : 0.0f;
             for (int k = 0; k < K; k++) s += A[(long)i * lda + k] * B[(long)j * ldb + k];
             C[(long)i * ldc + j] = s;
+        }
+}
+
+void gemm_ref_bf16(const gemm_args *g)
+{
+    for (int i = 0; i < g->M; i++)
+        for (int j = 0; j < g->N; j++) {
+            float *c = g->C + (long)i * g->ldc + j;
+            float acc = g->accumulate ? *c : g->bias ? g->bias[j] : 0.0f;
+            for (int k = 0; k < g->K; k += 2) {
+                const float *a = g->A + (long)i * g->ars + (long)k * g->aks;
+                const float *b = g->B + (long)k * g->bks + (long)j * g->bjs;
+                int odd = k + 1 < g->K;
+                acc = kern_dot_bf16_ref(acc, bf16_pair(a[0], odd ? a[g->aks] : 0.0f),
+                                        bf16_pair(b[0], odd ? b[g->bks] : 0.0f));
+            }
+            *c = acc;
         }
 }
 

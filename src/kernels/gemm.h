@@ -55,6 +55,9 @@ typedef struct gemm_args {
     long ldc;
     int accumulate;     /* start from C ... */
     const float *bias;  /* ... else from bias[j] if not NULL, else from 0 */
+    int bf16;           /* 1: a and b rounded to bfloat16 as they are packed, the
+                           product on kern.h's mk_bf16 (fp32 sums); where the
+                           CPU has no mk_bf16, the fp32 product */
 } gemm_args;
 
 /* Floats of per-thread scratch a product packs into (pool_new gives each
@@ -75,5 +78,19 @@ void gemm_run(pool *p, const gemm_args *g);
 /* Makes p the pool that gemm_nn/tn/nt use on this thread (NULL: none);
  * returns the previous one. */
 pool *gemm_set_pool(pool *p);
+/* Whether gemm_nn/tn/nt (and _bias) on this thread take bfloat16 inputs
+ * (gemm_args.bf16; bf16 mixed-precision training: rec_enter sets it from
+ * the workspace). Returns the previous setting. */
+int gemm_set_bf16(int on);
+/* 1 when this CPU runs bf16 products (kern.h's mk_bf16), else 0: a bf16
+ * product is then the fp32 one. */
+int gemm_has_bf16(void);
+
+/* The definition of a bf16 product, one element at a time: a(i,k) and
+ * b(k,j) rounded to bfloat16 (to nearest even), every element's chain
+ * started as gemm_run's, then for each pair of k (2q, 2q+1; a zero past K)
+ * kern_dot_bf16_ref. gemm_run with bf16 gives exactly these bits, whatever
+ * the blocking and the threads (tests/test_kernels.c). */
+void gemm_ref_bf16(const gemm_args *g);
 
 #endif

@@ -64,6 +64,20 @@ typedef struct kern {
     void (*mv)(int np, const int *nc, int K, const float *a, long aks, const float *const *B,
                long ldb, float *const *C, int init, const float *const *bias);
 
+    /* The micro-kernel on bfloat16 inputs (AVX512-BF16's VDPBF16PS; NULL
+     * when the CPU lacks it, and in the portable build: bf16 training then
+     * runs in fp32). A and Bp hold pairs of consecutive k in one 32-bit word
+     * (low half k = 2q, high half 2q + 1; bf16_pair below): row r's pair q at
+     * A[r*ars + q], column j's at Bp[q*ldb + j]. For r < mr, j < nc, with acc
+     * started as mk's:
+     *   for q < Kp: acc = acc + a(2q+1) b(2q+1);  acc = acc + a(2q) b(2q)
+     * each product exact (8-bit by 8-bit significands), each sum rounded to
+     * nearest even, bf16 subnormal inputs and fp32 subnormal sums as zero:
+     * the instruction's definition, which this CPU follows bit for bit
+     * (kern_mk_bf16_ref is that definition in C; tests/test_kernels.c). */
+    void (*mk_bf16)(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
+                    long ldb, float *C, long ldc, int init, const float *bias);
+
     /* A cell's pointwise step restricted to units [u0, u1) of every row, with
      * cell_def's array layouts and meaning (indexed by recur_cell). For the
      * backward, dph may equal dpx (RNN, LSTM: the two are the same). */
@@ -93,6 +107,27 @@ typedef struct kern {
     void (*act_sigmoid)(float *y, const float *x, int n);
     void (*act_tanh)(float *y, const float *x, int n);
 } kern;
+
+/* mk_bf16's definition, one element at a time (the tests' oracle). */
+void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
+                      long ldb, float *C, long ldc, int init, const float *bias);
+/* One step of it: acc + lo(a) lo(b) + hi(a) hi(b) as VDPBF16PS adds them. */
+float kern_dot_bf16_ref(float acc, uint32_t a, uint32_t b);
+
+/* fp32 -> a bf16 pair's half: round to nearest even (NaN stays NaN). */
+static inline uint32_t bf16_bits(float f)
+{
+    union { float f; uint32_t u; } v = {f};
+    uint32_t u = v.u;
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+/* The pair (lo = k even, hi = k + 1) as mk_bf16 reads it. */
+static inline uint32_t bf16_pair(float lo, float hi)
+{
+    return bf16_bits(lo) | bf16_bits(hi) << 16;
+}
 
 /* The build for this CPU: AVX-512 when the CPU and OS support it, else
  * portable. RECUR_KERNELS=portable in the environment forces the portable

@@ -90,6 +90,40 @@ static double portable_sumsq(const float *x, long n)
     return s;
 }
 
+/* ---------------------------------------------------------------- bf16 (oracle) */
+
+static float bf16_value(uint32_t h)
+{
+    // A subnormal bf16 reads as zero (VDPBF16PS's DAZ).
+    if ((h & 0x7F80u) == 0) h &= 0x8000u;
+    union { uint32_t u; float f; } v = {h << 16};
+    return v.f;
+}
+
+static float flush(float x)
+{
+    // A subnormal sum becomes zero of its sign (VDPBF16PS's FTZ).
+    return fabsf(x) < 0x1p-126f ? copysignf(0.0f, x) : x;
+}
+
+float kern_dot_bf16_ref(float acc, uint32_t a, uint32_t b)
+{
+    // Each product of two bf16 is exact in fp32; only the sums round.
+    acc = flush(acc + bf16_value(a >> 16) * bf16_value(b >> 16));
+    return flush(acc + bf16_value(a & 0xFFFFu) * bf16_value(b & 0xFFFFu));
+}
+
+void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
+                      long ldb, float *C, long ldc, int init, const float *bias)
+{
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nc; j++) {
+            float acc = init == 1 ? C[r * ldc + j] : init == 2 ? bias[j] : 0.0f;
+            for (int q = 0; q < Kp; q++) acc = kern_dot_bf16_ref(acc, A[r * ars + q], Bp[q * ldb + j]);
+            C[r * ldc + j] = acc;
+        }
+}
+
 static const kern portable = {
     .name = "portable",
     .mk = portable_mk,

@@ -12,6 +12,9 @@
 typedef struct gc_window {
     const int32_t *ids, *tgt, *cond, *lens;
     int T, B, pool;
+    int bf16; /* the analytic gradient from bf16 products (ws_set_bf16; the
+                 numerical one stays fp32): the check of bf16 training.
+                 Where the CPU has no bf16 products, both are fp32 */
 } gc_window;
 
 /* Compares the gradient of the mean loss on the window from the given

@@ -254,6 +254,15 @@ static float **palloc(int n, int *fail)
     return p;
 }
 
+int ws_set_bf16(const recur_model *m, workspace *ws, int on, recur_error *err)
+{
+    if (rec_set_bf16(m, ws, on)) {
+        ws->bf16 = 0;
+        return set_error(err, RECUR_ENOMEM, "out of memory (bf16 weight panels)");
+    }
+    return 0;
+}
+
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err)
 {
     *out = NULL;

@@ -168,6 +168,7 @@ typedef struct workspace {
     double step_min_flops; /* a unit's steps with fewer FLOPs than this run on one thread
                               (rec.c; REC_STEP_MIN_FLOPS); tests lower it to share small ones */
     rec_state *rec;        /* the fast recurrence's state (rec.h) */
+    int bf16;              /* the products of its passes take bfloat16 inputs (ws_set_bf16) */
     size_t bytes;          /* what ws_new allocated for the window (activations, gradients,
                               scratch: the terms that grow with T and B), in bytes */
     size_t wbytes;         /* and the rest: copies of weights in the kernels' layouts, the
@@ -179,6 +180,13 @@ typedef struct workspace {
  * current T and B, never the ones it was made with (seqtask.c and seq2seq.c
  * batch sequences of different lengths through one workspace). */
 int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, recur_error *err);
+/* bf16 mixed precision for the passes through ws (training): every matrix
+ * product's inputs (weights, activations, gradients) rounded to bfloat16,
+ * its sums, the weights themselves, the pointwise gate math and everything
+ * else in fp32. Where the CPU has no AVX512-BF16 (gemm_has_bf16() == 0) it
+ * leaves ws in fp32 and returns 0: ws->bf16 says what it got. Batch-1
+ * windows keep their recurrent matrix-vector steps in fp32. */
+int ws_set_bf16(const recur_model *m, workspace *ws, int on, recur_error *err);
 void ws_free(const recur_model *m, workspace *ws);
 /* Sets every unit's initial state (slot 0) to zero. */
 void ws_zero_state(const recur_model *m, workspace *ws);

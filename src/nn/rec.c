@@ -26,6 +26,15 @@ struct rec_state {
     float **wf;              /* [U] W_hh^T panels: (block, gate) -> [H][64] */
     float **wb;              /* [U] W_hh panels: block -> [G*H][64], only for H > PACK_BACK */
     unsigned long *version;  /* [U] model version the panels hold (0: none) */
+    int bmax;                /* the rows the workspace was made for */
+    /* bf16 training (rec_set_bf16): the same panels as bf16 pairs (kern.h,
+     * mk_bf16), their own versions, and each thread's copy of a step's left
+     * operand (h_{t-1} or dph_t) as pairs. NULL when off. */
+    uint32_t **wf16;         /* [U] (block, gate) -> [ceil(H/2)][64] */
+    uint32_t **wb16;         /* [U] block -> [ceil(G*H/2)][64] */
+    unsigned long *version16;
+    uint32_t *x16;           /* [threads][x16_ld] */
+    size_t x16_ld;
 };
 
 static int nblocks(int H)
@@ -39,6 +48,7 @@ int rec_new(const recur_model *m, workspace *ws)
     if (!rs) return -1;
     ws->rec = rs;
     rs->kn = kern_get();
+    rs->bmax = ws->B;
     rs->pool = pool_new(ws->threads);
     const int U = m->U, H = m->H, G = m->G, nub = nblocks(H);
     rs->wf = calloc((size_t)U, sizeof *rs->wf);
@@ -67,6 +77,12 @@ void rec_free(const recur_model *m, workspace *ws)
     if (!rs) return;
     for (int u = 0; rs->wf && u < m->U; u++) free(rs->wf[u]);
     for (int u = 0; rs->wb && u < m->U; u++) free(rs->wb[u]);
+    for (int u = 0; rs->wf16 && u < m->U; u++) free(rs->wf16[u]);
+    for (int u = 0; rs->wb16 && u < m->U; u++) free(rs->wb16[u]);
+    free(rs->wf16);
+    free(rs->wb16);
+    free(rs->version16);
+    free(rs->x16);
     free(rs->wf);
     free(rs->wb);
     free(rs->version);
@@ -76,13 +92,40 @@ void rec_free(const recur_model *m, workspace *ws)
     ws->rec = NULL;
 }
 
+int rec_set_bf16(const recur_model *m, workspace *ws, int on)
+{
+    rec_state *rs = ws->rec;
+    ws->bf16 = 0;
+    if (!on || !rs->kn->mk_bf16) return 0; // fp32 where the CPU has no bf16 products
+    const int U = m->U, H = m->H, G = m->G, nub = nblocks(H);
+    const size_t hp = (size_t)(H + 1) / 2, ghp = (size_t)(G * H + 1) / 2;
+    if (!rs->wf16) {
+        const size_t nf = (size_t)nub * G * hp * UB, nb = (size_t)nub * ghp * UB;
+        rs->x16_ld = ((size_t)rs->bmax * (ghp > hp ? ghp : hp) + 15) / 16 * 16;
+        rs->wf16 = calloc((size_t)U, sizeof *rs->wf16);
+        rs->wb16 = calloc((size_t)U, sizeof *rs->wb16);
+        rs->version16 = calloc((size_t)U, sizeof *rs->version16);
+        rs->x16 = aligned_alloc(64, sizeof(uint32_t) * rs->x16_ld * (size_t)pool_size(rs->pool));
+        if (!rs->wf16 || !rs->wb16 || !rs->version16 || !rs->x16) return -1;
+        for (int u = 0; u < U; u++)
+            if (!(rs->wf16[u] = aligned_alloc(64, sizeof(uint32_t) * nf)) ||
+                !(rs->wb16[u] = aligned_alloc(64, sizeof(uint32_t) * nb)))
+                return -1;
+        ws->wbytes += sizeof(uint32_t) * ((nf + nb) * (size_t)U + rs->x16_ld * (size_t)pool_size(rs->pool));
+    }
+    ws->bf16 = 1;
+    return 0;
+}
+
 pool *rec_enter(workspace *ws)
 {
+    gemm_set_bf16(ws->bf16);
     return gemm_set_pool(ws->rec ? ws->rec->pool : NULL);
 }
 
 void rec_leave(pool *prev)
 {
+    gemm_set_bf16(0);
     gemm_set_pool(prev);
 }
 
@@ -115,6 +158,49 @@ static void pack_backward(float *wb, const float *W, int H, int G, int ub)
     int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
     float *dst = wb + (size_t)ub * G * H * UB;
     for (int k = 0; k < G * H; k++) memcpy(dst + (size_t)k * UB, W + (size_t)k * H + c0, sizeof(float) * (size_t)nc);
+}
+
+// pack_forward's panels as bf16 pairs of k: [ceil(H/2)][64] per gate.
+static void pack_forward16(uint32_t *wf, const float *W, int H, int G, int ub)
+{
+    const int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB, hp = (H + 1) / 2;
+    for (int g = 0; g < G; g++) {
+        uint32_t *dst = wf + ((size_t)ub * G + g) * hp * UB;
+        for (int j = 0; j < UB; j++) {
+            if (j >= nc) {
+                for (int q = 0; q < hp; q++) dst[(size_t)q * UB + j] = 0;
+                continue;
+            }
+            const float *src = W + ((size_t)g * H + c0 + j) * H;
+            for (int q = 0; q < hp; q++)
+                dst[(size_t)q * UB + j] = bf16_pair(src[2 * q], 2 * q + 1 < H ? src[2 * q + 1] : 0.0f);
+        }
+    }
+}
+
+// pack_backward's panel as bf16 pairs of rows: [ceil(G*H/2)][64].
+static void pack_backward16(uint32_t *wb, const float *W, int H, int G, int ub)
+{
+    const int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB, GH = G * H, ghp = (GH + 1) / 2;
+    uint32_t *dst = wb + (size_t)ub * ghp * UB;
+    for (int q = 0; q < ghp; q++) {
+        const float *r0 = W + (size_t)(2 * q) * H + c0, *r1 = r0 + H;
+        uint32_t *d = dst + (size_t)q * UB;
+        for (int j = 0; j < nc; j++) d[j] = bf16_pair(r0[j], 2 * q + 1 < GH ? r1[j] : 0.0f);
+        for (int j = nc; j < UB; j++) d[j] = 0;
+    }
+}
+
+// rows x cols floats (rows ld apart) as bf16 pairs of columns, cols2 = ceil(cols/2) per row.
+static void to_pairs(uint32_t *dst, const float *src, int rows, int cols, size_t ld)
+{
+    const int cp = (cols + 1) / 2;
+    for (int b = 0; b < rows; b++) {
+        const float *x = src + (size_t)b * ld;
+        uint32_t *d = dst + (size_t)b * cp;
+        for (int q = 0; q < cols / 2; q++) d[q] = bf16_pair(x[2 * q], x[2 * q + 1]);
+        if (cols & 1) d[cp - 1] = bf16_pair(x[cols - 1], 0.0f);
+    }
 }
 
 /* ---------------------------------------------------------------- gate rows */
@@ -206,7 +292,8 @@ typedef struct rec_job {
     int u;
     float *dout;
     int repack;
-    int nth; /* threads taking part (1: run on the caller, no barriers) */
+    int nth;  /* threads taking part (1: run on the caller, no barriers) */
+    int bf16; /* the step's products on bf16 pairs (rec_set_bf16; B > 1) */
 } rec_job;
 
 static void barrier(const rec_job *j)
@@ -235,7 +322,12 @@ static void forward_job(void *arg, int tid, int nth)
     const float *W = m->w + m->lay[u].w_hh, *bhh = m->w + m->lay[u].b_hh;
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
-    if (j->repack)
+    if (j->repack && j->bf16)
+        for (int ub = b0; ub < b1; ub++) {
+            pack_forward16(rs->wf16[u], W, H, G, ub);
+            pack_backward16(rs->wb16[u], W, H, G, ub);
+        }
+    else if (j->repack)
         for (int ub = b0; ub < b1; ub++) {
             pack_forward(rs->wf[u], W, H, G, ub);
             if (rs->wb[u]) pack_backward(rs->wb[u], W, H, G, ub);
@@ -279,10 +371,23 @@ static void forward_job(void *arg, int tid, int nth)
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * BH : NULL;
         float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        const int hp2 = (H + 1) / 2;
+        uint32_t *x16 = j->bf16 ? rs->x16 + (size_t)tid * rs->x16_ld : NULL;
+        if (x16) to_pairs(x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
         for (int ub = b0; ub < b1; ub++) {
             // ph[:, g*H + block] = b_hh + h_{t-1} W_hh^T, every gate of the block ...
             int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
-            for (int g = 0; g < G; g++) {
+            for (int g = 0; x16 && g < G; g++) {
+                const uint32_t *panel = rs->wf16[u] + ((size_t)ub * G + g) * hp2 * UB;
+                int col = g * H + c0;
+                for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
+                    int i, i1;
+                    mk_block(0, B, nb, b, &i, &i1);
+                    kn->mk_bf16(i1 - i, nc, hp2, x16 + (size_t)i * hp2, hp2, panel, UB,
+                                ws->ph + (size_t)i * GH + col, GH, 2, bhh + col);
+                }
+            }
+            for (int g = 0; !x16 && g < G; g++) {
                 const float *panel = rs->wf[u] + ((size_t)ub * G + g) * H * UB;
                 int col = g * H + c0;
                 for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
@@ -314,6 +419,9 @@ static void backward_job(void *arg, int tid, int nth)
     // W_hh's rows are the k of dph_t W_hh: read in place, or from the panels
     // the forward packed (long rows; only if they hold these weights).
     const float *wb = rs->wb[u] && rs->version[u] == m->version ? rs->wb[u] : NULL;
+    // bf16: W_hh's panels as pairs (packed by the forward of these weights).
+    const int ghp = (GH + 1) / 2;
+    uint32_t *x16 = j->bf16 ? rs->x16 + (size_t)tid * rs->x16_ld : NULL;
     int b0, b1;
     my_blocks(H, tid, nth, &b0, &b1);
     const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
@@ -377,6 +485,25 @@ static void backward_job(void *arg, int tid, int nth)
             }
             continue;
         }
+        if (x16) {
+            // dph_t in bf16 (this thread's copy) against the pair panels, 128
+            // pairs of rows at a time.
+            to_pairs(x16, dph, B, GH, (size_t)GH);
+            for (int ub = b0; ub < b1; ub++) {
+                int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
+                for (int q0 = 0; q0 < ghp; q0 += 128) {
+                    int qc = ghp - q0 < 128 ? ghp - q0 : 128;
+                    for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
+                        int i, i1;
+                        mk_block(0, B, nb, b, &i, &i1);
+                        kn->mk_bf16(i1 - i, nc, qc, x16 + (size_t)i * ghp + q0, ghp,
+                                    rs->wb16[u] + ((size_t)ub * ghp + q0) * UB, UB,
+                                    dnext + (size_t)i * H + c0, H, 1, NULL);
+                    }
+                }
+            }
+            continue;
+        }
         for (int ub = b0; ub < b1; ub++) {
             // W_hh's columns of the block, read in place, 256 of its G*H rows at a
             // time (64 KiB, which stays in L2 while every row block uses it); the
@@ -418,17 +545,22 @@ static void run(pool *p, pool_fn fn, rec_job *j)
 void rec_forward(const recur_model *m, workspace *ws, int u)
 {
     rec_state *rs = ws->rec;
-    rec_job j = {m, ws, u, NULL, rs->version[u] != m->version, step_threads(m, ws)};
+    // bf16 panels have their own version: a workspace may also run batch-1
+    // windows, whose matrix-vector steps stay fp32.
+    const int bf16 = ws->bf16 && ws->B > 1;
+    unsigned long *version = bf16 ? rs->version16 : rs->version;
+    rec_job j = {m, ws, u, NULL, version[u] != m->version, step_threads(m, ws), bf16};
     // A pool bigger than the job: the extra threads only wait at the barriers.
     if (j.nth > 1) j.nth = pool_size(rs->pool);
     run(rs->pool, forward_job, &j);
-    rs->version[u] = m->version;
+    version[u] = m->version;
 }
 
 void rec_backward(const recur_model *m, workspace *ws, int u, float *dout)
 {
     rec_state *rs = ws->rec;
-    rec_job j = {m, ws, u, dout, 0, step_threads(m, ws)};
+    const int bf16 = ws->bf16 && ws->B > 1 && rs->version16[u] == m->version;
+    rec_job j = {m, ws, u, dout, 0, step_threads(m, ws), bf16};
     if (j.nth > 1) j.nth = pool_size(rs->pool);
     run(rs->pool, backward_job, &j);
 }

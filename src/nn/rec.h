@@ -34,9 +34,13 @@
 /* Allocates ws->rec (pool of ws->threads threads, packed weights, scratch). */
 int rec_new(const recur_model *m, workspace *ws);
 void rec_free(const recur_model *m, workspace *ws);
+/* ws_set_bf16's part here: the bf16 panels and scratch (once); -1 when out
+ * of memory. Sets ws->bf16. */
+int rec_set_bf16(const recur_model *m, workspace *ws, int on);
 
 /* Makes the workspace's pool the one gemm_nn/tn/nt use on this thread for
- * the duration of a forward or backward; returns the previous one. */
+ * the duration of a forward or backward, and its precision theirs; returns
+ * the previous pool. Not nested: rec_leave sets the precision back to fp32. */
 pool *rec_enter(workspace *ws);
 void rec_leave(pool *prev);
 

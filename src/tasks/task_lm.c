@@ -60,6 +60,7 @@ static char *train_meta_json(const recur_train_config *c)
     if (c->schedule != RECUR_SCHED_STEP) sb_printf(&b, ",\"schedule\":\"%s\"", recur_schedule_name(c->schedule));
     if (c->warmup) sb_printf(&b, ",\"warmup\":%lld", c->warmup);
     if (c->lr_min > 0) sb_printf(&b, ",\"lr_min\":%.9g", (double)c->lr_min);
+    if (c->bf16) sb_printf(&b, ",\"bf16\":1");
     sb_putc(&b, '}');
     if (b.oom) {
         sb_free(&b);
@@ -463,7 +464,11 @@ static int lm_shard(train_task *bt, recur_error *err)
     t->b = (int)(hi - lo);
     workspace *ws = NULL;
     int rc = ws_new(m, T, t->b, t->cfg.threads, &ws, err);
-    if (rc) return rc;
+    if (!rc) rc = ws_set_bf16(m, ws, t->cfg.bf16, err);
+    if (rc) {
+        ws_free(m, ws);
+        return rc;
+    }
     ws_free(m, t->ws);
     t->ws = ws;
     ws->training = 1;
@@ -590,6 +595,7 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
         t->have_val = 1;
     }
     if ((rc = ws_new(m, T, B, cfg->threads, &t->ws, err))) goto fail;
+    if ((rc = ws_set_bf16(m, t->ws, cfg->bf16, err))) goto fail;
     t->ws->training = 1;
     ws_zero_state(m, t->ws);
     t->in = calloc((size_t)T * B, sizeof(int32_t));

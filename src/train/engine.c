@@ -13,6 +13,7 @@
 #include "train/trainer.h"
 
 #include "formats/checkpoint.h" /* meta_int */
+#include "kernels/gemm.h"       /* gemm_has_bf16 */
 
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+
+int recur_has_bf16(void)
+{
+    return gemm_has_bf16();
+}
 
 void recur_train_config_default(recur_train_config *c)
 {
@@ -284,7 +290,7 @@ static uint64_t run_fingerprint(const recur_trainer *t)
                   c->clip, c->clip_mode, (double)c->steps, c->epochs, c->val_frac, c->eval_every,
                   (double)c->save_every, (double)c->seed, (double)c->val_max_chars, c->schedule,
                   (double)c->warmup, c->lr_min, c->patience, c->weight_decay, (double)t->total, (double)task->ntrain,
-                  (double)task->nval, task->nbuf};
+                  (double)task->nval, task->nbuf, c->bf16};
     uint64_t h = engine_fnv(ENGINE_FNV0, v, sizeof v);
     h = engine_fnv(h, task->ops->name, strlen(task->ops->name));
     for (int k = 0; k < task->nbuf; k++) {
