@@ -272,7 +272,8 @@ static void test_bf16_products(void)
     rng r;
     rng_seed(&r, 9);
     const int shapes[][3] = {{1, 1, 1},    {1, 300, 70},  {7, 5, 3},     {12, 130, 41}, {50, 512, 128},
-                             {97, 65, 129}, {20, 530, 384}, {7, 600, 383}, {61, 1100, 700}};
+                             {97, 65, 129}, {20, 530, 384}, {7, 600, 383}, {61, 1100, 700},
+                             {700, 70, 517} /* tn: A^T packed in several chunks of row blocks */};
     pool *p2 = pool_new(2);
     float *scratch = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
     int exact = 1, split = 1, near = 1, differs = 0;
@@ -288,11 +289,37 @@ static void test_bf16_products(void)
                 for (int init = 0; init < 3; init++) {
                     fill(c1, 6 * 64, &r, 1);
                     memcpy(c2, c1, sizeof c1);
-                    kn->mk_bf16(mr, nc, 40, a, 40, b, 64, c1, 64, init, bias);
-                    kern_mk_bf16_ref(mr, nc, 40, a, 40, b, 64, c2, 64, init, bias);
+                    // rows 40 pairs apart, or interleaved ([q][r]: the transposed packing)
+                    long ars = init == 1 ? 1 : 40, aqs = init == 1 ? 6 : 1;
+                    kn->mk_bf16(mr, nc, 40, a, ars, aqs, b, 64, c1, 64, init, bias);
+                    kern_mk_bf16_ref(mr, nc, 40, a, ars, aqs, b, 64, c2, 64, init, bias);
                     exact &= same_bits(c1, c2, 6 * 64);
                 }
         CHECK(exact, "bf16 micro-kernel differs from kern_mk_bf16_ref");
+        // The packing conversions against bf16_bits on every class of float
+        // (random bits: normals, subnormals, zeros, infinities, NaNs), odd lengths.
+        enum { NC = 4099 };
+        float *x = malloc(sizeof(float) * NC), *y = malloc(sizeof(float) * NC);
+        uint16_t *h = malloc(sizeof(uint16_t) * (NC + 1));
+        uint32_t *p = malloc(sizeof(uint32_t) * NC);
+        int conv = 1;
+        for (int i = 0; i < NC; i++) {
+            uint32_t u = (uint32_t)rng_next(&r), v = (uint32_t)rng_next(&r);
+            if (i % 5 == 0) u &= 0x807FFFFFu; // subnormal or zero
+            if (i % 7 == 0) v |= 0x7F800000u; // infinity or NaN
+            memcpy(&x[i], &u, 4);
+            memcpy(&y[i], &v, 4);
+        }
+        for (int n = 1; n <= NC; n = n * 3 + 1) {
+            h[n] = 0xABCD;
+            kn->to_bf16(h, x, n);
+            for (int i = 0; i < n; i++) conv &= h[i] == bf16_bits(x[i]);
+            conv &= h[n] == 0xABCD; // nothing past n
+            kn->pair_rows(p, x, (n & 1) ? y : NULL, n);
+            for (int i = 0; i < n; i++) conv &= p[i] == bf16_pair(x[i], (n & 1) ? y[i] : 0.0f);
+        }
+        CHECK(conv, "bf16 packing conversions differ from bf16_bits");
+        free(x), free(y), free(h), free(p);
     }
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];

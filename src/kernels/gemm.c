@@ -97,7 +97,9 @@ static inline uint32_t b_pair(const gemm_args *g, int k, int kend, int j)
 }
 
 // pack_b's panels as bf16 pairs: Bp[p][q][j] = pair of k0 + 2q, k0 + 2q + 1.
-static void pack_b16(uint32_t *Bp, const gemm_args *g, int k0, int kc, int j0, int j1)
+// Rows of B (bjs 1) pair two rows at a time, columns of B^T (bks 1) convert
+// a column's run of k at once; both with the kernels' vector conversion.
+static void pack_b16(const kern *kn, uint32_t *Bp, const gemm_args *g, int k0, int kc, int j0, int j1)
 {
     const int kp = (kc + 1) / 2, kend = k0 + kc;
     for (int p = 0; j0 + p * MK_NR < j1; p++) {
@@ -105,26 +107,55 @@ static void pack_b16(uint32_t *Bp, const gemm_args *g, int k0, int kc, int j0, i
         uint32_t *dst = Bp + (size_t)p * kp * MK_NR;
         if (nc < MK_NR)
             for (int q = 0; q < kp; q++) memset(dst + (size_t)q * MK_NR + nc, 0, sizeof(uint32_t) * (size_t)(MK_NR - nc));
-        if (g->bjs == 1) // rows of B: along j
+        if (g->bjs == 1) {
+            for (int q = 0; q < kp; q++) {
+                const float *r0 = g->B + (long)(k0 + 2 * q) * g->bks + c0;
+                kn->pair_rows(dst + (size_t)q * MK_NR, r0, k0 + 2 * q + 1 < kend ? r0 + g->bks : NULL, nc);
+            }
+        } else if (g->bks == 1) {
+            uint32_t col[KC * 3 / 4 + 1]; // kc <= KC * 3/2 floats as pairs
+            for (int j = 0; j < nc; j++) {
+                col[kp - 1] = 0; // an odd kc's last pair has no k + 1
+                kn->to_bf16((uint16_t *)(void *)col, g->B + (long)(c0 + j) * g->bjs + k0, kc);
+                for (int q = 0; q < kp; q++) dst[(size_t)q * MK_NR + j] = col[q];
+            }
+        } else {
             for (int q = 0; q < kp; q++)
                 for (int j = 0; j < nc; j++) dst[(size_t)q * MK_NR + j] = b_pair(g, k0 + 2 * q, kend, c0 + j);
-        else // B^T given: along k, one column at a time
-            for (int j = 0; j < nc; j++)
-                for (int q = 0; q < kp; q++) dst[(size_t)q * MK_NR + j] = b_pair(g, k0 + 2 * q, kend, c0 + j);
+        }
     }
 }
 
-// Rows [i, i + mr) of A, k in [k0, k0 + kc), as pairs: Ap[r][q].
-static void pack_a16(uint32_t *Ap, const gemm_args *g, int i, int mr, int k0, int kc)
+// Rows [i, i + mr) of A, k in [k0, k0 + kc), as pairs, in the layout that
+// reads A's memory in order: rows of A (aks 1) as Ap[r][q] (*aqs = 1),
+// columns of A^T (ars 1: the weight gradients' dpx^T) as Ap[q][r] (*aqs =
+// mr), many rows at once (gemm_block_bf16 packs a chunk of row blocks).
+// Returns the row stride (*aqs: the pair stride) for mk_bf16.
+static long pack_a16(const kern *kn, uint32_t *Ap, const gemm_args *g, int i, int mr, int k0, int kc,
+                     long *aqs)
 {
     const int kp = (kc + 1) / 2;
-    for (int q = 0; q < kp; q++) {
-        int k = k0 + 2 * q, odd = 2 * q + 1 < kc;
-        for (int r = 0; r < mr; r++) {
-            const float *a = g->A + (long)(i + r) * g->ars + (long)k * g->aks;
-            Ap[(size_t)r * kp + q] = bf16_pair(a[0], odd ? a[g->aks] : 0.0f);
+    if (g->ars == 1 && g->aks != 1) {
+        for (int q = 0; q < kp; q++) {
+            const float *r0 = g->A + i + (long)(k0 + 2 * q) * g->aks;
+            kn->pair_rows(Ap + (size_t)q * mr, r0, 2 * q + 1 < kc ? r0 + g->aks : NULL, mr);
+        }
+        *aqs = mr;
+        return 1;
+    }
+    *aqs = 1;
+    for (int r = 0; r < mr; r++) {
+        const float *a = g->A + (long)(i + r) * g->ars + (long)k0 * g->aks;
+        uint32_t *d = Ap + (size_t)r * kp;
+        if (g->aks == 1) {
+            d[kp - 1] = 0;
+            kn->to_bf16((uint16_t *)(void *)d, a, kc);
+        } else {
+            for (int q = 0; q < kp; q++)
+                d[q] = bf16_pair(a[(long)2 * q * g->aks], 2 * q + 1 < kc ? a[(long)(2 * q + 1) * g->aks] : 0.0f);
         }
     }
+    return kp;
 }
 
 // gemm_block on bf16 pairs: the same blocking (k blocks of even length but
@@ -135,20 +166,40 @@ static void gemm_block_bf16(const kern *kn, const gemm_args *g, int m0, int m1, 
     const int K = g->K;
     uint32_t *bp16 = (uint32_t *)(void *)scratch;
     uint32_t *ap16 = bp16 + (size_t)ncp * ((kcmax + kcmax / 2 + 1) / 2) * MK_NR;
+    // A^T given: row blocks are packed together, up to `chunk` rows (what the
+    // scratch left after B holds), so each conversion runs along long rows.
+    const int transposed = g->ars == 1 && g->aks != 1;
+    const int chunk = ncp > 1 ? ncp * MK_NR / 2 : MK_MR;
     for (int jb = j0; jb < j1; jb += ncp * MK_NR) {
         int je = jb + ncp * MK_NR < j1 ? jb + ncp * MK_NR : j1;
         int np = (je - jb + MK_NR - 1) / MK_NR;
         for (int k0 = 0; k0 < K;) {
             int kc = K - k0 <= kcmax + kcmax / 2 ? K - k0 : kcmax, kp = (kc + 1) / 2;
-            pack_b16(bp16, g, k0, kc, jb, je);
+            pack_b16(kn, bp16, g, k0, kc, jb, je);
             int init = (k0 > 0 || g->accumulate) ? 1 : g->bias ? 2 : 0;
-            for (int b = 0, nb = mk_blocks(m0, m1); b < nb; b++) {
+            for (int b = 0, nb = mk_blocks(m0, m1), ca = 0, cb = 0; b < nb; b++) {
                 int i, i1;
                 mk_block(m0, m1, nb, b, &i, &i1);
-                pack_a16(ap16, g, i, i1 - i, k0, kc);
+                long aqs, ars;
+                const uint32_t *ap = ap16;
+                if (transposed) {
+                    if (i >= cb) { // pack the next chunk: whole blocks, at most `chunk` rows
+                        int e = b, lo, hi = i1;
+                        for (; e + 1 < nb; e++) {
+                            mk_block(m0, m1, nb, e + 1, &lo, &hi);
+                            if (hi - i > chunk) break;
+                        }
+                        mk_block(m0, m1, nb, e, &lo, &hi);
+                        ca = i, cb = hi;
+                        pack_a16(kn, ap16, g, ca, cb - ca, k0, kc, &aqs);
+                    }
+                    ap = ap16 + (i - ca), ars = 1, aqs = cb - ca;
+                } else {
+                    ars = pack_a16(kn, ap16, g, i, i1 - i, k0, kc, &aqs);
+                }
                 for (int p = 0; p < np; p++) {
                     int c0 = jb + p * MK_NR, nc = je - c0 < MK_NR ? je - c0 : MK_NR;
-                    kn->mk_bf16(i1 - i, nc, kp, ap16, kp, bp16 + (size_t)p * kp * MK_NR, MK_NR,
+                    kn->mk_bf16(i1 - i, nc, kp, ap, ars, aqs, bp16 + (size_t)p * kp * MK_NR, MK_NR,
                                 g->C + (long)i * g->ldc + c0, g->ldc, init, g->bias ? g->bias + c0 : NULL);
                 }
             }

@@ -68,15 +68,21 @@ typedef struct kern {
      * when the CPU lacks it, and in the portable build: bf16 training then
      * runs in fp32). A and Bp hold pairs of consecutive k in one 32-bit word
      * (low half k = 2q, high half 2q + 1; bf16_pair below): row r's pair q at
-     * A[r*ars + q], column j's at Bp[q*ldb + j]. For r < mr, j < nc, with acc
+     * A[r*ars + q*aqs], column j's at Bp[q*ldb + j]. For r < mr, j < nc, with acc
      * started as mk's:
      *   for q < Kp: acc = acc + a(2q+1) b(2q+1);  acc = acc + a(2q) b(2q)
      * each product exact (8-bit by 8-bit significands), each sum rounded to
      * nearest even, bf16 subnormal inputs and fp32 subnormal sums as zero:
      * the instruction's definition, which this CPU follows bit for bit
      * (kern_mk_bf16_ref is that definition in C; tests/test_kernels.c). */
-    void (*mk_bf16)(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
-                    long ldb, float *C, long ldc, int init, const float *bias);
+    void (*mk_bf16)(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
+                    const uint32_t *Bp, long ldb, float *C, long ldc, int init, const float *bias);
+    /* Packing for it (set with mk_bf16), bit for bit bf16_bits:
+     *   to_bf16:   dst[i] = bf16(src[i]), i < n (so n floats in a row become
+     *              n/2 pairs of consecutive k)
+     *   pair_rows: dst[j] = bf16_pair(r0[j], r1 ? r1[j] : 0), j < n */
+    void (*to_bf16)(uint16_t *dst, const float *src, long n);
+    void (*pair_rows)(uint32_t *dst, const float *r0, const float *r1, long n);
 
     /* A cell's pointwise step restricted to units [u0, u1) of every row, with
      * cell_def's array layouts and meaning (indexed by recur_cell). For the
@@ -109,16 +115,19 @@ typedef struct kern {
 } kern;
 
 /* mk_bf16's definition, one element at a time (the tests' oracle). */
-void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
-                      long ldb, float *C, long ldc, int init, const float *bias);
+void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
+                      const uint32_t *Bp, long ldb, float *C, long ldc, int init, const float *bias);
 /* One step of it: acc + lo(a) lo(b) + hi(a) hi(b) as VDPBF16PS adds them. */
 float kern_dot_bf16_ref(float acc, uint32_t a, uint32_t b);
 
-/* fp32 -> a bf16 pair's half: round to nearest even (NaN stays NaN). */
+/* fp32 -> a bf16 pair's half: round to nearest even, a subnormal to zero of
+ * its sign, NaN stays NaN (quiet): AVX512-BF16's vcvtneps2bf16, bit for bit
+ * (measured on every class of input; tests/test_kernels.c). */
 static inline uint32_t bf16_bits(float f)
 {
     union { float f; uint32_t u; } v = {f};
     uint32_t u = v.u;
+    if ((u & 0x7F800000u) == 0) return (u >> 16) & 0x8000u;
     if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
     u += 0x7FFFu + ((u >> 16) & 1u);
     return u >> 16;

@@ -181,11 +181,12 @@ KB_FN static void avx512_mv(int np, const int *nc, int K, const float *a, long a
 /* mk on bfloat16 pairs (kern.h, mk_bf16): per pair of k, 4 loads of the
  * panel and one broadcast pair per row into 4 VDPBF16PS, each doing the work
  * of two FMAs. Compiled for AVX512-BF16 and used only where the CPU has it. */
-#define KBF_FN __attribute__((target("avx512f,avx512bf16")))
+#define KBF_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define KBF_INLINE KBF_FN static inline __attribute__((always_inline))
 
 KBF_INLINE void tile_bf16(const int mr, const int nv, int nc, int Kp, const uint32_t *A, long ars,
-                          const uint32_t *Bp, long ldb, float *C, long ldc, int init, const float *bias)
+                          long aqs, const uint32_t *Bp, long ldb, float *C, long ldc, int init,
+                          const float *bias)
 {
     __m512 acc[MK_MR][4];
     __mmask16 m[4];
@@ -205,7 +206,7 @@ KBF_INLINE void tile_bf16(const int mr, const int nv, int nc, int Kp, const uint
         for (int v = 0; v < nv; v++) bv[v] = _mm512_maskz_loadu_epi32(m[v], b + 16 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < mr; r++) {
-            __m512i x = _mm512_set1_epi32((int)A[r * ars + q]);
+            __m512i x = _mm512_set1_epi32((int)A[r * ars + q * aqs]);
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++)
                 acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)x, (__m512bh)bv[v]);
@@ -219,11 +220,11 @@ KBF_INLINE void tile_bf16(const int mr, const int nv, int nc, int Kp, const uint
 
 #define TILE16_CASE(MR, NV)                                                \
     case (MR) * 8 + (NV):                                                  \
-        tile_bf16(MR, NV, nc, Kp, A, ars, Bp, ldb, C, ldc, init, bias);    \
+        tile_bf16(MR, NV, nc, Kp, A, ars, aqs, Bp, ldb, C, ldc, init, bias); \
         return;
 #define TILE16_ROW(MR) TILE16_CASE(MR, 1) TILE16_CASE(MR, 2) TILE16_CASE(MR, 3) TILE16_CASE(MR, 4)
 
-KBF_FN static void avx512_mk_bf16(int mr, int nc, int Kp, const uint32_t *A, long ars,
+KBF_FN static void avx512_mk_bf16(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
                                   const uint32_t *Bp, long ldb, float *C, long ldc, int init,
                                   const float *bias)
 {
@@ -237,6 +238,32 @@ KBF_FN static void avx512_mk_bf16(int mr, int nc, int Kp, const uint32_t *A, lon
         TILE16_ROW(6)
     default:
         return;
+    }
+}
+
+// 16 floats -> 16 bf16 (vcvtneps2bf16: round to nearest even, subnormals to zero).
+KBF_INLINE __m256i cvt16(const float *src, __mmask16 m)
+{
+    return (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src));
+}
+
+KBF_FN static void avx512_to_bf16(uint16_t *dst, const float *src, long n)
+{
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(void *)(dst + i), cvt16(src + i, 0xFFFF));
+    if (i < n) {
+        __mmask16 m = lanes((int)(n - i));
+        _mm256_mask_storeu_epi16(dst + i, m, cvt16(src + i, m));
+    }
+}
+
+KBF_FN static void avx512_pair_rows(uint32_t *dst, const float *r0, const float *r1, long n)
+{
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = lanes(n - i >= 16 ? 16 : (int)(n - i));
+        __m512i lo = _mm512_cvtepu16_epi32(cvt16(r0 + i, m));
+        __m512i hi = r1 ? _mm512_slli_epi32(_mm512_cvtepu16_epi32(cvt16(r1 + i, m)), 16) : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(dst + i, m, _mm512_or_si512(lo, hi));
     }
 }
 
@@ -280,7 +307,8 @@ KB_FN static double avx512_sumsq(const float *x, long n)
 
 static const kern avx512 = {AVX512_KERNELS};
 // The same with AVX512-BF16's micro-kernel (Zen 4 and 5, Cooper Lake, Sapphire Rapids).
-static const kern avx512_bf16 = {AVX512_KERNELS, .mk_bf16 = avx512_mk_bf16};
+static const kern avx512_bf16 = {AVX512_KERNELS, .mk_bf16 = avx512_mk_bf16, .to_bf16 = avx512_to_bf16,
+                                  .pair_rows = avx512_pair_rows};
 
 const kern *kern_avx512(void)
 {

@@ -113,13 +113,13 @@ float kern_dot_bf16_ref(float acc, uint32_t a, uint32_t b)
     return flush(acc + bf16_value(a & 0xFFFFu) * bf16_value(b & 0xFFFFu));
 }
 
-void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, const uint32_t *Bp,
-                      long ldb, float *C, long ldc, int init, const float *bias)
+void kern_mk_bf16_ref(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
+                      const uint32_t *Bp, long ldb, float *C, long ldc, int init, const float *bias)
 {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nc; j++) {
             float acc = init == 1 ? C[r * ldc + j] : init == 2 ? bias[j] : 0.0f;
-            for (int q = 0; q < Kp; q++) acc = kern_dot_bf16_ref(acc, A[r * ars + q], Bp[q * ldb + j]);
+            for (int q = 0; q < Kp; q++) acc = kern_dot_bf16_ref(acc, A[r * ars + q * aqs], Bp[q * ldb + j]);
             C[r * ldc + j] = acc;
         }
 }

@@ -160,8 +160,20 @@ static void pack_backward(float *wb, const float *W, int H, int G, int ub)
     for (int k = 0; k < G * H; k++) memcpy(dst + (size_t)k * UB, W + (size_t)k * H + c0, sizeof(float) * (size_t)nc);
 }
 
-// pack_forward's panels as bf16 pairs of k: [ceil(H/2)][64] per gate.
-static void pack_forward16(uint32_t *wf, const float *W, int H, int G, int ub)
+// rows x cols floats (rows ld apart) as bf16 pairs of columns, ceil(cols/2) per row.
+static void to_pairs(const kern *kn, uint32_t *dst, const float *src, int rows, int cols, size_t ld)
+{
+    const int cp = (cols + 1) / 2;
+    for (int b = 0; b < rows; b++) {
+        uint32_t *d = dst + (size_t)b * cp;
+        d[cp - 1] = 0; // an odd row's last pair has no k + 1
+        kn->to_bf16((uint16_t *)(void *)d, src + (size_t)b * ld, cols);
+    }
+}
+
+// pack_forward's panels as bf16 pairs of k: [ceil(H/2)][64] per gate. Each
+// unit's row of W_hh is converted whole (its k are consecutive), then spread.
+static void pack_forward16(const kern *kn, uint32_t *wf, uint32_t *row, const float *W, int H, int G, int ub)
 {
     const int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB, hp = (H + 1) / 2;
     for (int g = 0; g < G; g++) {
@@ -171,35 +183,22 @@ static void pack_forward16(uint32_t *wf, const float *W, int H, int G, int ub)
                 for (int q = 0; q < hp; q++) dst[(size_t)q * UB + j] = 0;
                 continue;
             }
-            const float *src = W + ((size_t)g * H + c0 + j) * H;
-            for (int q = 0; q < hp; q++)
-                dst[(size_t)q * UB + j] = bf16_pair(src[2 * q], 2 * q + 1 < H ? src[2 * q + 1] : 0.0f);
+            to_pairs(kn, row, W + ((size_t)g * H + c0 + j) * H, 1, H, (size_t)H);
+            for (int q = 0; q < hp; q++) dst[(size_t)q * UB + j] = row[q];
         }
     }
 }
 
 // pack_backward's panel as bf16 pairs of rows: [ceil(G*H/2)][64].
-static void pack_backward16(uint32_t *wb, const float *W, int H, int G, int ub)
+static void pack_backward16(const kern *kn, uint32_t *wb, const float *W, int H, int G, int ub)
 {
     const int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB, GH = G * H, ghp = (GH + 1) / 2;
     uint32_t *dst = wb + (size_t)ub * ghp * UB;
     for (int q = 0; q < ghp; q++) {
-        const float *r0 = W + (size_t)(2 * q) * H + c0, *r1 = r0 + H;
+        const float *r0 = W + (size_t)(2 * q) * H + c0;
         uint32_t *d = dst + (size_t)q * UB;
-        for (int j = 0; j < nc; j++) d[j] = bf16_pair(r0[j], 2 * q + 1 < GH ? r1[j] : 0.0f);
+        kn->pair_rows(d, r0, 2 * q + 1 < GH ? r0 + H : NULL, nc);
         for (int j = nc; j < UB; j++) d[j] = 0;
-    }
-}
-
-// rows x cols floats (rows ld apart) as bf16 pairs of columns, cols2 = ceil(cols/2) per row.
-static void to_pairs(uint32_t *dst, const float *src, int rows, int cols, size_t ld)
-{
-    const int cp = (cols + 1) / 2;
-    for (int b = 0; b < rows; b++) {
-        const float *x = src + (size_t)b * ld;
-        uint32_t *d = dst + (size_t)b * cp;
-        for (int q = 0; q < cols / 2; q++) d[q] = bf16_pair(x[2 * q], x[2 * q + 1]);
-        if (cols & 1) d[cp - 1] = bf16_pair(x[cols - 1], 0.0f);
     }
 }
 
@@ -324,8 +323,9 @@ static void forward_job(void *arg, int tid, int nth)
     my_blocks(H, tid, nth, &b0, &b1);
     if (j->repack && j->bf16)
         for (int ub = b0; ub < b1; ub++) {
-            pack_forward16(rs->wf16[u], W, H, G, ub);
-            pack_backward16(rs->wb16[u], W, H, G, ub);
+            // (this thread's x16 is free until its first step: a row's scratch)
+            pack_forward16(kn, rs->wf16[u], rs->x16 + (size_t)tid * rs->x16_ld, W, H, G, ub);
+            pack_backward16(kn, rs->wb16[u], W, H, G, ub);
         }
     else if (j->repack)
         for (int ub = b0; ub < b1; ub++) {
@@ -373,7 +373,7 @@ static void forward_job(void *arg, int tid, int nth)
         float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
         const int hp2 = (H + 1) / 2;
         uint32_t *x16 = j->bf16 ? rs->x16 + (size_t)tid * rs->x16_ld : NULL;
-        if (x16) to_pairs(x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
+        if (x16) to_pairs(kn, x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
         for (int ub = b0; ub < b1; ub++) {
             // ph[:, g*H + block] = b_hh + h_{t-1} W_hh^T, every gate of the block ...
             int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
@@ -383,7 +383,7 @@ static void forward_job(void *arg, int tid, int nth)
                 for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
                     int i, i1;
                     mk_block(0, B, nb, b, &i, &i1);
-                    kn->mk_bf16(i1 - i, nc, hp2, x16 + (size_t)i * hp2, hp2, panel, UB,
+                    kn->mk_bf16(i1 - i, nc, hp2, x16 + (size_t)i * hp2, hp2, 1, panel, UB,
                                 ws->ph + (size_t)i * GH + col, GH, 2, bhh + col);
                 }
             }
@@ -488,7 +488,7 @@ static void backward_job(void *arg, int tid, int nth)
         if (x16) {
             // dph_t in bf16 (this thread's copy) against the pair panels, 128
             // pairs of rows at a time.
-            to_pairs(x16, dph, B, GH, (size_t)GH);
+            to_pairs(kn, x16, dph, B, GH, (size_t)GH);
             for (int ub = b0; ub < b1; ub++) {
                 int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
                 for (int q0 = 0; q0 < ghp; q0 += 128) {
@@ -496,7 +496,7 @@ static void backward_job(void *arg, int tid, int nth)
                     for (int b = 0, nb = mk_blocks(0, B); b < nb; b++) {
                         int i, i1;
                         mk_block(0, B, nb, b, &i, &i1);
-                        kn->mk_bf16(i1 - i, nc, qc, x16 + (size_t)i * ghp + q0, ghp,
+                        kn->mk_bf16(i1 - i, nc, qc, x16 + (size_t)i * ghp + q0, ghp, 1,
                                     rs->wb16[u] + ((size_t)ub * ghp + q0) * UB, UB,
                                     dnext + (size_t)i * H + c0, H, 1, NULL);
                     }
