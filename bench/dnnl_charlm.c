@@ -57,6 +57,21 @@
  * "x64:gemm:jit" for the inner products, "jit:avx512_core" for the
  * logsoftmax; for batch-1 sampling "brgemm" (rnn, lstm) or "ref" (lbr_gru).
  * ONEDNN_MAX_CPU_ISA=AVX512_CORE / AVX2 caps the ISA.
+ *
+ * --bf16: oneDNN's own bf16 training, the peer of `recur bench --bf16`.
+ * The RNN primitives take bf16 src_layer, src_iter, weights_layer,
+ * weights_iter, dst_layer and dst_iter; the bias, the LSTM's cell state and
+ * every diff_* tensor stay f32 (2.6.3 refuses bf16 diff tensors:
+ * "unimplemented" at the backward descriptor). The head inner product takes
+ * the top layer's bf16 output, bf16 weights and a bf16 gradient of the
+ * logits; logits, logsoftmax, the gradient of its input and its weight
+ * gradients are f32. The master weights, gradients, clip and Adam stay
+ * f32: reorder primitives make the bf16 copies (forward's and backward's
+ * layouts) each step. The JSON says "impl":"onednn_bf16", "bf16":1 (0
+ * without --bf16). Sampling stays f32. On an AVX512_BF16 CPU 2.6.3 picks
+ * "brgemm" for the bf16 rnn and lstm training primitives and "ref" for
+ * lbr_gru (and "ref" for all under ONEDNN_MAX_CPU_ISA=AVX512_CORE); a
+ * primitive it refuses is named on stderr and the program exits 3.
  */
 #define _GNU_SOURCE
 #include <dnnl.h>
@@ -264,15 +279,32 @@ static float clip_and_adam(float max_norm, float lr, long t)
 static dnnl_engine_t eng;
 static dnnl_stream_t strm;
 
-static dnnl_memory_desc_t md_tag(int nd, const int64_t *d, dnnl_format_tag_t tag)
+static dnnl_memory_desc_t md_tag(int nd, const int64_t *d, dnnl_format_tag_t tag, dnnl_data_type_t dt)
 {
     dnnl_memory_desc_t md;
     dnnl_dims_t dims = {0};
     for (int i = 0; i < nd; i++) dims[i] = d[i];
-    CHECK(dnnl_memory_desc_init_by_tag(&md, nd, dims, dnnl_f32, tag));
+    CHECK(dnnl_memory_desc_init_by_tag(&md, nd, dims, dt, tag));
     return md;
 }
-#define MD(tag, ...) md_tag(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__}, tag)
+/* f32 (MD) or a given data type (MDT: f32 or bf16) */
+#define MDT(dt, tag, ...) \
+    md_tag(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__}, tag, dt)
+#define MD(tag, ...) MDT(dnnl_f32, tag, __VA_ARGS__)
+
+/* --bf16: a primitive oneDNN will not make in bf16 is reported (which one,
+ * and oneDNN's status) and the program exits 3, so that bench/run.sh can
+ * skip the oneDNN bf16 runs. */
+static int bf16_mode;
+static void bf16_check(dnnl_status_t s, const char *what)
+{
+    if (s == dnnl_success) return;
+    if (!bf16_mode) die(what, status_str(s));
+    const dnnl_version_t *v = dnnl_version();
+    fprintf(stderr, "dnnl_charlm: --bf16: oneDNN %d.%d.%d refuses bf16 %s: %s\n", v->major, v->minor, v->patch, what,
+            status_str(s));
+    exit(3);
+}
 
 static dnnl_memory_t mem_on(const dnnl_memory_desc_t *md, void *ptr)
 {
@@ -288,12 +320,14 @@ static float *mem_ptr(dnnl_memory_t m)
     return p;
 }
 
-static size_t mem_floats(dnnl_memory_t m)
+static size_t mem_bytes(dnnl_memory_t m)
 {
     const dnnl_memory_desc_t *md;
     CHECK(dnnl_memory_get_memory_desc(m, &md));
-    return dnnl_memory_desc_get_size(md) / sizeof(float);
+    return dnnl_memory_desc_get_size(md);
 }
+
+static size_t mem_floats(dnnl_memory_t m) { return mem_bytes(m) / sizeof(float); }
 
 static const dnnl_memory_desc_t *pd_md(const_dnnl_primitive_desc_t pd, int arg)
 {
@@ -318,7 +352,7 @@ typedef struct bound {
 
 static int nreorders;            /* reorders made for the training step */
 static char reorder_names[1024]; /* which: "group:primitive:argument ..." */
-static int bind_group;           /* the group of layers being bound: 0 (layer 0) or 1 (layers 1..L-1) */
+static int bind_group;           /* the group of layers being bound: 0 (layer 0) or 1 (layers 1..L-1); -1 the head */
 
 static bound bind(const_dnnl_primitive_desc_t pd, int arg, dnnl_memory_t user, int out, const char *name)
 {
@@ -336,7 +370,10 @@ static bound bind(const_dnnl_primitive_desc_t pd, int arg, dnnl_memory_t user, i
     CHECK(dnnl_primitive_desc_destroy(rpd));
     nreorders++;
     size_t len = strlen(reorder_names);
-    snprintf(reorder_names + len, sizeof reorder_names - len, "%sg%d:%s", len ? " " : "", bind_group, name);
+    if (bind_group < 0)
+        snprintf(reorder_names + len, sizeof reorder_names - len, "%s%s", len ? " " : "", name);
+    else
+        snprintf(reorder_names + len, sizeof reorder_names - len, "%sg%d:%s", len ? " " : "", bind_group, name);
     return b;
 }
 
@@ -387,40 +424,56 @@ static const int BIAS_GATES[] = {1, 4, 4};  /* oneDNN's bias blocks (lbr_gru: 4)
 
 /* The op descriptor of one group of layers: forward (prop forward_training
  * or forward_inference) or backward. Data in plain layouts, weights and
- * bias in whatever the primitive prefers. */
-static dnnl_rnn_desc_t rnn_desc(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N)
+ * bias in whatever the primitive prefers. dt: the data type of src_layer,
+ * src_iter, weights, dst_layer and dst_iter (f32, or bf16 for --bf16); the
+ * bias, the LSTM's cell state (src_iter_c, dst_iter_c) and every diff_*
+ * tensor are f32 either way, as oneDNN's bf16 RNN training takes them. */
+static dnnl_rnn_desc_t rnn_desc(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
+                                dnnl_data_type_t dt)
 {
     int G = GATES[cell], Gb = BIAS_GATES[cell];
-    dnnl_memory_desc_t src_layer = MD(dnnl_tnc, T, N, SLC), dst_layer = MD(dnnl_tnc, T, N, H);
-    dnnl_memory_desc_t iter = MD(dnnl_ldnc, Lg, 1, N, H);
-    dnnl_memory_desc_t wl = MD(dnnl_format_tag_any, Lg, 1, SLC, G, H);
-    dnnl_memory_desc_t wi = MD(dnnl_format_tag_any, Lg, 1, H, G, H);
+    dnnl_memory_desc_t src_layer = MDT(dt, dnnl_tnc, T, N, SLC), dst_layer = MDT(dt, dnnl_tnc, T, N, H);
+    dnnl_memory_desc_t iter = MDT(dt, dnnl_ldnc, Lg, 1, N, H), iter_c = MD(dnnl_ldnc, Lg, 1, N, H);
+    dnnl_memory_desc_t wl = MDT(dt, dnnl_format_tag_any, Lg, 1, SLC, G, H);
+    dnnl_memory_desc_t wi = MDT(dt, dnnl_format_tag_any, Lg, 1, H, G, H);
     dnnl_memory_desc_t b = MD(dnnl_format_tag_any, Lg, 1, Gb, H);
     dnnl_rnn_desc_t d;
     const dnnl_rnn_direction_t dir = dnnl_unidirectional_left2right;
+    const char *what = prop == dnnl_backward ? "RNN backward descriptor" : "RNN forward descriptor";
     if (prop != dnnl_backward) {
         if (cell == CELL_RNN)
-            CHECK(dnnl_vanilla_rnn_forward_desc_init(&d, prop, dnnl_eltwise_tanh, dir, &src_layer, &iter, &wl, &wi, &b,
-                                                     &dst_layer, &iter, 0, 0.f, 0.f));
+            bf16_check(dnnl_vanilla_rnn_forward_desc_init(&d, prop, dnnl_eltwise_tanh, dir, &src_layer, &iter, &wl,
+                                                          &wi, &b, &dst_layer, &iter, 0, 0.f, 0.f),
+                       what);
         else if (cell == CELL_LSTM)
-            CHECK(dnnl_lstm_forward_desc_init(&d, prop, dir, &src_layer, &iter, &iter, &wl, &wi, &b, &dst_layer, &iter,
-                                              &iter, 0));
+            bf16_check(dnnl_lstm_forward_desc_init(&d, prop, dir, &src_layer, &iter, &iter_c, &wl, &wi, &b, &dst_layer,
+                                                   &iter, &iter_c, 0),
+                       what);
         else
-            CHECK(dnnl_lbr_gru_forward_desc_init(&d, prop, dir, &src_layer, &iter, &wl, &wi, &b, &dst_layer, &iter, 0));
+            bf16_check(dnnl_lbr_gru_forward_desc_init(&d, prop, dir, &src_layer, &iter, &wl, &wi, &b, &dst_layer,
+                                                      &iter, 0),
+                       what);
         return d;
     }
-    dnnl_memory_desc_t dwl = wl, dwi = wi, db = b;
+    /* the gradients: f32 */
+    dnnl_memory_desc_t d_src_layer = MD(dnnl_tnc, T, N, SLC), d_dst_layer = MD(dnnl_tnc, T, N, H);
+    dnnl_memory_desc_t d_iter = MD(dnnl_ldnc, Lg, 1, N, H);
+    dnnl_memory_desc_t dwl = MD(dnnl_format_tag_any, Lg, 1, SLC, G, H);
+    dnnl_memory_desc_t dwi = MD(dnnl_format_tag_any, Lg, 1, H, G, H), db = b;
     if (cell == CELL_RNN)
-        CHECK(dnnl_vanilla_rnn_backward_desc_init(&d, prop, dnnl_eltwise_tanh, dir, &src_layer, &iter, &wl, &wi, &b,
-                                                  &dst_layer, &iter, &src_layer, &iter, &dwl, &dwi, &db, &dst_layer,
-                                                  &iter, 0, 0.f, 0.f));
+        bf16_check(dnnl_vanilla_rnn_backward_desc_init(&d, prop, dnnl_eltwise_tanh, dir, &src_layer, &iter, &wl, &wi,
+                                                       &b, &dst_layer, &iter, &d_src_layer, &d_iter, &dwl, &dwi, &db,
+                                                       &d_dst_layer, &d_iter, 0, 0.f, 0.f),
+                   what);
     else if (cell == CELL_LSTM)
-        CHECK(dnnl_lstm_backward_desc_init(&d, prop, dir, &src_layer, &iter, &iter, &wl, &wi, &b, &dst_layer, &iter,
-                                           &iter, &src_layer, &iter, &iter, &dwl, &dwi, &db, &dst_layer, &iter, &iter,
-                                           0));
+        bf16_check(dnnl_lstm_backward_desc_init(&d, prop, dir, &src_layer, &iter, &iter_c, &wl, &wi, &b, &dst_layer,
+                                                &iter, &iter_c, &d_src_layer, &d_iter, &d_iter, &dwl, &dwi, &db,
+                                                &d_dst_layer, &d_iter, &d_iter, 0),
+                   what);
     else
-        CHECK(dnnl_lbr_gru_backward_desc_init(&d, prop, dir, &src_layer, &iter, &wl, &wi, &b, &dst_layer, &iter,
-                                              &src_layer, &iter, &dwl, &dwi, &db, &dst_layer, &iter, 0));
+        bf16_check(dnnl_lbr_gru_backward_desc_init(&d, prop, dir, &src_layer, &iter, &wl, &wi, &b, &dst_layer, &iter,
+                                                   &d_src_layer, &d_iter, &dwl, &dwi, &db, &d_dst_layer, &d_iter, 0),
+                   what);
     return d;
 }
 
@@ -449,10 +502,12 @@ typedef struct group {
 typedef struct model {
     cell_kind cell;
     int V, H, L, B, T, ngroups;
+    dnnl_data_type_t dt; /* the RNN's and the head's data and weights: f32, or bf16 (--bf16) */
     group g[2];
     param *hw, *hb;  /* the head: weight [V, H], bias [V] */
     /* head, training */
     dnnl_memory_t y, dy, hw_m, hb_m, hdw_m, hdb_m, logits, logp, dlogits;
+    bound hw_b, dl_b; /* the weights and dlogits as the head takes them (bf16: a reorder each step) */
     dnnl_primitive_desc_t ip_fwd_pd, ip_bwd_data_pd, ip_bwd_w_pd, lsm_pd;
     dnnl_primitive_t ip_fwd, ip_bwd_data, ip_bwd_w, lsm;
     /* head, sampling */
@@ -505,8 +560,9 @@ static void group_init(model *m, group *g, dnnl_memory_t src_layer, dnnl_memory_
     g->bias = falloc((size_t)Lg * Gb * H);
     g->dbias = falloc((size_t)Lg * Gb * H);
 
-    dnnl_memory_desc_t dst_layer = MD(dnnl_tnc, T, N, H), src_layer_md = MD(dnnl_tnc, T, N, SLC);
-    dnnl_memory_desc_t iter = MD(dnnl_ldnc, Lg, 1, N, H);
+    dnnl_memory_desc_t dst_layer = MDT(m->dt, dnnl_tnc, T, N, H), src_layer_md = MD(dnnl_tnc, T, N, SLC);
+    dnnl_memory_desc_t iter = MDT(m->dt, dnnl_ldnc, Lg, 1, N, H), iter_f32 = MD(dnnl_ldnc, Lg, 1, N, H);
+    dnnl_memory_desc_t d_dst_layer = MD(dnnl_tnc, T, N, H);
     dnnl_memory_desc_t wl = MD(dnnl_ldigo, Lg, 1, SLC, G, H), wi = MD(dnnl_ldigo, Lg, 1, H, G, H);
     dnnl_memory_desc_t b = MD(dnnl_ldgo, Lg, 1, Gb, H);
 
@@ -514,32 +570,35 @@ static void group_init(model *m, group *g, dnnl_memory_t src_layer, dnnl_memory_
     g->dst_layer = mem_on(&dst_layer, DNNL_MEMORY_ALLOCATE);
     g->src_iter = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
     g->dst_iter = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
-    g->src_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
-    g->dst_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
+    g->src_iter_c = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);
+    g->dst_iter_c = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);
     g->u_b = mem_on(&b, g->bias);
     g->u_db = mem_on(&b, g->dbias);
     g->diff_src_layer = mem_on(&src_layer_md, DNNL_MEMORY_ALLOCATE);
-    g->diff_dst_layer = diff_dst_layer_below ? diff_dst_layer_below : mem_on(&dst_layer, DNNL_MEMORY_ALLOCATE);
-    g->diff_src_iter = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
-    g->diff_src_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
-    g->diff_dst_iter = mem_on(&iter, DNNL_MEMORY_ALLOCATE);  /* zero: truncated BPTT */
-    g->diff_dst_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
-    memset(mem_ptr(g->diff_dst_iter), 0, mem_floats(g->diff_dst_iter) * sizeof(float));
-    memset(mem_ptr(g->diff_dst_iter_c), 0, mem_floats(g->diff_dst_iter_c) * sizeof(float));
-    memset(mem_ptr(g->src_iter), 0, mem_floats(g->src_iter) * sizeof(float));
-    memset(mem_ptr(g->src_iter_c), 0, mem_floats(g->src_iter_c) * sizeof(float));
+    g->diff_dst_layer = diff_dst_layer_below ? diff_dst_layer_below : mem_on(&d_dst_layer, DNNL_MEMORY_ALLOCATE);
+    g->diff_src_iter = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);
+    g->diff_src_iter_c = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);
+    g->diff_dst_iter = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);  /* zero: truncated BPTT */
+    g->diff_dst_iter_c = mem_on(&iter_f32, DNNL_MEMORY_ALLOCATE);
+    memset(mem_ptr(g->diff_dst_iter), 0, mem_bytes(g->diff_dst_iter));
+    memset(mem_ptr(g->diff_dst_iter_c), 0, mem_bytes(g->diff_dst_iter_c));
+    memset(mem_ptr(g->src_iter), 0, mem_bytes(g->src_iter));
+    memset(mem_ptr(g->src_iter_c), 0, mem_bytes(g->src_iter_c));
 
-    dnnl_rnn_desc_t fd = rnn_desc(m->cell, dnnl_forward_training, Lg, SLC, H, T, N);
-    CHECK(dnnl_primitive_desc_create(&g->fwd_pd, &fd, NULL, eng, NULL));
-    dnnl_rnn_desc_t bd = rnn_desc(m->cell, dnnl_backward, Lg, SLC, H, T, N);
-    CHECK(dnnl_primitive_desc_create(&g->bwd_pd, &bd, NULL, eng, g->fwd_pd));
+    dnnl_rnn_desc_t fd = rnn_desc(m->cell, dnnl_forward_training, Lg, SLC, H, T, N, m->dt);
+    bf16_check(dnnl_primitive_desc_create(&g->fwd_pd, &fd, NULL, eng, NULL), "RNN forward_training primitive");
+    dnnl_rnn_desc_t bd = rnn_desc(m->cell, dnnl_backward, Lg, SLC, H, T, N, m->dt);
+    bf16_check(dnnl_primitive_desc_create(&g->bwd_pd, &bd, NULL, eng, g->fwd_pd), "RNN backward primitive");
     CHECK(dnnl_primitive_create(&g->fwd, g->fwd_pd));
     CHECK(dnnl_primitive_create(&g->bwd, g->bwd_pd));
     g->workspace = mem_on(dnnl_primitive_desc_query_md(g->fwd_pd, dnnl_query_workspace_md, 0), DNNL_MEMORY_ALLOCATE);
 
     /* The weights live in the forward primitive's layout when the backward
      * gives their gradient in that same layout (Adam is elementwise): then
-     * only the backward's own weight layout needs a reorder per step. */
+     * only the backward's own weight layout needs a reorder per step. In
+     * bf16 (never the same: the gradients are f32) the f32 master weights
+     * stay in plain ldigo and reorders make the forward's and the
+     * backward's bf16 copies each step. */
     const dnnl_memory_desc_t *fwl = pd_md(g->fwd_pd, DNNL_ARG_WEIGHTS_LAYER);
     const dnnl_memory_desc_t *fwi = pd_md(g->fwd_pd, DNNL_ARG_WEIGHTS_ITER);
     if (dnnl_memory_desc_equal(fwl, pd_md(g->bwd_pd, DNNL_ARG_DIFF_WEIGHTS_LAYER)) &&
@@ -590,7 +649,7 @@ static void group_forward(model *m, group *g)
 
 static void zero_mem(dnnl_memory_t mem)
 {
-    memset(mem_ptr(mem), 0, mem_floats(mem) * sizeof(float));
+    memset(mem_ptr(mem), 0, mem_bytes(mem));
 }
 
 static void group_backward(model *m, group *g)
@@ -636,9 +695,9 @@ static void group_backward(model *m, group *g)
 /* The state for the next window: this window's last (detached). */
 static void group_carry(model *m, group *g)
 {
-    memcpy(mem_ptr(g->src_iter), mem_ptr(g->dst_iter), mem_floats(g->src_iter) * sizeof(float));
+    memcpy(mem_ptr(g->src_iter), mem_ptr(g->dst_iter), mem_bytes(g->src_iter));
     if (m->cell == CELL_LSTM)
-        memcpy(mem_ptr(g->src_iter_c), mem_ptr(g->dst_iter_c), mem_floats(g->src_iter_c) * sizeof(float));
+        memcpy(mem_ptr(g->src_iter_c), mem_ptr(g->dst_iter_c), mem_bytes(g->src_iter_c));
 }
 
 static void group_reset(model *m, group *g)
@@ -651,7 +710,7 @@ static void model_init(model *m)
 {
     int V = m->V, H = m->H, T = m->T, N = m->B;
     m->ngroups = m->L > 1 ? 2 : 1;
-    dnnl_memory_desc_t x_md = MD(dnnl_tnc, T, N, V);
+    dnnl_memory_desc_t x_md = MDT(m->dt, dnnl_tnc, T, N, V);
     dnnl_memory_t x = mem_on(&x_md, DNNL_MEMORY_ALLOCATE);
     zero_mem(x);
     m->prev_in = xcalloc((size_t)T * N, sizeof(int));
@@ -679,10 +738,14 @@ static void model_init(model *m)
     float bound = 1.0f / sqrtf((float)H);
     m->hw = param_new((size_t)V * H, bound);
     m->hb = param_new((size_t)V, bound);
-    dnnl_memory_desc_t y_md = MD(dnnl_nc, (int64_t)T * N, H), w_md = MD(dnnl_oi, V, H), b_md = MD(dnnl_x, V);
-    dnnl_memory_desc_t l_md = MD(dnnl_nc, (int64_t)T * N, V);
+    /* In bf16 its input (the top group's bf16 output), weights and logits'
+     * gradient are bf16; the bias, logits, its weight gradients and the
+     * gradient of its input (the RNN's f32 diff_dst_layer) f32. */
+    dnnl_memory_desc_t y_md = MDT(m->dt, dnnl_nc, (int64_t)T * N, H), dy_md = MD(dnnl_nc, (int64_t)T * N, H);
+    dnnl_memory_desc_t w_md = MD(dnnl_oi, V, H), wt_md = MDT(m->dt, dnnl_oi, V, H), b_md = MD(dnnl_x, V);
+    dnnl_memory_desc_t l_md = MD(dnnl_nc, (int64_t)T * N, V), dl_md = MDT(m->dt, dnnl_nc, (int64_t)T * N, V);
     m->y = mem_on(&y_md, mem_ptr(top->dst_layer));
-    m->dy = mem_on(&y_md, mem_ptr(top->diff_dst_layer));
+    m->dy = mem_on(&dy_md, mem_ptr(top->diff_dst_layer));
     m->hw_m = mem_on(&w_md, m->hw->w);
     m->hb_m = mem_on(&b_md, m->hb->w);
     m->hdw_m = mem_on(&w_md, m->hw->g);
@@ -691,12 +754,22 @@ static void model_init(model *m)
     m->logp = mem_on(&l_md, DNNL_MEMORY_ALLOCATE);
     m->dlogits = mem_on(&l_md, DNNL_MEMORY_ALLOCATE);
     dnnl_inner_product_desc_t ipd;
-    CHECK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_training, &y_md, &w_md, &b_md, &l_md));
-    CHECK(dnnl_primitive_desc_create(&m->ip_fwd_pd, &ipd, NULL, eng, NULL));
-    CHECK(dnnl_inner_product_backward_data_desc_init(&ipd, &y_md, &w_md, &l_md));
-    CHECK(dnnl_primitive_desc_create(&m->ip_bwd_data_pd, &ipd, NULL, eng, m->ip_fwd_pd));
-    CHECK(dnnl_inner_product_backward_weights_desc_init(&ipd, &y_md, &w_md, &b_md, &l_md));
-    CHECK(dnnl_primitive_desc_create(&m->ip_bwd_w_pd, &ipd, NULL, eng, m->ip_fwd_pd));
+    bf16_check(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_training, &y_md, &wt_md, &b_md, &l_md),
+               "head inner_product forward descriptor");
+    bf16_check(dnnl_primitive_desc_create(&m->ip_fwd_pd, &ipd, NULL, eng, NULL),
+               "head inner_product forward_training primitive");
+    bf16_check(dnnl_inner_product_backward_data_desc_init(&ipd, &dy_md, &wt_md, &dl_md),
+               "head inner_product backward_data descriptor");
+    bf16_check(dnnl_primitive_desc_create(&m->ip_bwd_data_pd, &ipd, NULL, eng, m->ip_fwd_pd),
+               "head inner_product backward_data primitive");
+    bf16_check(dnnl_inner_product_backward_weights_desc_init(&ipd, &y_md, &w_md, &b_md, &dl_md),
+               "head inner_product backward_weights descriptor");
+    bf16_check(dnnl_primitive_desc_create(&m->ip_bwd_w_pd, &ipd, NULL, eng, m->ip_fwd_pd),
+               "head inner_product backward_weights primitive");
+    /* f32: the same memories, no reorder */
+    bind_group = -1;
+    m->hw_b = bind(m->ip_fwd_pd, DNNL_ARG_WEIGHTS, m->hw_m, 0, "head:weights");
+    m->dl_b = bind(m->ip_bwd_w_pd, DNNL_ARG_DIFF_DST, m->dlogits, 0, "head:diff_dst");
     CHECK(dnnl_primitive_create(&m->ip_fwd, m->ip_fwd_pd));
     CHECK(dnnl_primitive_create(&m->ip_bwd_data, m->ip_bwd_data_pd));
     CHECK(dnnl_primitive_create(&m->ip_bwd_w, m->ip_bwd_w_pd));
@@ -750,19 +823,26 @@ static float train_step(model *m, run *r)
     long w = r->w++;
     /* The one-hot window: clear the last window's ones, set this one's. */
     float *x = mem_ptr(m->g[0].src_layer);
+    uint16_t *xb = (uint16_t *)x; /* bf16: 1.0 is 0x3f80 */
     for (int t = 0; t < T; t++)
         for (int b = 0; b < N; b++) {
             size_t i = (size_t)t * N + b;
-            x[i * V + m->prev_in[i]] = 0.0f;
             int c = r->data[(size_t)b * r->per_stream + (size_t)w * T + t];
+            if (m->dt == dnnl_bf16) {
+                xb[i * V + m->prev_in[i]] = 0;
+                xb[i * V + c] = 0x3f80;
+            } else {
+                x[i * V + m->prev_in[i]] = 0.0f;
+                x[i * V + c] = 1.0f;
+            }
             m->prev_in[i] = c;
-            x[i * V + c] = 1.0f;
         }
 
     for (int k = 0; k < m->ngroups; k++) group_forward(m, &m->g[k]);
 
+    run_reorder(&m->hw_b);
     exec(m->ip_fwd, 4,
-         (dnnl_exec_arg_t[]){{DNNL_ARG_SRC, m->y}, {DNNL_ARG_WEIGHTS, m->hw_m}, {DNNL_ARG_BIAS, m->hb_m},
+         (dnnl_exec_arg_t[]){{DNNL_ARG_SRC, m->y}, {DNNL_ARG_WEIGHTS, m->hw_b.prim}, {DNNL_ARG_BIAS, m->hb_m},
                              {DNNL_ARG_DST, m->logits}});
     exec(m->lsm, 2, (dnnl_exec_arg_t[]){{DNNL_ARG_SRC, m->logits}, {DNNL_ARG_DST, m->logp}});
 
@@ -784,10 +864,12 @@ static float train_step(model *m, run *r)
     }
     loss /= (double)rows;
 
+    run_reorder(&m->dl_b);
     exec(m->ip_bwd_data, 3,
-         (dnnl_exec_arg_t[]){{DNNL_ARG_DIFF_DST, m->dlogits}, {DNNL_ARG_WEIGHTS, m->hw_m}, {DNNL_ARG_DIFF_SRC, m->dy}});
+         (dnnl_exec_arg_t[]){{DNNL_ARG_DIFF_DST, m->dl_b.prim}, {DNNL_ARG_WEIGHTS, m->hw_b.prim},
+                             {DNNL_ARG_DIFF_SRC, m->dy}});
     exec(m->ip_bwd_w, 4,
-         (dnnl_exec_arg_t[]){{DNNL_ARG_SRC, m->y}, {DNNL_ARG_DIFF_DST, m->dlogits},
+         (dnnl_exec_arg_t[]){{DNNL_ARG_SRC, m->y}, {DNNL_ARG_DIFF_DST, m->dl_b.prim},
                              {DNNL_ARG_DIFF_WEIGHTS, m->hdw_m}, {DNNL_ARG_DIFF_BIAS, m->hdb_m}});
     for (int k = m->ngroups - 1; k >= 0; k--) group_backward(m, &m->g[k]);
     for (int k = 0; k < m->ngroups; k++) group_carry(m, &m->g[k]);
@@ -814,7 +896,7 @@ static void sampler_init(model *m)
         g->s_dst_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
         zero_mem(g->s_src_iter);
         zero_mem(g->s_src_iter_c);
-        dnnl_rnn_desc_t d = rnn_desc(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1);
+        dnnl_rnn_desc_t d = rnn_desc(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32);
         CHECK(dnnl_primitive_desc_create(&g->inf_pd, &d, NULL, eng, NULL));
         CHECK(dnnl_primitive_create(&g->inf, g->inf_pd));
         /* the trained weights, once, in the layout the primitive chose */
@@ -1069,8 +1151,10 @@ static void usage(int rc)
     fprintf(rc ? stderr : stdout,
             "usage: dnnl_charlm [--cell rnn|lstm|gru] [--hidden H] [--layers L] [--batch B] [--seq T]\n"
             "                   [--threads N] [--seconds S] [--warmup S] [--sample-seconds S] [--text FILE]\n"
-            "                   [--seed S] [--json] [--loss-steps N] [--init-out FILE] [--version]\n"
-            "The oneDNN twin of bench/torch_charlm.py (same options, same JSON keys).\n");
+            "                   [--seed S] [--json] [--loss-steps N] [--init-out FILE] [--bf16] [--version]\n"
+            "The oneDNN twin of bench/torch_charlm.py (same options, same JSON keys).\n"
+            "--bf16: train on oneDNN's bf16 RNN and inner product (f32 master weights and Adam; JSON impl\n"
+            "\"onednn_bf16\"); exits 3, saying which primitive, where oneDNN refuses bf16.\n");
     exit(rc);
 }
 
@@ -1091,6 +1175,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(arg, "--json")) {
             json = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--bf16")) {
+            bf16_mode = 1;
             continue;
         }
         if (!strncmp(arg, "--", 2) && (eq = strchr(arg, '='))) {
@@ -1164,7 +1252,7 @@ int main(int argc, char **argv)
 
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
-    model m = {.cell = cell, .V = V, .H = H, .L = L, .B = B, .T = T};
+    model m = {.cell = cell, .V = V, .H = H, .L = L, .B = B, .T = T, .dt = bf16_mode ? dnnl_bf16 : dnnl_f32};
     model_init(&m);
     int train_reorders = nreorders;
     probe_accumulate(&m);
@@ -1227,12 +1315,12 @@ int main(int argc, char **argv)
     group *top = &m.g[m.ngroups - 1];
 
     if (json) {
-        printf("{\"impl\":\"onednn\"");
+        printf("{\"impl\":\"%s\"", bf16_mode ? "onednn_bf16" : "onednn");
         json_str("onednn", version);
         json_str("cell", cellname);
         printf(",\"hidden\":%d,\"layers\":%d,\"embed\":0,\"batch\":%d,\"seq\":%d,\"threads\":%d,\"vocab\":%d,"
-               "\"params\":%zu",
-               H, L, B, T, threads, V, nparam);
+               "\"params\":%zu,\"bf16\":%d",
+               H, L, B, T, threads, V, nparam, bf16_mode);
         printf(",\"train_steps\":%ld,\"train_seconds\":%.3f,\"train_chars_per_s\":%.1f,\"sample_chars\":%ld,"
                "\"sample_chars_per_s\":%.1f,\"peak_rss_mib\":%.2f,\"gflops\":%.3f,\"train_cpu_seconds\":%.3f,"
                "\"sample_seconds\":%.3f,\"sample_cpu_seconds\":%.3f",
@@ -1255,8 +1343,8 @@ int main(int argc, char **argv)
         printf(",\"onednn_diff_weights_accumulate\":%s,\"train_loss\":%.4f}\n",
                m.diff_weights_accumulate ? "true" : "false", loss);
     } else {
-        printf("oneDNN %s bench: %s H%d L%d B%d T%d, %d thread(s), V=%d, %zu parameters\n", version, cellname, H, L, B,
-               T, threads, V, nparam);
+        printf("oneDNN %s bench%s: %s H%d L%d B%d T%d, %d thread(s), V=%d, %zu parameters\n", version,
+               bf16_mode ? " (bf16 training)" : "", cellname, H, L, B, T, threads, V, nparam);
         printf("  isa %s; rnn %s (backward %s); head %s\n", isa, pd_impl(m.g[0].fwd_pd), pd_impl(m.g[0].bwd_pd),
                pd_impl(m.ip_fwd_pd));
         printf("  train   %12.0f chars/s  (%ld steps in %.2f s after %ld warm-up; loss %.4f)\n", train_rate, steps,

@@ -4,8 +4,9 @@
 Medians over the interleaved pairs; each recur/PyTorch (and recur/oneDNN)
 ratio is taken within a pair (same minute, same machine load), and the table
 shows the median of those ratios with their range. The oneDNN columns appear
-when the runs include bench/dnnl_charlm's (impl "onednn"). bench/analysis.md, hand-written, is appended
-as the discussion.
+when the runs include bench/dnnl_charlm's (impl "onednn"), and the bf16 table's recur bf16 / oneDNN bf16
+column when they include dnnl_charlm --bf16's (impl "onednn_bf16"). bench/analysis.md, hand-written, is
+appended as the discussion.
 """
 import json
 import os
@@ -158,6 +159,7 @@ def main():
 
     dn = any("onednn" in g for g in groups.values())
     dn_runs = [r for r in runs if r.get("impl") == "onednn"]
+    dnb_runs = [r for r in runs if r.get("impl") == "onednn_bf16"]
 
     out = []
     w = out.append
@@ -229,6 +231,12 @@ def main():
         w(f"  RNN forward_training {seen('onednn_impl')}, backward {seen('onednn_impl_bwd')}; head inner product")
         w(f"  {seen('onednn_impl_head')} (backward {seen('onednn_impl_head_bwd')}); logsoftmax")
         w(f"  {seen('onednn_impl_logsoftmax')}; batch-1 sampling (forward_inference) {seen('onednn_impl_sample')}")
+    if dnb_runs:
+        def seen_b(key):
+            return ", ".join(f"`{v}`" for v in sorted({str(r.get(key)) for r in dnb_runs if r.get(key)})) or "-"
+        w(f"- oneDNN bf16 training (`dnnl_charlm --bf16`): RNN forward_training {seen_b('onednn_impl')}, backward")
+        w(f"  {seen_b('onednn_impl_bwd')}; head inner product {seen_b('onednn_impl_head')} (backward")
+        w(f"  {seen_b('onednn_impl_head_bwd')})")
     w("")
     w("## Ceilings")
     w("")
@@ -341,6 +349,7 @@ def main():
                 ran = all(r.get("bf16") for r in bc.values())
                 rows_b.append((name, H, L, B, T, med([r["train_chars_per_s"] for r in bc.values()]), ran,
                                pair_ratios(bc, rc, "train_chars_per_s"), pair_ratios(bc, dc, "train_chars_per_s"),
+                               pair_ratios(bc, g.get("onednn_bf16", {}), "train_chars_per_s"),
                                pair_ratios(bc, tc, "train_chars_per_s"), train_gflops(bc, bcpu),
                                med([r["peak_rss_mib"] for r in bc.values()]), rm, tm))
         w("")
@@ -410,17 +419,23 @@ def main():
         if rows_b:
             w("bf16 mixed-precision training (`recur bench --bf16`, as `recur train --bf16`): every matrix")
             w("product on bfloat16 inputs with fp32 sums (AVX512-BF16), the rest fp32. Ratios are per pair")
-            w("against recur fp32, oneDNN fp32 and PyTorch fp32 in the same round; GFLOP/s per CPU time by")
-            w("the same formula, and % of the bf16 (vdpbf16ps) peak per CPU time.")
+            w("against recur fp32, oneDNN fp32, oneDNN's own bf16 training and PyTorch fp32 in the same round;")
+            w("GFLOP/s per CPU time by the same formula, and % of the bf16 (vdpbf16ps) peak per CPU time.")
+            w("oneDNN bf16 is `dnnl_charlm --bf16`: its RNN primitives on bf16 data, states and weights (bias,")
+            w("LSTM cell state and every gradient f32) and a bf16 head inner product, the f32 master weights")
+            w("reordered to bf16 each step, clip and Adam in f32 (2 threads: `OMP_WAIT_POLICY=PASSIVE` only);")
+            w("the target is to be ahead of it (\"-\" where oneDNN refuses bf16 on this CPU).")
             w("")
             w("| model | bf16 train chars/s | / recur fp32 (range) | target | / oneDNN fp32 (range) | target "
-              "| / PyTorch fp32 (range) | target | bf16 GFLOP/s | % bf16 peak | peak RSS MiB (fp32: recur, PyTorch) |")
-            w("|---|---|---|---|---|---|---|---|---|---|---|")
-            for name, H, L, B, T, bt, ran, vf, vd, vt, bg, bm, rm, tm in rows_b:
+              "| / oneDNN bf16 (range) | / PyTorch fp32 (range) | target | bf16 GFLOP/s | % bf16 peak "
+              "| peak RSS MiB (fp32: recur, PyTorch) |")
+            w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for name, H, L, B, T, bt, ran, vf, vd, vdb, vt, bg, bm, rm, tm in rows_b:
                 t1, t2, t3 = target_bf16(H, L, B, T)
                 pf = "-" if not (bg and bpeak) else f"{100 * bg / bpeak:.0f} %"
                 w(f"| {name}{'' if ran else ' (ran in fp32: no AVX512-BF16)'} | {fmt(bt)} | {ratio_txt(vf, t1)} "
                   f"| {'>= %gx' % t1 if t1 else '-'} | {ratio_txt(vd, t2) if dn else '-'} | {'>= %gx' % t2 if t2 else '-'} "
+                  f"| {ratio_txt(vdb, 1.0)} "
                   f"| {ratio_txt(vt, t3)} | {'>= %gx' % t3 if t3 else '-'} | {fmt(bg, 1)} | {pf} "
                   f"| {fmt(bm, 1)} ({fmt(rm, 1)}, {fmt(tm, 1)}) |")
             w("")

@@ -25,12 +25,17 @@
 # ONEDNN_VERBOSE=1 prints them) and the ISA it dispatched to (onednn_isa);
 # ONEDNN_MAX_CPU_ISA in the environment caps that ISA. bench/loss_check.sh
 # checks that the three train the same model (loss after N steps).
+# With BF16=1 oneDNN also trains in bf16 (dnnl_charlm --bf16: its bf16 RNN
+# and inner product, f32 master weights and Adam; impl "onednn_bf16") right
+# after its fp32 runs in each round, with 2 threads under
+# OMP_WAIT_POLICY=PASSIVE only; where oneDNN refuses bf16 on the CPU
+# (dnnl_charlm exits 3) those runs are skipped without a word.
 #
 # Settings (environment):
 #   PAIRS=3  SECONDS_PER_RUN=5  THREADS="1 2"  CELLS="rnn lstm gru"
 #   SHAPES="128,1,1,25 128,2,50,50 512,2,64,100 1024,1,128,100"   (H,L,B,T)
 #   OUT=bench/results/<date>   BUILD=build   TORCH=1 (0: recur only)
-#   DNNL=1 (0: no oneDNN runs)   BF16=1 (0: no `recur bench --bf16` runs)
+#   DNNL=1 (0: no oneDNN runs)   BF16=1 (0: no `recur bench --bf16` nor oneDNN bf16 runs)
 #   EXTRA_RUNS="older/runs.jsonl ..."  earlier results to include in the report
 # Needs cmake and a C compiler; PyTorch runs need Debian's python3-torch,
 # sgemm_peak needs libopenblas-dev, the oneDNN runs libdnnl-dev (bench only:
@@ -121,6 +126,16 @@ run_dnnl() { # th cell H L B T pair [OMP_WAIT_POLICY]
         --threads "$1" --seconds "$SECS" --json) || { echo "oneDNN run failed: $*" >&2; return 0; }
     echo "{\"pair\":$7,\"omp_wait_policy\":\"${8:-default}\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
 }
+run_dnnl_bf16() { # th cell H L B T pair [OMP_WAIT_POLICY]: bf16 training (its sampling is fp32's, timed briefly)
+    local j rc=0
+    j=$(env OMP_NUM_THREADS="$1" ${8:+OMP_WAIT_POLICY=$8} \
+        "$BUILD/dnnl_charlm" --bf16 --cell "$2" --hidden "$3" --layers "$4" --batch "$5" --seq "$6" \
+        --threads "$1" --seconds "$SECS" --sample-seconds 0.2 --json 2>/dev/null) || rc=$?
+    [ "$rc" = 3 ] && return 0 # oneDNN refuses bf16 here: no oneDNN bf16 runs
+    [ "$rc" = 0 ] || { echo "oneDNN bf16 run failed: $*" >&2; return 0; }
+    # its JSON's impl is "onednn_bf16"
+    echo "{\"pair\":$7,\"omp_wait_policy\":\"${8:-default}\",\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",${j#\{}" >>"$RAW"
+}
 
 for th in $THREADS; do
     if [ $have_blas = 1 ]; then
@@ -146,6 +161,14 @@ for th in $THREADS; do
                     # oneDNN runs on libgomp too: both wait policies, the faster counts.
                     run_dnnl "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
                     [ "$th" -gt 1 ] && run_dnnl "$th" "$cell" "$H" "$L" "$B" "$T" "$p" PASSIVE
+                    # oneDNN's own bf16 training, one wait policy (PASSIVE with several threads).
+                    if [ "$BF16" = 1 ]; then
+                        if [ "$th" -gt 1 ]; then
+                            run_dnnl_bf16 "$th" "$cell" "$H" "$L" "$B" "$T" "$p" PASSIVE
+                        else
+                            run_dnnl_bf16 "$th" "$cell" "$H" "$L" "$B" "$T" "$p"
+                        fi
+                    fi
                 fi
             done
         done
