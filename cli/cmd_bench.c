@@ -207,7 +207,8 @@ int cmd_bench(int argc, char **argv)
     int cell_id = recur_cell_parse(cell);
     if (cell_id < 0) return usage_error("bench", "--cell must be rnn, lstm or gru, got '%s'", cell);
     if (sample_seconds < 0) sample_seconds = seconds / 2 > 1 ? seconds / 2 : 1;
-    if (bf16 && !recur_has_bf16()) fprintf(stderr, "recur bench: this CPU has no AVX512-BF16: --bf16 trains in fp32\n");
+    if (bf16 && !recur_has_bf16())
+        fprintf(stderr, "recur bench: no bf16 products here (this CPU has no AVX512-BF16, or RECUR_KERNELS=portable): --bf16 trains in fp32\n");
     const int bf16_ran = bf16 && recur_has_bf16();
 
     char pathbuf[PATH_MAX + 64];

@@ -117,8 +117,6 @@ int train_cli_finish(train_cli *c)
         if (ci < 0) return usage_error(cmd, "invalid value for --cell: '%s' (expected rnn, lstm or gru)", c->cell);
         c->mc.cell = (recur_cell)ci;
     }
-    if (c->tc.bf16 && !recur_has_bf16())
-        fprintf(stderr, "recur %s: this CPU has no AVX512-BF16: --bf16 trains in fp32\n", cmd);
     int oi = !strcmp(c->optim, "adam") ? RECUR_ADAM : !strcmp(c->optim, "adagrad") ? RECUR_ADAGRAD
            : !strcmp(c->optim, "rmsprop") ? RECUR_RMSPROP : !strcmp(c->optim, "sgd") ? RECUR_SGD : -1;
     if (oi < 0) return usage_error(cmd, "invalid value for --optim: '%s' (expected adam, adagrad, rmsprop or sgd)", c->optim);
@@ -447,6 +445,10 @@ int train_cli_run(train_cli *c, recur_trainer *t, const char *data)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    // Said once, here (not while parsing: an error before the run stays one line).
+    if (c->tc.bf16 && !recur_has_bf16())
+        fprintf(stderr, "recur %s: no bf16 products here (this CPU has no AVX512-BF16, or RECUR_KERNELS=portable): --bf16 trains in fp32\n",
+                c->cmd);
     rc = recur_trainer_run(t, on_event, &p, &err);
     flush_pending(&p);
     if (p.tty && !c->quiet) fprintf(stderr, "\n");

@@ -46,7 +46,7 @@ if [ $has = 1 ]; then
     check "train --bf16 trains other bits than fp32 (its products are bf16)" '! same_tensors "$tmp/f.safetensors" "$tmp/b.safetensors"'
 else
     check "train --bf16 says once that it trains in fp32" '[ "$(grep -c "no AVX512-BF16" "$tmp/b.err")" = 1 ]'
-    check "without AVX512-BF16, --bf16 trains the fp32 run" 'same_tensors "$tmp/f.safetensors" "$tmp/b.safetensors"'
+    check "without AVX512-BF16, --bf16 trains the fp32 run (the same file)" 'cmp -s "$tmp/f.safetensors" "$tmp/b.safetensors"'
 fi
 # The saved model is fp32: its header names F32 tensors only.
 hdr() { head -c 4096 "$1" | tr -c '[:print:]' ' '; }
@@ -58,24 +58,34 @@ lf=$(grep -o '[0-9.]* nats' "$tmp/fe" | head -1 | cut -d' ' -f1)
 lb=$(grep -o '[0-9.]* nats' "$tmp/be" | head -1 | cut -d' ' -f1)
 check "bf16 loss $lb within 2 % of fp32's $lf" 'awk -v a="$lf" -v b="$lb" "BEGIN { d = (b - a) / a; exit !(a > 0 && d < 0.02 && d > -0.02) }"'
 
-# Resume: the state records the precision; a stop at a validation step
-# continues bit for bit; the other precision is refused.
+# Resume: the state records the precision the run had; a stop at a
+# validation step continues bit for bit; the other precision is refused
+# (where bf16 products cannot run, a --bf16 run is the fp32 run, state too).
 "$recur" "${t[@]}" --steps 20 --eval-every 10 --bf16 --out "$tmp/r.safetensors" 2>/dev/null
-check "the state of a --bf16 run says bf16" 'head -c 8192 "$tmp/r.last.safetensors" | tr -c "[:print:]" " " | grep -q "recur.state.precision\"[: ]*\"bf16\""'
 "$recur" "${t[@]}" --steps 30 --eval-every 10 --bf16 --out "$tmp/r2.safetensors" --resume "$tmp/r.last.safetensors" 2>/dev/null
 check "a --bf16 run resumed at step 20 ends as the uninterrupted one" 'cmp -s "$tmp/r2.safetensors" "$tmp/b.safetensors"'
-expect 1 "--bf16" "resuming a bf16 state without --bf16" -- "$recur" "${t[@]}" --steps 30 --eval-every 10 \
-    --out "$tmp/r3.safetensors" --resume "$tmp/r.last.safetensors"
-"$recur" "${t[@]}" --steps 20 --eval-every 10 --out "$tmp/p.safetensors" 2>/dev/null
-expect 1 "without --bf16" "resuming an fp32 state with --bf16" -- "$recur" "${t[@]}" --steps 30 --eval-every 10 \
-    --bf16 --out "$tmp/p3.safetensors" --resume "$tmp/p.last.safetensors"
+precision() { head -c 8192 "$1" | tr -c "[:print:]" " " | grep -q "recur.state.precision\"[: ]*\"bf16\""; }
+if [ $has = 1 ]; then
+    check "the state of a --bf16 run says bf16" 'precision "$tmp/r.last.safetensors"'
+    expect 1 "--bf16" "resuming a bf16 state without --bf16" -- "$recur" "${t[@]}" --steps 30 --eval-every 10 \
+        --out "$tmp/r3.safetensors" --resume "$tmp/r.last.safetensors"
+    "$recur" "${t[@]}" --steps 20 --eval-every 10 --out "$tmp/p.safetensors" 2>/dev/null
+    expect 1 "without --bf16" "resuming an fp32 state with --bf16" -- "$recur" "${t[@]}" --steps 30 --eval-every 10 \
+        --bf16 --out "$tmp/p3.safetensors" --resume "$tmp/p.last.safetensors"
+else
+    check "the state of a --bf16 run that ran in fp32 says nothing of bf16" '! precision "$tmp/r.last.safetensors"'
+fi
 
 # The portable kernels have no bf16 products: fp32, said once.
 RECUR_KERNELS=portable "$recur" "${t[@]}" --steps 10 --eval-every 10 --bf16 --out "$tmp/q.safetensors" 2>"$tmp/q.err"
 RECUR_KERNELS=portable "$recur" "${t[@]}" --steps 10 --eval-every 10 --out "$tmp/q2.safetensors" 2>/dev/null
 check "RECUR_KERNELS=portable --bf16 says it trains in fp32" '[ "$(grep -c "no AVX512-BF16" "$tmp/q.err")" = 1 ]'
-check "RECUR_KERNELS=portable --bf16 trains the fp32 run" 'same_tensors "$tmp/q.safetensors" "$tmp/q2.safetensors"'
-check "a model trained with --bf16 says so in recur.train" 'hdr "$tmp/q.safetensors" | grep -q "bf16..:1" && ! hdr "$tmp/q2.safetensors" | grep -q "bf16"'
+check "RECUR_KERNELS=portable --bf16 trains the fp32 run (the same file)" 'cmp -s "$tmp/q.safetensors" "$tmp/q2.safetensors"'
+if [ $has = 1 ]; then
+    check "a model trained in bf16 says so in recur.train" 'hdr "$tmp/b.safetensors" | grep -q "bf16..:1" && ! hdr "$tmp/f.safetensors" | grep -q "bf16"'
+    RECUR_KERNELS=portable expect 1 "cannot run" "a bf16 state resumed where bf16 products cannot run" -- "$recur" "${t[@]}" \
+        --steps 30 --eval-every 10 --bf16 --out "$tmp/r4.safetensors" --resume "$tmp/r.last.safetensors"
+fi
 
 # The applications take it too (through the one engine).
 printf 'good\tI liked it a lot\nbad\tawful and dull\ngood\tgreat fun\nbad\tboring stuff\ngood\tnice work\nbad\tpoor show\n' >"$tmp/c.tsv"

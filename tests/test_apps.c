@@ -8,6 +8,7 @@
  */
 #include "check.h"
 #include "nn/model.h"
+#include "tasks/seqtask.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,43 @@ static void test_no_fallback_char(void)
     recur_vocab_free(v);
 }
 
+// Validation through a --bf16 training workspace (classify, tag and
+// by-class validate through it) is fp32: the same loss as a fresh fp32
+// workspace gives, and the workspace is bf16 again afterwards.
+static void test_eval_fp32_under_bf16(void)
+{
+    recur_vocab *v = NULL;
+    CHECK(recur_vocab_from_text("abcdefg", 7, 0, &v, NULL) == 0, "vocab");
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = RECUR_CELL_LSTM;
+    cfg.hidden = 96;
+    cfg.layers = 1;
+    recur_model *m = NULL;
+    CHECK(recur_model_new(&cfg, v, 5, &m, NULL) == 0, "model");
+    enum { N = 16, L = 12 };
+    int32_t ids[N][L], tgt[N][L];
+    seq_item it[N];
+    for (int i = 0; i < N; i++) {
+        for (int t = 0; t < L; t++) ids[i][t] = (i * 3 + t * 5) % 7, tgt[i][t] = (i + t * 2) % 7;
+        it[i] = (seq_item){ids[i], tgt[i], L - (i % 5), 0, 0};
+    }
+    exbatch bt;
+    seq_eval a, b;
+    CHECK(exb_new(m, it, N, NULL, 0, 8, 1, &bt, NULL) == 0, "exb_new");
+    CHECK(seq_evaluate_with(m, &bt, it, N, 0, &a, NULL, NULL) == 0, "fp32 evaluation");
+    CHECK(ws_set_bf16(m, bt.ws, 1, NULL) == 0, "ws_set_bf16");
+    const int on = bt.ws->bf16;
+    CHECK(seq_evaluate_with(m, &bt, it, N, 0, &b, NULL, NULL) == 0, "evaluation through a bf16 workspace");
+    CHECK(a.loss == b.loss && a.correct == b.correct, "evaluation through a bf16 workspace: loss %.9g, fp32 %.9g",
+          b.loss, a.loss);
+    CHECK(bt.ws->bf16 == on, "evaluation left the workspace's precision changed");
+    printf("  evaluation through a --bf16 training workspace is fp32 (bf16 products here: %d)\n", on);
+    exb_free(m, &bt);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/recur_test_apps.XXXXXX");
@@ -252,6 +290,7 @@ int main(void)
     test_tag();
     test_condlm();
     test_no_fallback_char();
+    test_eval_fp32_under_bf16();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -277,6 +277,7 @@ static void test_bf16_products(void)
     pool *p2 = pool_new(2);
     float *scratch = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
     int exact = 1, split = 1, near = 1, differs = 0;
+    double dev = 0;
     if (kn->mk_bf16) {
         // The micro-kernel against its definition, every tile shape and start.
         uint32_t a[6 * 40], b[40 * 64];
@@ -294,8 +295,14 @@ static void test_bf16_products(void)
                     kn->mk_bf16(mr, nc, 40, a, ars, aqs, b, 64, c1, 64, init, bias);
                     kern_mk_bf16_ref(mr, nc, 40, a, ars, aqs, b, 64, c2, 64, init, bias);
                     exact &= same_bits(c1, c2, 6 * 64);
+                    for (int q = 0; q < 6 * 64; q++) dev = fmax(dev, fabs((double)c1[q] - c2[q]));
                 }
-        CHECK(exact, "bf16 micro-kernel differs from kern_mk_bf16_ref");
+        // Zen 5 rounds as Intel's definition (exact); another CPU may round a
+        // sum differently in its last bit: then within 80 ulp of these |sums| <= 80.
+        if (!exact) {
+            printf("  note: this CPU's vdpbf16ps rounds otherwise than Intel's definition (max %.3g)\n", dev);
+            CHECK(dev <= 80 * 80 * ldexp(1.0, -23), "bf16 micro-kernel %.3g from kern_mk_bf16_ref", dev);
+        }
         // The packing conversions against bf16_bits on every class of float
         // (random bits: normals, subnormals, zeros, infinities, NaNs), odd lengths.
         enum { NC = 4099 };
@@ -349,7 +356,17 @@ static void test_bf16_products(void)
             memcpy(C1, C0, sizeof(float) * M * N);
             g.C = C1;
             gemm_part(&g, 0, 1, scratch);
-            exact &= same_bits(C1, R, (size_t)M * N);
+            int same = same_bits(C1, R, (size_t)M * N);
+            exact &= same;
+            if (!same) // only on a CPU that rounds otherwise (above): within its sums' rounding
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double mag = 0;
+                        for (int k = 0; k < K; k++)
+                            mag += fabs((double)A[i * g.ars + k * g.aks] * B[k * g.bks + j * g.bjs]);
+                        if (fabs((double)C1[i * N + j] - R[i * N + j]) > (K + 2) * ldexp(1.0, -23) * (mag + 2))
+                            near = 0;
+                    }
             // Within bf16's rounding of each input (2^-8 relative, twice) of the fp32 product.
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) {
@@ -379,13 +396,16 @@ static void test_bf16_products(void)
         }
         free(A), free(B), free(C0), free(C1), free(C2), free(R), free(bias);
     }
-    CHECK(exact, kn->mk_bf16 ? "bf16 products differ from gemm_ref_bf16" : "bf16 fallback differs from fp32");
+    if (!kn->mk_bf16) CHECK(exact, "bf16 fallback differs from fp32");
+    if (kn->mk_bf16 && !exact) printf("  note: bf16 products not bit for bit gemm_ref_bf16 on this CPU (within its rounding)\n");
     CHECK(split, "a split of a bf16 product into thread shares changes its bits");
     CHECK(near, "bf16 products further from fp32 than bf16's rounding");
     if (kn->mk_bf16) CHECK(differs, "bf16 products equal fp32's: the bf16 path did not run");
-    printf("  bf16 products: %s\n", kn->mk_bf16 ? "micro-kernel and products bit for bit their definitions, "
-                                                 "within bf16 rounding of fp32, every split identical"
-                                               : "no AVX512-BF16 here: the fp32 product, as documented");
+    printf("  bf16 products: %s\n", !kn->mk_bf16 ? "no AVX512-BF16 here: the fp32 product, as documented"
+                                   : exact ? "micro-kernel and products bit for bit their definitions, "
+                                             "within bf16 rounding of fp32, every split identical"
+                                           : "within a sum's rounding of their definitions (note above), "
+                                             "within bf16 rounding of fp32, every split identical");
     free(scratch);
     pool_free(p2);
 }

@@ -62,7 +62,9 @@ typedef struct gemm_args {
 
 /* Floats of per-thread scratch a product packs into (pool_new gives each
  * thread this much): 8 panels of B and a micro-panel of A, for k blocks of
- * up to 384 (gemm.c: KC * 3/2). */
+ * up to 384 (gemm.c: KC * 3/2). A bf16 product uses 32-bit words of it: B's
+ * 8 panels as pairs (98,304) and A as pairs, up to 256 rows at once when A
+ * is given transposed (49,152). */
 #define GEMM_SCRATCH (8 * 64 * 384 + 8 * 384)
 
 /* Thread tid's share of the product, for use inside a pool job: the shares
@@ -89,8 +91,10 @@ int gemm_has_bf16(void);
 /* The definition of a bf16 product, one element at a time: a(i,k) and
  * b(k,j) rounded to bfloat16 (to nearest even), every element's chain
  * started as gemm_run's, then for each pair of k (2q, 2q+1; a zero past K)
- * kern_dot_bf16_ref. gemm_run with bf16 gives exactly these bits, whatever
- * the blocking and the threads (tests/test_kernels.c). */
+ * kern_dot_bf16_ref. gemm_run with bf16 computes each element as this same
+ * chain of vdpbf16ps, whatever the blocking and the threads, so it gives
+ * these bits where the CPU rounds as the definition does (kern.h, mk_bf16:
+ * Zen 5, normal-range values; tests/test_kernels.c). */
 void gemm_ref_bf16(const gemm_args *g);
 
 #endif

@@ -73,11 +73,17 @@ typedef struct kern {
      *   for q < Kp: acc = acc + a(2q+1) b(2q+1);  acc = acc + a(2q) b(2q)
      * each product exact (8-bit by 8-bit significands), each sum rounded to
      * nearest even, bf16 subnormal inputs and fp32 subnormal sums as zero:
-     * the instruction's definition, which this CPU follows bit for bit
-     * (kern_mk_bf16_ref is that definition in C; tests/test_kernels.c). */
+     * Intel's definition of the instruction, in C as kern_mk_bf16_ref. Zen 5
+     * follows it bit for bit whenever products and sums are normal floats or
+     * zero (measured; tests/test_kernels.c checks it, and holds a CPU that
+     * rounds otherwise to a tight bound instead). Products below 2^-126 are
+     * not what the C rounds them to: a few % of such cases differ in the
+     * last bit (the hardware's rule there is not documented). */
     void (*mk_bf16)(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
                     const uint32_t *Bp, long ldb, float *C, long ldc, int init, const float *bias);
-    /* Packing for it (set with mk_bf16), bit for bit bf16_bits:
+    /* Packing for it (set with mk_bf16), bit for bit bf16_bits (they store
+     * with vector stores: a portable version must write dst through memcpy,
+     * as the buffers are uint32_t pairs seen as uint16_t):
      *   to_bf16:   dst[i] = bf16(src[i]), i < n (so n floats in a row become
      *              n/2 pairs of consecutive k)
      *   pair_rows: dst[j] = bf16_pair(r0[j], r1 ? r1[j] : 0), j < n */

@@ -236,7 +236,7 @@ KBF_FN static void avx512_mk_bf16(int mr, int nc, int Kp, const uint32_t *A, lon
         TILE16_ROW(4)
         TILE16_ROW(5)
         TILE16_ROW(6)
-    default:
+    default: // mr is 1..MK_MR and nc 1..MK_NR (gemm.c, rec.c): not reached
         return;
     }
 }

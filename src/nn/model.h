@@ -168,7 +168,9 @@ typedef struct workspace {
     double step_min_flops; /* a unit's steps with fewer FLOPs than this run on one thread
                               (rec.c; REC_STEP_MIN_FLOPS); tests lower it to share small ones */
     rec_state *rec;        /* the fast recurrence's state (rec.h) */
-    int bf16;              /* the products of its passes take bfloat16 inputs (ws_set_bf16) */
+    int bf16;              /* the products of its passes take bfloat16 inputs (ws_set_bf16);
+                              evaluation through a training workspace sets it to 0 for its
+                              passes (seq_evaluate_with, s2s_evaluate_sums) */
     size_t bytes;          /* what ws_new allocated for the window (activations, gradients,
                               scratch: the terms that grow with T and B), in bytes */
     size_t wbytes;         /* and the rest: copies of weights in the kernels' layouts, the

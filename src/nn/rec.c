@@ -106,11 +106,20 @@ int rec_set_bf16(const recur_model *m, workspace *ws, int on)
         rs->wb16 = calloc((size_t)U, sizeof *rs->wb16);
         rs->version16 = calloc((size_t)U, sizeof *rs->version16);
         rs->x16 = aligned_alloc(64, sizeof(uint32_t) * rs->x16_ld * (size_t)pool_size(rs->pool));
-        if (!rs->wf16 || !rs->wb16 || !rs->version16 || !rs->x16) return -1;
-        for (int u = 0; u < U; u++)
+        int fail = !rs->wf16 || !rs->wb16 || !rs->version16 || !rs->x16;
+        for (int u = 0; !fail && u < U; u++)
             if (!(rs->wf16[u] = aligned_alloc(64, sizeof(uint32_t) * nf)) ||
                 !(rs->wb16[u] = aligned_alloc(64, sizeof(uint32_t) * nb)))
-                return -1;
+                fail = 1;
+        if (fail) { // all or nothing: a later call starts again
+            for (int u = 0; u < U; u++) {
+                if (rs->wf16) free(rs->wf16[u]);
+                if (rs->wb16) free(rs->wb16[u]);
+            }
+            free(rs->wf16), free(rs->wb16), free(rs->version16), free(rs->x16);
+            rs->wf16 = rs->wb16 = NULL, rs->version16 = NULL, rs->x16 = NULL;
+            return -1;
+        }
         ws->wbytes += sizeof(uint32_t) * ((nf + nb) * (size_t)U + rs->x16_ld * (size_t)pool_size(rs->pool));
     }
     ws->bf16 = 1;
@@ -373,7 +382,7 @@ static void forward_job(void *arg, int tid, int nth)
         float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
         const int hp2 = (H + 1) / 2;
         uint32_t *x16 = j->bf16 ? rs->x16 + (size_t)tid * rs->x16_ld : NULL;
-        if (x16) to_pairs(kn, x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
+        if (x16 && b1 > b0) to_pairs(kn, x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
         for (int ub = b0; ub < b1; ub++) {
             // ph[:, g*H + block] = b_hh + h_{t-1} W_hh^T, every gate of the block ...
             int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
@@ -488,7 +497,7 @@ static void backward_job(void *arg, int tid, int nth)
         if (x16) {
             // dph_t in bf16 (this thread's copy) against the pair panels, 128
             // pairs of rows at a time.
-            to_pairs(kn, x16, dph, B, GH, (size_t)GH);
+            if (b1 > b0) to_pairs(kn, x16, dph, B, GH, (size_t)GH);
             for (int ub = b0; ub < b1; ub++) {
                 int c0 = ub * UB, nc = H - c0 < UB ? H - c0 : UB;
                 for (int q0 = 0; q0 < ghp; q0 += 128) {

@@ -327,9 +327,26 @@ int s2s_evaluate(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_
     return s2s_evaluate_sums(m, data, w, d, opt, &sum, &counted, loss, exact, char_acc, err);
 }
 
+static int evaluate_sums(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
+                         const recur_seq2seq_decode *opt, double *loss_sum, long long *loss_count,
+                         double *loss, size_t *exact, double *char_acc, recur_error *err);
+
 int s2s_evaluate_sums(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
                       const recur_seq2seq_decode *opt, double *loss_sum, long long *loss_count,
                       double *loss, size_t *exact, double *char_acc, recur_error *err)
+{
+    // Evaluation is fp32 even through a --bf16 training workspace.
+    const int be = w->ews->bf16, bd = w->dws->bf16;
+    w->ews->bf16 = w->dws->bf16 = 0;
+    int rc = evaluate_sums(m, data, w, d, opt, loss_sum, loss_count, loss, exact, char_acc, err);
+    w->ews->bf16 = be;
+    w->dws->bf16 = bd;
+    return rc;
+}
+
+static int evaluate_sums(const recur_seq2seq *m, const s2s_data *data, s2s_work *w, s2s_dec *d,
+                         const recur_seq2seq_decode *opt, double *loss_sum, long long *loss_count,
+                         double *loss, size_t *exact, double *char_acc, recur_error *err)
 {
     const int beam = opt && opt->beam > 1 ? opt->beam : 1, maxlen = opt ? opt->max_len : 0;
     const float alpha = opt ? opt->length_alpha : 1.0f;

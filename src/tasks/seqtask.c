@@ -87,6 +87,9 @@ int seq_evaluate_with(const recur_model *m, exbatch *bt, const seq_item *items, 
     size_t idx[4096], at = 0;
     int32_t *rowpred = pred ? calloc((size_t)bt->Tcap * bt->Bcap, sizeof(int32_t)) : NULL;
     if (pred && !rowpred) return set_error(err, RECUR_ENOMEM, "out of memory");
+    // Evaluation is fp32 even through a --bf16 training workspace.
+    const int bf16 = bt->ws->bf16;
+    bt->ws->bf16 = 0;
     double total = 0;
     for (size_t i = 0; i < n; i += (size_t)bt->Bcap) {
         int nb = (int)(n - i < (size_t)bt->Bcap ? n - i : (size_t)bt->Bcap);
@@ -108,6 +111,7 @@ int seq_evaluate_with(const recur_model *m, exbatch *bt, const seq_item *items, 
             for (int t = 0; t < items[i + (size_t)b].len; t++) pred[at++] = rowpred[t * nb + b];
     }
     free(rowpred);
+    bt->ws->bf16 = bf16;
     res->loss = res->total ? total / (double)res->total : NAN;
     return RECUR_OK;
 }

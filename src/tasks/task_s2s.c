@@ -42,7 +42,7 @@ static char *train_meta_json(const recur_train_config *c, size_t ntrain, size_t 
     if (c->schedule != RECUR_SCHED_STEP) sb_printf(&b, ",\"schedule\":\"%s\"", recur_schedule_name(c->schedule));
     if (c->warmup) sb_printf(&b, ",\"warmup\":%lld", c->warmup);
     if (c->lr_min > 0) sb_printf(&b, ",\"lr_min\":%.9g", (double)c->lr_min);
-    if (c->bf16) sb_printf(&b, ",\"bf16\":1");
+    if (engine_bf16(c)) sb_printf(&b, ",\"bf16\":1");
     sb_putc(&b, '}');
     if (b.oom) {
         sb_free(&b);

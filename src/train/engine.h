@@ -151,6 +151,12 @@ struct train_task {
 
 /* For tasks: the share [*lo, *hi) of n rows that rank r of N takes. */
 void engine_share(long long n, int r, int N, long long *lo, long long *hi);
+
+/* Whether a run of c trains with bf16 products: asked for (c->bf16) and
+ * possible here (AVX512-BF16). What the state, the model's recur.train and
+ * the ranks' fingerprint record: a --bf16 run where the CPU cannot is the
+ * fp32 run, and says so. */
+int engine_bf16(const recur_train_config *c);
 /* For tasks: in-place sums over the ranks (no-op in one process). */
 int engine_sum_f32(train_task *t, float *buf, size_t n, recur_error *err);
 int engine_sum_f64(train_task *t, double *buf, size_t n, recur_error *err);

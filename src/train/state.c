@@ -82,8 +82,8 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
     // The schedule (a state written before schedules existed, or with the
     // default, has none: step).
     if (t->cfg.schedule != RECUR_SCHED_STEP) extra_meta(x, "recur.state.schedule", recur_schedule_name(t->cfg.schedule));
-    // bf16 mixed precision (absent: fp32), as asked for: a resume must ask the same.
-    if (t->cfg.bf16) extra_meta(x, "recur.state.precision", "bf16");
+    // bf16 mixed precision as it ran (absent: fp32): a resume must run the same.
+    if (engine_bf16(&t->cfg)) extra_meta(x, "recur.state.precision", "bf16");
     char plateau[16], pbest[32];
     if (t->cfg.schedule == RECUR_SCHED_PLATEAU) {
         snprintf(plateau, sizeof plateau, "%d", t->plateau);
@@ -237,9 +237,16 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
         goto done;
     }
     const char *prec = st_meta(f, "recur.state.precision");
-    if ((prec && !strcmp(prec, "bf16")) != (t->cfg.bf16 != 0) || (prec && strcmp(prec, "bf16"))) {
-        rc = set_error(err, RECUR_EINVAL, "%s was trained %s; resume %s (a different precision would not continue the same run)",
-                       p, prec ? "with --bf16" : "in fp32 (no --bf16)", prec ? "with --bf16" : "without --bf16");
+    if (prec && strcmp(prec, "bf16")) {
+        rc = set_error(err, RECUR_EINVAL, "%s was trained in precision \"%.20s\", which this recur does not know", p, prec);
+        goto done;
+    }
+    if ((prec != NULL) != (engine_bf16(&t->cfg) != 0)) {
+        if (prec && t->cfg.bf16)
+            rc = set_error(err, RECUR_EINVAL, "%s was trained with bf16 products, which this CPU cannot run (no AVX512-BF16, or RECUR_KERNELS=portable); resume it where it began", p);
+        else
+            rc = set_error(err, RECUR_EINVAL, "%s was trained %s; resume %s (a different precision would not continue the same run)",
+                           p, prec ? "with --bf16" : "in fp32 (no --bf16)", prec ? "with --bf16" : "without --bf16");
         goto done;
     }
     const char *on = st_meta(f, "recur.state.optim");
