@@ -75,8 +75,8 @@ typedef struct kern {
      * nearest even, bf16 subnormal inputs and fp32 subnormal sums as zero:
      * Intel's definition of the instruction, in C as kern_mk_bf16_ref. Zen 5
      * follows it bit for bit whenever products and sums are normal floats or
-     * zero (measured; tests/test_kernels.c checks it, and holds a CPU that
-     * rounds otherwise to a tight bound instead). Products below 2^-126 are
+     * zero (measured; tests/test_kernels.c requires it, so a CPU that rounded
+     * otherwise would fail the test). Products below 2^-126 are
      * not what the C rounds them to: a few % of such cases differ in the
      * last bit (the hardware's rule there is not documented). */
     void (*mk_bf16)(int mr, int nc, int Kp, const uint32_t *A, long ars, long aqs,
