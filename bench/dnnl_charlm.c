@@ -428,14 +428,26 @@ static const int BIAS_GATES[] = {1, 4, 4};  /* oneDNN's bias blocks (lbr_gru: 4)
  * src_iter, weights, dst_layer and dst_iter (f32, or bf16 for --bf16); the
  * bias, the LSTM's cell state (src_iter_c, dst_iter_c) and every diff_*
  * tensor are f32 either way, as oneDNN's bf16 RNN training takes them. */
+/* The same with the forward's weights in given layouts (NULL: any). */
+static dnnl_rnn_desc_t rnn_desc_w(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
+                                  dnnl_data_type_t dt, const dnnl_memory_desc_t *wl_md,
+                                  const dnnl_memory_desc_t *wi_md);
+
 static dnnl_rnn_desc_t rnn_desc(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
                                 dnnl_data_type_t dt)
+{
+    return rnn_desc_w(cell, prop, Lg, SLC, H, T, N, dt, NULL, NULL);
+}
+
+static dnnl_rnn_desc_t rnn_desc_w(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
+                                  dnnl_data_type_t dt, const dnnl_memory_desc_t *wl_md,
+                                  const dnnl_memory_desc_t *wi_md)
 {
     int G = GATES[cell], Gb = BIAS_GATES[cell];
     dnnl_memory_desc_t src_layer = MDT(dt, dnnl_tnc, T, N, SLC), dst_layer = MDT(dt, dnnl_tnc, T, N, H);
     dnnl_memory_desc_t iter = MDT(dt, dnnl_ldnc, Lg, 1, N, H), iter_c = MD(dnnl_ldnc, Lg, 1, N, H);
-    dnnl_memory_desc_t wl = MDT(dt, dnnl_format_tag_any, Lg, 1, SLC, G, H);
-    dnnl_memory_desc_t wi = MDT(dt, dnnl_format_tag_any, Lg, 1, H, G, H);
+    dnnl_memory_desc_t wl = wl_md ? *wl_md : MDT(dt, dnnl_format_tag_any, Lg, 1, SLC, G, H);
+    dnnl_memory_desc_t wi = wi_md ? *wi_md : MDT(dt, dnnl_format_tag_any, Lg, 1, H, G, H);
     dnnl_memory_desc_t b = MD(dnnl_format_tag_any, Lg, 1, Gb, H);
     dnnl_rnn_desc_t d;
     const dnnl_rnn_direction_t dir = dnnl_unidirectional_left2right;
@@ -880,6 +892,18 @@ static float train_step(model *m, run *r)
 
 /* ---------------------------------------------------------------- sampling */
 
+/* Whether the weights in `user` can be moved into what pd wants for arg. */
+static int reorder_ok(const_dnnl_primitive_desc_t pd, int arg, dnnl_memory_t user)
+{
+    const dnnl_memory_desc_t *want = pd_md(pd, arg), *have;
+    CHECK(dnnl_memory_get_memory_desc(user, &have));
+    if (dnnl_memory_desc_equal(want, have)) return 1;
+    dnnl_primitive_desc_t rpd;
+    if (dnnl_reorder_primitive_desc_create(&rpd, have, eng, want, eng, NULL) != dnnl_success) return 0;
+    CHECK(dnnl_primitive_desc_destroy(rpd));
+    return 1;
+}
+
 static void sampler_init(model *m)
 {
     int V = m->V, H = m->H;
@@ -898,6 +922,27 @@ static void sampler_init(model *m)
         zero_mem(g->s_src_iter_c);
         dnnl_rnn_desc_t d = rnn_desc(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32);
         CHECK(dnnl_primitive_desc_create(&g->inf_pd, &d, NULL, eng, NULL));
+        if (!reorder_ok(g->inf_pd, DNNL_ARG_WEIGHTS_LAYER, g->u_wl) || !reorder_ok(g->inf_pd, DNNL_ARG_WEIGHTS_ITER, g->u_wi)) {
+            /* oneDNN 2.6 has no reorder from the training layout into the
+             * packed one its inference primitive picks for lbr_gru at
+             * H >= 512: then the weights as training keeps them, or plain
+             * ldigo (a reorder every version of oneDNN has). */
+            const dnnl_memory_desc_t *hl, *hi;
+            CHECK(dnnl_memory_get_memory_desc(g->u_wl, &hl));
+            CHECK(dnnl_memory_get_memory_desc(g->u_wi, &hi));
+            CHECK(dnnl_primitive_desc_destroy(g->inf_pd));
+            d = rnn_desc_w(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32, hl, hi);
+            const char *how = "the training layout";
+            if (dnnl_primitive_desc_create(&g->inf_pd, &d, NULL, eng, NULL) != dnnl_success) {
+                int G = GATES[m->cell];
+                dnnl_memory_desc_t pl = MD(dnnl_ldigo, g->Lg, 1, g->SLC, G, H), pi = MD(dnnl_ldigo, g->Lg, 1, H, G, H);
+                d = rnn_desc_w(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32, &pl, &pi);
+                CHECK(dnnl_primitive_desc_create(&g->inf_pd, &d, NULL, eng, NULL));
+                how = "plain ldigo";
+            }
+            fprintf(stderr, "dnnl_charlm: sampling group %d: no reorder into the inference primitive's weight layout; its weights in %s\n",
+                    k, how);
+        }
         CHECK(dnnl_primitive_create(&g->inf, g->inf_pd));
         /* the trained weights, once, in the layout the primitive chose */
         bias_combine(m, g);

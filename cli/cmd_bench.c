@@ -24,7 +24,9 @@ static const char bench_usage[] =
     "training chars/s (B*T per step), sampling chars/s, peak resident memory and the GFLOP/s\n"
     "of the recurrent and input matrix products (formula: docs/benchmarks.md). Sampling runs on\n"
     "--threads threads too; --sample-bf16 and --sample-int8 also time it with bfloat16 and int8 weights.\n"
-    "--bf16 trains with bf16 mixed precision (as train --bf16; the JSON's \"bf16\" says whether it ran so).";
+    "--bf16 trains with bf16 mixed precision (as train --bf16; the JSON's \"bf16\" says whether it ran so);\n"
+    "--recompute makes the LSTM/GRU gates again in the backward instead of keeping them (as train --recompute:\n"
+    "less peak memory for more time; the JSON's \"recompute\" says whether it did).";
 
 static double now_s(void)
 {
@@ -180,7 +182,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *cell = "lstm", *text_path = NULL;
     int hidden = 128, layers = 2, embed = 0, batch = 50, seq = 50, threads = 1, json = 0;
-    int sample_bf16 = 0, sample_int8 = 0, bf16 = 0;
+    int sample_bf16 = 0, sample_int8 = 0, bf16 = 0, recompute = 0;
     double seconds = 5, sample_seconds = -1, warmup = 1;
     uint64_t seed = 1;
     opt o[] = {
@@ -195,6 +197,7 @@ int cmd_bench(int argc, char **argv)
         {"warmup", OPT_DOUBLE, &warmup, 0, 1e6, "S", "seconds of untimed training first (at least one step)", 0},
         {"sample-seconds", OPT_DOUBLE, &sample_seconds, -1, 1e6, "S", "seconds of timed sampling (-1: half of --seconds, at least 1)", 0},
         {"bf16", OPT_FLAG, &bf16, 0, 0, 0, "train with bf16 mixed precision (AVX512-BF16; fp32 where the CPU lacks it)", 0},
+        {"recompute", OPT_FLAG, &recompute, 0, 0, 0, "train keeping no LSTM/GRU gates: made again in the backward (less memory, more time)", 0},
         {"sample-bf16", OPT_FLAG, &sample_bf16, 0, 0, 0, "also time sampling with bfloat16 weights (sample_bf16_chars_per_s)", 0},
         {"sample-int8", OPT_FLAG, &sample_int8, 0, 0, 0, "also time sampling with int8 weights (sample_int8_chars_per_s)", 0},
         {"text", OPT_STR, &text_path, 0, 0, "FILE", "text to train on (default: the bundled data/tinyshakespeare.txt)", 0},
@@ -241,6 +244,7 @@ int cmd_bench(int argc, char **argv)
     tc.seed = seed;
     tc.threads = threads;
     tc.bf16 = bf16;
+    tc.recompute = recompute;
     if ((rc = recur_trainer_new(m, &tc, text.data, text.len, NULL, 0, &t, &err))) goto done;
     bench_clock clk = {.warmup_s = warmup, .seconds = seconds};
     rc = recur_trainer_run(t, on_event, &clk, &err);
@@ -272,11 +276,11 @@ int cmd_bench(int argc, char **argv)
                "\"train_chars_per_s\":%.1f,\"sample_chars\":%lld,\"sample_chars_per_s\":%.1f,"
                "\"peak_rss_mib\":%.2f,\"gflops\":%.3f,\"train_cpu_seconds\":%.3f,"
                "\"sample_seconds\":%.3f,\"sample_cpu_seconds\":%.3f,\"sample_threads\":%d,"
-               "\"sample_bytes_per_char\":%.0f,\"bf16\":%d",
+               "\"sample_bytes_per_char\":%.0f,\"bf16\":%d,\"recompute\":%d",
                recur_cell_name(info.cell), hidden, layers, embed, batch, seq, threads, info.vocab_size,
                info.params, clk.steps, train_s, train_rate, sr.chars, sample_rate, rss, gflops,
                clk.c_end - clk.c_start, sr.seconds, sr.cpu_seconds, sr.threads, sample_bytes(&info, 4),
-               bf16_ran);
+               bf16_ran, recompute && info.cell != RECUR_CELL_RNN);
         if (sample_bf16)
             printf(",\"sample_bf16_chars\":%lld,\"sample_bf16_chars_per_s\":%.1f,\"sample_bf16_seconds\":%.3f,"
                    "\"sample_bf16_cpu_seconds\":%.3f,\"sample_bf16_bytes_per_char\":%.0f",
@@ -287,9 +291,10 @@ int cmd_bench(int argc, char **argv)
                    si.chars, int8_rate, si.seconds, si.cpu_seconds, sample_bytes(&info, 1));
         printf("}\n");
     } else {
-        printf("recur bench: %s H%d L%d B%d T%d, %d thread%s, %s input, V=%d, %zu parameters%s\n",
+        printf("recur bench: %s H%d L%d B%d T%d, %d thread%s, %s input, V=%d, %zu parameters%s%s\n",
                recur_cell_name(info.cell), hidden, layers, batch, seq, threads, threads == 1 ? "" : "s",
-               embed ? "embedded" : "one-hot", info.vocab_size, info.params, bf16_ran ? ", bf16 training" : "");
+               embed ? "embedded" : "one-hot", info.vocab_size, info.params, bf16_ran ? ", bf16 training" : "",
+               recompute && info.cell != RECUR_CELL_RNN ? ", gates recomputed" : "");
         printf("  train   %12.0f chars/s  (%lld steps in %.2f s after %lld warm-up; %.2f CPU s)\n",
                train_rate, clk.steps, train_s, clk.warm_steps, clk.c_end - clk.c_start);
         printf("  sample  %12.0f chars/s  (batch 1, %lld chars, %d thread%s, %.2f MB of weights per char)\n",

@@ -307,6 +307,11 @@ typedef struct recur_train_config {
                              sums in fp32; the weights, the optimizer and the gate math stay
                              fp32, and so are validation and the saved model. Needs AVX512-BF16
                              (recur_has_bf16); elsewhere training runs in fp32. Default 0 */
+    int recompute;        /* 1: keep less memory: the LSTM/GRU gates of a window are not kept
+                             for the backward but made again from the kept states, a chunk of
+                             steps at a time (about a third more FLOPs; docs/design.md#recompute).
+                             The weight gradients differ from a keeping run's in rounding only.
+                             No effect on RNN. Default 0 */
 } recur_train_config;
 
 RECUR_API void recur_train_config_default(recur_train_config *cfg);

@@ -32,9 +32,9 @@ class BuildWithLibrary(build_py):
         super().run()
         lib = find_library()
         if lib:
-            # The real file (librecur.so is a link to librecur.so.3.0.0), under
+            # The real file (librecur.so is a link to librecur.so.4.0.0), under
             # the soname the loader knows it by.
-            dest = os.path.join(self.build_lib, "recur", "librecur.so.3")
+            dest = os.path.join(self.build_lib, "recur", "librecur.so.4")
             shutil.copyfile(os.path.realpath(lib), dest)
             print("recur: bundling %s as %s" % (os.path.realpath(lib), dest))
         else:

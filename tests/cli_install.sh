@@ -22,7 +22,7 @@ so=$(find "$prefix" -name 'librecur.so.*.*.*' | head -n 1)
 check test -n "$so"
 check test -f "$prefix/share/bash-completion/completions/recur"
 soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-check test "$soname" = librecur.so.3
+check test "$soname" = librecur.so.4
 others=$(nm -D --defined-only "$so" | awk 'NF == 3 && $3 !~ /^recur_/ {print $3}')
 check test -z "$others"
 [ -z "$others" ] || echo "librecur.so exports non-recur_ symbols: $others" >&2
@@ -50,7 +50,7 @@ if cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/
     bad "the CMake package project does not build: $(tail -n 20 "$tmp/cmake.log")"
 fi
 # The shared one must really use the installed .so (not a copy of the code).
-check grep -q 'librecur.so.3' <(readelf -d "$tmp/app/build/gen_shared" 2>/dev/null)
+check grep -q 'librecur.so.4' <(readelf -d "$tmp/app/build/gen_shared" 2>/dev/null)
 a=$("$tmp/app/build/gen_shared" "$tmp/m.safetensors" "ROMEO:" 100 2>&1) || bad "gen_shared failed: $a"
 b=$("$tmp/app/build/gen_static" "$tmp/m.safetensors" "ROMEO:" 100 2>&1) || bad "gen_static failed: $b"
 

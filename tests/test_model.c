@@ -441,7 +441,7 @@ static void test_pooled(recur_cell cell, int bidir, float dropout_out)
     const int32_t ids[12] = {0, 1, 2, 3, 4, 5, 0, 2, 4, 1, 3, 5}, tgt[3] = {2, 0, 1}, lens[3] = {4, 1, 3};
     recur_gradcheck_row rows[32];
     int n = 0;
-    gradcheck_model(m, &(gc_window){ids, tgt, NULL, lens, 4, 3, 1, 0}, NULL, NULL, 40, -1, 4, rows, &n, NULL);
+    gradcheck_model(m, &(gc_window){ids, tgt, NULL, lens, 4, 3, 1, 0, 0}, NULL, NULL, 40, -1, 4, rows, &n, NULL);
     double worst = 0;
     for (int i = 0; i < n; i++) {
         CHECK(rows[i].max_rel < 1e-2, "pooled %s: %.3g", rows[i].name, rows[i].max_rel);
@@ -477,7 +477,7 @@ static void test_gradcheck_bf16(recur_cell cell, int embed)
     for (int i = 0; i < T * B; i++) ids[i] = (i * 5 + 3) % 7, tgt[i] = (i * 3 + 1) % 7;
     recur_gradcheck_row rows[32];
     int n = 0;
-    gc_window w = {ids, tgt, NULL, NULL, T, B, 0, 1};
+    gc_window w = {ids, tgt, NULL, NULL, T, B, 0, 1, 0};
     CHECK(gradcheck_model(m, &w, NULL, NULL, 60, -1, 7, rows, &n, NULL) == 0, "gradcheck bf16");
     double worst = 0;
     for (int i = 0; i < n; i++) {
@@ -487,6 +487,147 @@ static void test_gradcheck_bf16(recur_cell cell, int embed)
     printf("  gradcheck bf16 %s 2x40%s: %2d tensors, worst rel %.2e (tolerance 0.1)%s\n", recur_cell_name(cell),
            embed ? ", embed" : "", n, worst, gemm_has_bf16() ? "" : " [no AVX512-BF16: fp32]");
     if (gemm_has_bf16()) CHECK(worst > 2e-3, "bf16 gradients as close as fp32's (%.3g): the bf16 path did not run", worst);
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
+/* Recompute (ws_set_recompute): the same window through a workspace that
+ * keeps the gates and one that makes them again chunk by chunk. The forward
+ * is the same computation split into chunks, so its logits and states are
+ * the same bits; the weight gradients are summed chunk by chunk from the
+ * last, so they differ from the keeping run's in rounding only; 1 and 2
+ * threads give the same bits; and the workspace no longer holds the gates.
+ * Chunks of two steps over seven (the last one short). */
+typedef struct rc_case {
+    const char *label;
+    recur_cell cell;
+    int layers, embed, hidden, outputs, cond, bidir, pool;
+    float drop, in, out;
+} rc_case;
+
+static void recompute_case(const rc_case *c)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = c->cell;
+    cfg.hidden = c->hidden;
+    cfg.layers = c->layers;
+    cfg.embed = c->embed;
+    cfg.outputs = c->outputs;
+    cfg.cond = c->cond;
+    cfg.bidirectional = c->bidir;
+    cfg.dropout = c->drop;
+    cfg.dropout_in = c->in;
+    cfg.dropout_out = c->out;
+    recur_vocab *v = NULL;
+    const uint32_t chars[7] = {'a', 'b', 'c', 'd', 'e', 'f', 'g'};
+    recur_model *m = NULL;
+    CHECK(vocab_from_chars(chars, 7, 0, &v, NULL) == 0, "vocab");
+    CHECK(recur_model_new(&cfg, v, 5, &m, NULL) == 0, "model %s", c->label);
+    if (!m) return;
+    enum { T = 7, B = 3, NRUN = 3 };
+    int32_t ids[T * B], tgt[T * B], cond[T * B], lens[B] = {7, 4, 6};
+    for (int i = 0; i < T * B; i++) ids[i] = (i * 5 + 3) % 7, tgt[i] = (i * 3 + 1) % (m->O), cond[i] = i % 3;
+    workspace *ws[NRUN] = {0};
+    float *g[NRUN], *logits[NRUN];
+    const int rows = c->pool ? B : T * B;
+    for (int k = 0; k < NRUN; k++) { // keeping; recomputing; recomputing on 2 threads
+        g[k] = calloc(m->nw, sizeof(float));
+        logits[k] = calloc((size_t)rows * m->O, sizeof(float));
+        CHECK(ws_new(m, T, B, k == 2 ? 2 : 1, &ws[k], NULL) == 0, "workspace");
+        if (k) CHECK(ws_set_recompute(m, ws[k], 1, NULL) == 0, "ws_set_recompute");
+        if (k && ws[k]->recompute) ws[k]->crows = 2 * B; // chunks of two steps
+        ws[k]->step_min_flops = 0; // share even these small steps
+        ws[k]->pool = c->pool;
+        if (c->bidir || c->pool) memcpy(ws[k]->lens, lens, sizeof lens);
+        memcpy(ws[k]->cond, cond, sizeof cond);
+        rng r;
+        rng_seed(&r, 77);
+        m->version++;
+        ws_zero_state(m, ws[k]);
+        model_forward(m, ws[k], ids, &r);
+        memcpy(logits[k], ws[k]->logits, sizeof(float) * (size_t)rows * m->O);
+        softmax_xent(ws[k]->logits, tgt, rows, m->O, 1, NULL);
+        model_backward(m, ws[k], g[k]);
+    }
+    const int keeps = m->cell->cache > 0;
+    CHECK(ws[1]->recompute == keeps, "%s: recompute is %d", c->label, ws[1]->recompute);
+    if (keeps)
+        CHECK(ws[1]->bytes < ws[0]->bytes, "%s: recompute keeps %zu bytes, keeping %zu", c->label, ws[1]->bytes,
+              ws[0]->bytes);
+    CHECK(!memcmp(logits[0], logits[1], sizeof(float) * (size_t)rows * m->O), "%s: recompute changed the logits",
+          c->label);
+    for (int u = 0; u < m->U; u++) {
+        size_t n = (size_t)(T + 1) * B * m->H;
+        CHECK(!memcmp(ws[0]->hs[u], ws[1]->hs[u], sizeof(float) * n), "%s: unit %d's states differ", c->label, u);
+    }
+    double gmax = 0, worst = 0;
+    for (size_t i = 0; i < m->nw; i++) gmax = fmax(gmax, fabs(g[0][i]));
+    int bad = 0;
+    for (size_t i = 0; i < m->nw; i++) {
+        double d = fabs((double)g[0][i] - g[1][i]);
+        worst = fmax(worst, d / (gmax > 0 ? gmax : 1));
+        if (d > 1e-4 * fabs(g[0][i]) + 1e-6 * gmax) bad++;
+    }
+    CHECK(bad == 0 && gmax > 0, "%s: %d gradient entries differ past rounding (max %.3g)", c->label, bad, gmax);
+    CHECK(!memcmp(g[1], g[2], sizeof(float) * m->nw), "%s: recompute on 2 threads differs from 1", c->label);
+    printf("  recompute %-34s same logits and states, gradients within %.1e of the largest, %s\n", c->label,
+           worst, keeps ? "2 threads same bits" : "nothing to recompute (rnn)");
+    for (int k = 0; k < NRUN; k++) {
+        ws_free(m, ws[k]);
+        free(g[k]);
+        free(logits[k]);
+    }
+    recur_model_free(m);
+    recur_vocab_free(v);
+}
+
+static void test_recompute(void)
+{
+    static const rc_case cases[] = {
+        {"lstm 2x16 one-hot", RECUR_CELL_LSTM, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0},
+        {"lstm 2x16, embed 6 < H, dropouts", RECUR_CELL_LSTM, 2, 6, 16, 0, 0, 0, 0, 0.3f, 0.2f, 0.25f},
+        {"gru 3x8, embed 12 > H, dropout", RECUR_CELL_GRU, 3, 12, 8, 0, 0, 0, 0, 0.3f, 0, 0},
+        {"gru 2x16, conditioned on 3 classes", RECUR_CELL_GRU, 2, 0, 16, 0, 3, 0, 0, 0, 0, 0},
+        {"bi-gru tagger 2x8, embed, dropout", RECUR_CELL_GRU, 2, 5, 8, 4, 0, 1, 0, 0.2f, 0.1f, 0.2f},
+        {"bi-lstm classifier 2x8, pooled", RECUR_CELL_LSTM, 2, 0, 8, 3, 0, 1, 1, 0.2f, 0, 0},
+        {"rnn 2x16 (no cache)", RECUR_CELL_RNN, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) recompute_case(&cases[i]);
+}
+
+// The recomputing backward through the gradient check itself (chunks of
+// two steps): its gradients against the loss's central differences.
+static void test_gradcheck_recompute(recur_cell cell, int embed, int bidir, float dropout)
+{
+    recur_model_config cfg;
+    recur_model_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.hidden = 6;
+    cfg.layers = 2;
+    cfg.embed = embed;
+    cfg.bidirectional = bidir;
+    cfg.outputs = bidir ? 4 : 0;
+    cfg.dropout = dropout;
+    recur_vocab *v = NULL;
+    const uint32_t chars[5] = {'a', 'b', 'c', 'd', 'e'};
+    recur_model *m = NULL;
+    CHECK(vocab_from_chars(chars, 5, 0, &v, NULL) == 0, "vocab");
+    CHECK(recur_model_new(&cfg, v, 13, &m, NULL) == 0, "model");
+    enum { T = 5, B = 2 };
+    int32_t ids[T * B], tgt[T * B];
+    for (int i = 0; i < T * B; i++) ids[i] = (i * 3 + 1) % 5, tgt[i] = (i * 2 + 3) % m->O;
+    recur_gradcheck_row rows[32];
+    int n = 0;
+    gc_window w = {ids, tgt, NULL, NULL, T, B, 0, 0, 2 * B};
+    CHECK(gradcheck_model(m, &w, NULL, NULL, 40, -1, 9, rows, &n, NULL) == 0, "gradcheck recompute");
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(rows[i].max_rel < 1e-2, "recompute %s %s: %.3g", recur_cell_name(cell), rows[i].name, rows[i].max_rel);
+        worst = fmax(worst, rows[i].max_rel);
+    }
+    printf("  gradcheck recompute %s%s 2x6%s%s: %2d tensors, worst rel %.2e\n", bidir ? "bi-" : "",
+           recur_cell_name(cell), embed ? ", embed" : "", dropout > 0 ? ", dropout" : "", n, worst);
     recur_model_free(m);
     recur_vocab_free(v);
 }
@@ -507,7 +648,7 @@ static void test_gradcheck_catches_errors(void)
     recur_gradcheck_row rows[16];
     int n;
     for (int bad = 0; bad < m->nviews; bad++) {
-        gradcheck_model(m, &(gc_window){ids, tgt, NULL, NULL, 3, 2, 0, 0}, NULL, NULL, 30, bad, 5, rows, &n, NULL);
+        gradcheck_model(m, &(gc_window){ids, tgt, NULL, NULL, 3, 2, 0, 0, 0}, NULL, NULL, 30, bad, 5, rows, &n, NULL);
         CHECK(rows[bad].max_rel > 1e-2, "a corrupted gradient of %s went unnoticed (%.3g)", rows[bad].name,
               rows[bad].max_rel);
     }
@@ -592,6 +733,18 @@ static void test_workspace_memory(void)
         printf("  workspace %-36s %6.1f MiB, %5.2f N*T*H per unit", name, ws->bytes / 1048576.0, got / NTH / m->U);
         if (D == 1) printf(", %3.0f %% of torch-rnn's formula", 100 * got / torch);
         printf(" (weight copies %.1f MiB)\n", ws->wbytes / 1048576.0);
+        // Recompute: a unit keeps h (and c) only; the gates of one chunk of
+        // at most 1024 rows (and that chunk's input) for all units.
+        workspace *wr = NULL;
+        if (m->cell->cache && ws_new(m, T, B, 1, &wr, NULL) == 0 && ws_set_recompute(m, wr, 1, NULL) == 0) {
+            const double kc = m->cell->cache, rgot = wr->bytes / 4.0;
+            double rbudget = budget - m->U * kc * NTH + 1024.0 * (kc * H + W) +
+                             (D == 1 && m->E && m->E < H) * NT * m->E;
+            CHECK(wr->recompute && rgot <= rbudget, "%s recompute: %.0f floats, budget %.0f", name, rgot, rbudget);
+            printf("  workspace %-36s %6.1f MiB, %5.2f N*T*H per unit, recompute\n", name, wr->bytes / 1048576.0,
+                   rgot / NTH / m->U);
+        }
+        ws_free(m, wr);
         ws_free(m, ws);
         recur_model_free(m);
     }
@@ -630,6 +783,10 @@ int main(void)
     test_gradcheck_bf16(RECUR_CELL_RNN, 0);
     test_gradcheck_bf16(RECUR_CELL_LSTM, 0);
     test_gradcheck_bf16(RECUR_CELL_GRU, 8);
+    test_gradcheck_recompute(RECUR_CELL_LSTM, 0, 0, 0);
+    test_gradcheck_recompute(RECUR_CELL_LSTM, 3, 0, 0.3f);
+    test_gradcheck_recompute(RECUR_CELL_GRU, 4, 1, 0.2f);
+    test_recompute();
     test_workspace_memory();
     return check_exit();
 }

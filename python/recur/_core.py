@@ -621,7 +621,7 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
           threads: int = 1, schedule: str = "step", warmup: int = 0,
           lr_min: float = 0.0, lr_decay: Optional[float] = None,
           lr_decay_every: Optional[int] = None, patience: Optional[int] = None,
-          weight_decay: float = 0.0, bf16: bool = False,
+          weight_decay: float = 0.0, bf16: bool = False, recompute: bool = False,
           callback: Optional[Callable[[TrainEvent], object]] = None) -> Model:
     """Trains a character-level language model on the text file `path` with
     librecur's trainer, as `recur train` does, and returns the model as it is
@@ -636,7 +636,8 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     `patience` validations without a lower loss); warmup: steps of linear
     warm-up; weight_decay: decoupled, on the weight matrices (AdamW); bf16:
     bf16 mixed precision (`recur train --bf16`; fp32 where the CPU has no
-    AVX512-BF16, see has_bf16()).
+    AVX512-BF16, see has_bf16()); recompute: keep less memory by making the
+    LSTM/GRU gates again in the backward (`recur train --recompute`).
 
     callback(event) is called for every TrainEvent (a notebook can draw a
     progress bar or a live loss plot); returning True stops the run. If the
@@ -656,6 +657,7 @@ def train(path: PathLike, out: PathLike = "model.safetensors", *, last: Optional
     tc.schedule, tc.warmup, tc.lr_min = SCHEDULES.index(schedule), warmup, lr_min
     tc.weight_decay = weight_decay
     tc.bf16 = 1 if bf16 else 0
+    tc.recompute = 1 if recompute else 0
     tc.steps, tc.seed, tc.threads = steps, seed, threads
     tc.sample_every, tc.save_every = sample_every, save_every
     for name, value in (("seq", seq), ("batch", batch), ("epochs", epochs), ("lr", lr),

@@ -7,7 +7,7 @@ The library is looked for, first found wins:
   3. the build directory of the source tree this package sits in
      (python/../build/librecur.so), so that PYTHONPATH=python works after
      `cmake -B build && cmake --build build`;
-  4. the dynamic loader's search path (librecur.so.3 installed by
+  4. the dynamic loader's search path (librecur.so.4 installed by
      `cmake --install` into /usr/local/lib, or found through LD_LIBRARY_PATH).
 It is loaded on first use, not on import: recur.safetensors and the PyTorch
 conversions work without it.
@@ -20,7 +20,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
                     c_longlong, c_size_t, c_uint32, c_uint64, c_void_p)
 from typing import Optional
 
-SONAME = "librecur.so.3"
+SONAME = "librecur.so.4"
 
 # ---------------------------------------------------------------- structs (recur.h)
 
@@ -63,7 +63,8 @@ class TrainConfig(Structure):
                 ("sample_every", c_int), ("sample_len", c_int), ("save_every", c_longlong),
                 ("seed", c_uint64), ("threads", c_int), ("val_max_chars", c_longlong),
                 ("schedule", c_int), ("warmup", c_longlong), ("lr_min", c_float),
-                ("patience", c_int), ("weight_decay", c_float), ("bf16", c_int)]
+                ("patience", c_int), ("weight_decay", c_float), ("bf16", c_int),
+                ("recompute", c_int)]
 
 
 class TrainEvent(Structure):

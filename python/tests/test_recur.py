@@ -247,6 +247,22 @@ def test_train_bf16(data, tmp_path):
     assert b"BF16" not in (tmp_path / "b.safetensors").read_bytes()[:4096]
 
 
+def test_train_recompute(data, tmp_path):
+    # recompute: the gates made again in the backward; the same model up to
+    # rounding, repeatable, and the setting reaches the library (recur.train
+    # in the saved model's header says so).
+    kw = dict(cell="gru", hidden=24, layers=2, steps=8, seq=16, batch=4, threads=1, eval_every=4)
+    k = recur.train(data / "t.txt", out=tmp_path / "k.safetensors", **kw)
+    r = recur.train(data / "t.txt", out=tmp_path / "r.safetensors", recompute=True, **kw)
+    r2 = recur.train(data / "t.txt", out=tmp_path / "r2.safetensors", recompute=True, **kw)
+    text = (data / "t.txt").read_text()[:2000]
+    lk, lr, lr2 = (m.eval(text).nats_per_char for m in (k, r, r2))
+    assert lr == lr2
+    assert abs(lr - lk) / lk < 0.005
+    assert b'"recompute":1' in (tmp_path / "r.safetensors").read_bytes()[:8192].replace(b'\\', b'')
+    assert b"recompute" not in (tmp_path / "k.safetensors").read_bytes()[:8192]
+
+
 def test_callback_returning_true_stops(data, tmp_path):
     out = tmp_path / "m.safetensors"
     seen = []

@@ -72,6 +72,14 @@ int gradcheck_model(recur_model *m, const gc_window *w, float *const *h0, float 
         ws_free(m, ws);
         return rc;
     }
+    if (w->recompute > 0) {
+        if ((rc = ws_set_recompute(m, ws, 1, err))) {
+            free(g);
+            ws_free(m, ws);
+            return rc;
+        }
+        if (ws->recompute && ws->crows > w->recompute) ws->crows = w->recompute;
+    }
     if (w->cond) memcpy(ws->cond, w->cond, sizeof(int32_t) * (size_t)T * B);
     if (w->lens) memcpy(ws->lens, w->lens, sizeof(int32_t) * (size_t)B);
     ws->pool = w->pool;
@@ -184,7 +192,7 @@ int recur_gradcheck(const recur_model_config *cfg, int vocab_size, int T, int B,
         }
     }
     if (!rc)
-        rc = gradcheck_model(m, &(gc_window){ids, tgt, m->Cc ? cond : NULL, lens, T, B, 0, 0}, h0, c0,
+        rc = gradcheck_model(m, &(gc_window){ids, tgt, m->Cc ? cond : NULL, lens, T, B, 0, 0, 0}, h0, c0,
                              40, -1, seed, rows, nrows, err);
     for (int l = 0; h0 && c0 && l < L; l++) {
         free(h0[l]);

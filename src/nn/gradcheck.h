@@ -15,6 +15,10 @@ typedef struct gc_window {
     int bf16; /* the analytic gradient from bf16 products (ws_set_bf16; the
                  numerical one stays fp32): the check of bf16 training.
                  Where the CPU has no bf16 products, both are fp32 */
+    int recompute; /* > 0: both sides through a recomputing workspace
+                      (ws_set_recompute) whose chunks are at most this many
+                      rows (a step's B rows at least): the check of the
+                      chunked forward and of the backward that remakes gates */
 } gc_window;
 
 /* Compares the gradient of the mean loss on the window from the given

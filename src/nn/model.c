@@ -24,6 +24,11 @@
 // ones pack the weights inside each product instead (gemm.c).
 #define SMALL_WINDOW 12
 
+/* Rows of the chunk cache under recompute: a chunk's input projection is
+ * one product of this many rows (enough for the GEMM's blocking), and the
+ * cache is this many rows rather than T*B. */
+#define RECOMPUTE_ROWS 1024
+
 /* ---------------------------------------------------------------- parameters */
 
 static void add_view(recur_model *m, const char *name, int rows, int cols, size_t *off)
@@ -374,10 +379,49 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     return RECUR_OK;
 }
 
+int ws_set_recompute(const recur_model *m, workspace *ws, int on, recur_error *err)
+{
+    if (!on || ws->recompute || !m->cell->cache) return 0;
+    const int T = ws->T, B = ws->B, H = m->H, D = m->D, kc = m->cell->cache;
+    const int steps = RECOMPUTE_ROWS / B < 1 ? 1 : RECOMPUTE_ROWS / B > T ? T : RECOMPUTE_ROWS / B;
+    const size_t crows = (size_t)steps * B, N = (size_t)T * B;
+    const int maxin = D * H > m->E ? D * H : m->E;
+    size_t bytes = 0;
+    int fail = 0;
+    float *cc = falloc(&bytes, crows * H * kc, &fail);
+    // A chunk's input, when a layer's input is made rather than read in
+    // place (embedding rows, dropout, the reverse order).
+    float *xc = m->L > 1 || m->E ? falloc(&bytes, crows * maxin, &fail) : NULL;
+    // The first layer's input gradient goes over dh_seq chunk by chunk while
+    // the chunks below still need theirs: where its rows are narrower (an
+    // embedding smaller than H) they would land on those; then apart.
+    float *dx = D == 1 && m->E && m->E < H && !ws->dx_seq ? falloc(&bytes, N * m->E, &fail) : NULL;
+    if (fail) {
+        free(cc), free(xc), free(dx);
+        return set_error(err, RECUR_ENOMEM, "out of memory (recompute chunk)");
+    }
+    for (int u = 0; u < m->U; u++) {
+        free(ws->cache[u]);
+        ws->cache[u] = cc; // shared: units run one at a time
+    }
+    ws->bytes -= sizeof(float) * N * H * kc * (size_t)m->U;
+    ws->bytes += bytes;
+    ws->xchunk = xc;
+    if (dx) ws->dx_seq = dx;
+    ws->crows = (int)crows;
+    ws->recompute = 1;
+    return 0;
+}
+
 void ws_free(const recur_model *m, workspace *ws)
 {
     if (!ws) return;
     rec_free(m, ws);
+    if (ws->recompute) { // one chunk cache behind every unit's pointer
+        free(ws->cache[0]);
+        for (int u = 0; u < m->U; u++) ws->cache[u] = NULL;
+    }
+    free(ws->xchunk);
     float **per_unit[] = {ws->hs, ws->cs, ws->cache, ws->wt_ih, ws->dh0, ws->dc0, ws->dhf, ws->dcf};
     for (size_t k = 0; k < sizeof per_unit / sizeof per_unit[0]; k++) {
         if (!per_unit[k]) continue;
@@ -443,33 +487,47 @@ static void make_reverse_order(workspace *ws)
     }
 }
 
+// (2) px = W_ih x + b_ih for the rows of steps [t0, t1) at once: x, ids and
+// cond from those steps' first row. One-hot input is a row gather of W_ih^T
+// (a column of W_ih), never a product; so is the conditioning class, whose
+// columns follow the input's. px goes where the recurrence will replace it
+// (rec.h: rec_rows; under recompute the chunk's cache).
+static void unit_px(const recur_model *m, workspace *ws, int u, const float *x, const int32_t *ids,
+                    const int32_t *cond, int t0, int t1)
+{
+    const int B = ws->B, GH = m->G * m->H, N = (t1 - t0) * B, th = ws->threads;
+    const layer_off *lo = &m->lay[u];
+    const int first = u < m->D; // a unit of layer 0
+    const float *b_ih = m->w + lo->b_ih;
+    int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
+    const gate_rows gr = rec_rows(m, ws, u, NULL);
+    float *px = gr.px + (size_t)(ws->recompute ? 0 : t0) * B * gr.ld;
+    if (x && ws->wt_ih[u])
+        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, px, gr.ld, th);
+    else if (x)
+        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, px, gr.ld, th);
+    else
+        rec_gather(ws, px, gr.ld, ws->wt_ih[u], ids, 0, N, GH, b_ih);
+    if (first && m->Cc) rec_gather(ws, px, gr.ld, ws->wt_ih[u], cond, xin, N, GH, NULL);
+}
+
 // One unit over the window: x [N, xin] (NULL: one-hot ids), its ids and
 // classes, in the unit's own time order. Leaves h_1..h_T in ws->hs[u].
 static void unit_forward(const recur_model *m, workspace *ws, int u, const float *x,
                          const int32_t *ids, const int32_t *cond)
 {
-    const int T = ws->T, B = ws->B, GH = m->G * m->H, N = T * B, th = ws->threads;
-    const layer_off *lo = &m->lay[u];
-    const int first = u < m->D; // a unit of layer 0
-    const float *b_ih = m->w + lo->b_ih;
-
-    // (2) px = W_ih x + b_ih for all T*B rows at once. One-hot input is a
-    // row gather of W_ih^T (a column of W_ih), never a product; so is the
-    // conditioning class, whose columns follow the input's.
-    // px goes where the recurrence will replace it (rec.h: rec_rows).
-    int xin = first ? lo->in - m->Cc : lo->in; // columns of W_ih that x feeds
-    const gate_rows gr = rec_rows(m, ws, u, NULL);
-    if (x && ws->wt_ih[u])
-        gemm_nn_bias(N, GH, xin, x, xin, ws->wt_ih[u], GH, b_ih, gr.px, gr.ld, th);
-    else if (x)
-        gemm_nt_bias(N, GH, xin, x, xin, m->w + lo->w_ih, lo->in, b_ih, gr.px, gr.ld, th);
-    else
-        rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], ids, 0, N, GH, b_ih);
-    if (first && m->Cc) rec_gather(ws, gr.px, gr.ld, ws->wt_ih[u], cond, xin, N, GH, NULL);
-
-    // (3) The recurrence: ph = W_hh h_{t-1} + b_hh, then the cell, for t = 1..T
-    // (rec.c: on the workspace's threads, one barrier per step).
-    rec_forward(m, ws, u);
+    const int T = ws->T, B = ws->B, C = rec_chunk_steps(ws);
+    const int xin = u < m->D ? m->lay[u].in - m->Cc : m->lay[u].in;
+    // (2) the input projections, then (3) the recurrence: ph = W_hh h_{t-1} +
+    // b_hh, then the cell, for t = 1..T (rec.c: on the workspace's threads,
+    // one barrier per step). All T steps at once, or under recompute a chunk
+    // of C steps at a time through the chunk cache.
+    for (int t0 = 0; t0 < T; t0 += C) {
+        const int t1 = t0 + C < T ? t0 + C : T;
+        const size_t n0 = (size_t)t0 * B;
+        unit_px(m, ws, u, x ? x + n0 * xin : NULL, ids + n0, cond + n0, t0, t1);
+        rec_forward_steps(m, ws, u, t0, t1);
+    }
 }
 
 float model_drop_p(const recur_model *m, int l)
@@ -554,27 +612,27 @@ static const float *layer_output(const recur_model *m, const workspace *ws, int 
     return m->D == 1 ? ws->hs[l] + (size_t)ws->B * m->H : ws->cat[l];
 }
 
-// Layer l's input as the forward reads it: NULL for one-hot ids, the layer
-// below's output itself when nothing changes it, else made in dst [N, xin]:
-// embedding rows, or the layer below's output through dropout (inverted, as
-// nn.LSTM's: kept elements scaled by 1/(1-p)). reverse: in the reverse
-// unit's order (always made in dst). Nothing of it is kept between the
-// forward and the backward, which makes it again, bit for bit, from the ids,
-// the weights and the masks.
-static const float *layer_input(const recur_model *m, const workspace *ws, int l, float *dst,
-                                int reverse)
+// Layer l's input as the forward reads it, rows [n0, n0 + rows): NULL for
+// one-hot ids, the layer below's output itself when nothing changes it, else
+// made in dst [rows, xin] (its row 0 is row n0): embedding rows, or the layer
+// below's output through dropout (inverted, as nn.LSTM's: kept elements
+// scaled by 1/(1-p)). reverse: in the reverse unit's order (always made in
+// dst). Nothing of it is kept between the forward and the backward, which
+// makes it again, bit for bit, from the ids, the weights and the masks.
+static const float *layer_input_rows(const recur_model *m, const workspace *ws, int l, float *dst,
+                                     int reverse, int n0, int rows)
 {
-    const int N = ws->T * ws->B, DH = m->D * m->H;
+    const int DH = m->D * m->H;
     if (l == 0 && !m->E) return NULL;
     const int xin = l == 0 ? m->E : DH;
     const uint8_t *keep = ws->dropped ? ws->keep[l] : NULL;
     const float scale = 1.0f / (1.0f - model_drop_p(m, l));
     const float *out = l > 0 ? layer_output(m, ws, l - 1) : NULL;
-    if (l > 0 && !keep && !reverse) return out;
-    for (int n = 0; n < N; n++) {
+    if (l > 0 && !keep && !reverse) return out + (size_t)n0 * xin;
+    for (int n = n0; n < n0 + rows; n++) {
         const int src = reverse ? ws->rev[n] : n; // the sequence row
         const size_t r = (size_t)src * xin;
-        float *d = dst + (size_t)n * xin;
+        float *d = dst + (size_t)(n - n0) * xin;
         const float *s = l == 0 ? m->w + m->embed + (size_t)ws->ids[src] * m->E : out + r;
         if (!keep)
             memcpy(d, s, sizeof(float) * (size_t)xin);
@@ -582,6 +640,13 @@ static const float *layer_input(const recur_model *m, const workspace *ws, int l
             for (int i = 0; i < xin; i++) d[i] = s[i] * (keep[r + i] ? scale : 0.0f);
     }
     return dst;
+}
+
+// The whole window's: rows [0, T*B).
+static const float *layer_input(const recur_model *m, const workspace *ws, int l, float *dst,
+                                int reverse)
+{
+    return layer_input_rows(m, ws, l, dst, reverse, 0, ws->T * ws->B);
 }
 
 void model_forward_stack(const recur_model *m, workspace *ws, const int32_t *ids, rng *drop)
@@ -703,34 +768,27 @@ void model_forward(const recur_model *m, workspace *ws, const int32_t *ids, rng 
 
 /* ---------------------------------------------------------------- backward */
 
-// One unit backwards over the window, from dout [N, H] (the gradient at its
-// outputs, in its own time order; RNN: overwritten). Accumulates the unit's
-// weight gradients into g; writes dx [N, xin] = dL/dx (unless x is one-hot)
-// and dh0/dc0. Its input is made again in xbuf (layer_input) once the sweep
-// is done; xbuf may be dx (the input is dead once dW_ih is made), and dx may
-// be dout when the cell has a cache (dout is dead once the sweep has run).
-static void unit_backward(const recur_model *m, workspace *ws, int u, float *dout, float *xbuf,
-                          float *dx, float *g)
+// (3) and (4) of a unit's backward for the rows of steps [t0, t1), once
+// their gate gradients are in rec_rows(...).dpx: the weight gradients, each
+// one product over those rows (dph's last gate block apart when it is not
+// dpx's: GRU's n), and dx = dpx W_ih. x holds the rows' input from their
+// first row (NULL: one-hot); ids, cond and dx are the window's.
+static void unit_grads(const recur_model *m, workspace *ws, int u, const float *x, const int32_t *ids,
+                       const int32_t *cond, float *dout, float *dx, float *g, int t0, int t1)
 {
-    const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, N = T * B, th = ws->threads;
+    const int B = ws->B, H = m->H, G = m->G, GH = G * H, N = (t1 - t0) * B, th = ws->threads;
+    const size_t n0 = (size_t)t0 * B;
     const layer_off *lo = &m->lay[u];
-    const int l = u / m->D, reverse = u % m->D;
-    const int32_t *ids = reverse ? ws->ids_r : ws->ids, *cond = reverse ? ws->cond_r : ws->cond;
-    // (2) The sweep back through time (rec.c). Only dh_{t-1} = dph_t W_hh is
-    // sequential; it leaves dL/dh_0 and dL/dc_0 of this unit in ws->dh0, ws->dc0.
-    rec_backward(m, ws, u, dout);
-    const gate_rows gr = rec_rows(m, ws, u, dout);
-
-    // (3) Weight gradients as one product each over all T*B rows (dph's last
-    // gate block apart when it is not dpx's: GRU's n).
+    gate_rows gr = rec_rows(m, ws, u, dout);
+    gr.dpx += (size_t)(ws->recompute ? 0 : t0) * B * gr.ld;
+    const float *hs = ws->hs[u] + n0 * H; // h_{t-1} of each row
     const int lead = (G - 1) * H; // dph's columns that are dpx's
     if (gr.dph_last == lead) {
-        gemm_tn(GH, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
+        gemm_tn(GH, H, N, gr.dpx, gr.ld, hs, H, g + lo->w_hh, H, 1, th);
         rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, GH);
     } else {
-        if (lead) gemm_tn(lead, H, N, gr.dpx, gr.ld, ws->hs[u], H, g + lo->w_hh, H, 1, th);
-        gemm_tn(H, H, N, gr.dpx + gr.dph_last, gr.ld, ws->hs[u], H, g + lo->w_hh + (size_t)lead * H, H, 1,
-                th);
+        if (lead) gemm_tn(lead, H, N, gr.dpx, gr.ld, hs, H, g + lo->w_hh, H, 1, th);
+        gemm_tn(H, H, N, gr.dpx + gr.dph_last, gr.ld, hs, H, g + lo->w_hh + (size_t)lead * H, H, 1, th);
         if (lead) rec_colsum(ws, g + lo->b_hh, gr.dpx, gr.ld, N, lead);
         rec_colsum(ws, g + lo->b_hh + lead, gr.dpx + gr.dph_last, gr.ld, N, H);
     }
@@ -739,15 +797,48 @@ static void unit_backward(const recur_model *m, workspace *ws, int u, float *dou
     const int xin = first ? lo->in - m->Cc : lo->in;
     // One-hot inputs (characters, classes): dW_ih[:, id] += dpx, the
     // transpose of the gather.
-    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, cond, xin, N, GH);
-    const float *x = layer_input(m, ws, l, xbuf, reverse);
+    if (first && m->Cc) rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, cond + n0, xin, N, GH);
     if (!x) {
-        rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, ids, 0, N, GH);
+        rec_scatter(ws, g + lo->w_ih, lo->in, gr.dpx, gr.ld, ids + n0, 0, N, GH);
         return;
     }
     gemm_tn(GH, xin, N, gr.dpx, gr.ld, x, xin, g + lo->w_ih, lo->in, 1, th);
     // (4) The gradient of the unit's input, dx = dpx W_ih.
-    gemm_nn(N, xin, GH, gr.dpx, gr.ld, m->w + lo->w_ih, lo->in, dx, xin, 0, th);
+    gemm_nn(N, xin, GH, gr.dpx, gr.ld, m->w + lo->w_ih, lo->in, dx + n0 * xin, xin, 0, th);
+}
+
+// One unit backwards over the window, from dout [N, H] (the gradient at its
+// outputs, in its own time order; RNN: overwritten). Accumulates the unit's
+// weight gradients into g; writes dx [N, xin] = dL/dx (unless x is one-hot)
+// and dh0/dc0. Its input is made again in xbuf (layer_input) once the sweep
+// is done; xbuf may be dx (the input is dead once dW_ih is made), and dx may
+// be dout when the cell has a cache (dout is dead once the sweep has run).
+// Under recompute the window is done a chunk at a time from the last: the
+// chunk's input made again (in ws->xchunk), its gates remade from it and
+// the kept state before it, its sweep, its products; dx may still be dout
+// then (rows at least as wide as dout's: a chunk's dx lands on rows whose
+// dout has been read), xbuf is not used.
+static void unit_backward(const recur_model *m, workspace *ws, int u, float *dout, float *xbuf,
+                          float *dx, float *g)
+{
+    const int T = ws->T, B = ws->B, C = rec_chunk_steps(ws);
+    const int l = u / m->D, reverse = u % m->D;
+    const int32_t *ids = reverse ? ws->ids_r : ws->ids, *cond = reverse ? ws->cond_r : ws->cond;
+    if (!ws->recompute) {
+        // (2) The sweep back through time (rec.c). Only dh_{t-1} = dph_t W_hh is
+        // sequential; it leaves dL/dh_0 and dL/dc_0 of this unit in ws->dh0, ws->dc0.
+        rec_backward(m, ws, u, dout);
+        unit_grads(m, ws, u, layer_input(m, ws, l, xbuf, reverse), ids, cond, dout, dx, g, 0, T);
+        return;
+    }
+    for (int t0 = (T - 1) / C * C; t0 >= 0; t0 -= C) {
+        const int t1 = t0 + C < T ? t0 + C : T, n0 = t0 * B;
+        const float *x = layer_input_rows(m, ws, l, ws->xchunk, reverse, n0, (t1 - t0) * B);
+        unit_px(m, ws, u, x, ids + n0, cond + n0, t0, t1);
+        rec_forward_steps(m, ws, u, t0, t1);
+        rec_backward_steps(m, ws, u, dout, t0, t1);
+        unit_grads(m, ws, u, x, ids, cond, dout, dx, g, t0, t1);
+    }
 }
 
 void model_backward_head(const recur_model *m, workspace *ws, const float *in, int rows, float *g,
@@ -798,7 +889,9 @@ void model_backward_stack(const recur_model *m, workspace *ws, float *g)
         // Where the layer's input gradient lands: over dh_seq when the sweep
         // leaves it dead (a cell with a cache keeps its gate gradients there),
         // else in dx_seq.
-        float *dx = D == 1 && m->cell->cache ? ws->dh_seq : ws->dx_seq;
+        // (Under recompute a first layer narrower than dout, an embedding
+        // smaller than H, has its own: ws_set_recompute.)
+        float *dx = D == 1 && m->cell->cache && !(ws->recompute && l == 0 && xin < DH) ? ws->dh_seq : ws->dx_seq;
         if (D == 1) {
             unit_backward(m, ws, l, ws->dh_seq, dx, dx, g);
         } else {

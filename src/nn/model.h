@@ -171,6 +171,12 @@ typedef struct workspace {
     int bf16;              /* the products of its passes take bfloat16 inputs (ws_set_bf16);
                               evaluation through a training workspace sets it to 0 for its
                               passes (seq_evaluate_with, s2s_evaluate_sums) */
+    int recompute;         /* the gates are not kept: the forward runs chunk by chunk through a
+                              cache of crows rows that every unit shares, and the backward
+                              makes each chunk's gates again before its sweep
+                              (ws_set_recompute); cache[u] all point at it */
+    int crows;             /* rows of that cache (a whole number of B-row steps, ws_set_recompute) */
+    float *xchunk;         /* [crows * max in] a chunk's layer input, made again (recompute) */
     size_t bytes;          /* what ws_new allocated for the window (activations, gradients,
                               scratch: the terms that grow with T and B), in bytes */
     size_t wbytes;         /* and the rest: copies of weights in the kernels' layouts, the
@@ -189,6 +195,16 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
  * leaves ws in fp32 and returns 0: ws->bf16 says what it got. Batch-1
  * windows keep their recurrent matrix-vector steps in fp32. */
 int ws_set_bf16(const recur_model *m, workspace *ws, int on, recur_error *err);
+/* Recompute instead of keeping (training, LSTM and GRU): the window's gates
+ * are not kept for the backward; it remakes them a chunk of steps at a
+ * time (about 1024 rows: rec_chunk_steps) from the kept h and c, at the cost
+ * of the forward's products once more (docs/design.md#recompute). A unit
+ * then keeps h (and c) at every step and nothing else; the cache is one
+ * chunk for all units. The weight gradients are summed chunk by chunk, so
+ * they differ from a keeping run's in rounding, not more. A cell without a
+ * cache (RNN) has nothing to recompute: ws is left as it is. Call before
+ * the first pass; -1 (ENOMEM) leaves ws as it was. */
+int ws_set_recompute(const recur_model *m, workspace *ws, int on, recur_error *err);
 void ws_free(const recur_model *m, workspace *ws);
 /* Sets every unit's initial state (slot 0) to zero. */
 void ws_zero_state(const recur_model *m, workspace *ws);

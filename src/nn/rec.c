@@ -302,6 +302,8 @@ typedef struct rec_job {
     int repack;
     int nth;  /* threads taking part (1: run on the caller, no barriers) */
     int bf16; /* the step's products on bf16 pairs (rec_set_bf16; B > 1) */
+    int t0, t1; /* the steps [t0, t1) it runs (the whole window but under recompute) */
+    int c0;     /* the step whose rows start the cache: 0, or t0 under recompute (rec_rows) */
 } rec_job;
 
 static void barrier(const rec_job *j)
@@ -325,7 +327,7 @@ static void forward_job(void *arg, int tid, int nth)
     rec_state *rs = ws->rec;
     const kern *kn = rs->kn;
     const cell_def *cell = m->cell;
-    const int T = ws->T, B = ws->B, H = m->H, G = m->G, GH = G * H, u = j->u;
+    const int B = ws->B, H = m->H, G = m->G, GH = G * H, u = j->u;
     const size_t BH = (size_t)B * H;
     const float *W = m->w + m->lay[u].w_hh, *bhh = m->w + m->lay[u].b_hh;
     int b0, b1;
@@ -347,12 +349,12 @@ static void forward_job(void *arg, int tid, int nth)
         // One row (sampling, a single stream): matrix-vector products, four
         // panels per call so that enough FMA chains are in flight.
         const int u0 = b0 * UB, u1 = b1 * UB < H ? b1 * UB : H;
-        for (int t = 0; t < T; t++) {
-            const float *hp = ws->hs[u] + (size_t)t * H, *px = gr.px + (size_t)t * gr.ld;
+        for (int t = j->t0; t < j->t1; t++) {
+            const float *hp = ws->hs[u] + (size_t)t * H, *px = gr.px + (size_t)(t - j->c0) * gr.ld;
             float *h = ws->hs[u] + (size_t)(t + 1) * H;
             const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * H : NULL;
             float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * H : NULL;
-            float *cache = cell->cache ? ws->cache[u] + (size_t)t * H * cell->cache : NULL;
+            float *cache = cell->cache ? ws->cache[u] + (size_t)(t - j->c0) * H * cell->cache : NULL;
             int np = 0, nc[4];
             const float *bp[4], *bias[4];
             float *cp4[4];
@@ -374,12 +376,12 @@ static void forward_job(void *arg, int tid, int nth)
         }
         return;
     }
-    for (int t = 0; t < T; t++) {
-        const float *hp = ws->hs[u] + (size_t)t * BH, *px = gr.px + (size_t)t * B * gr.ld;
+    for (int t = j->t0; t < j->t1; t++) {
+        const float *hp = ws->hs[u] + (size_t)t * BH, *px = gr.px + (size_t)(t - j->c0) * B * gr.ld;
         float *h = ws->hs[u] + (size_t)(t + 1) * BH;
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         float *c = cell->has_c ? ws->cs[u] + (size_t)(t + 1) * BH : NULL;
-        float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        float *cache = cell->cache ? ws->cache[u] + (size_t)(t - j->c0) * BH * cell->cache : NULL;
         const int hp2 = (H + 1) / 2;
         uint32_t *x16 = j->bf16 ? rs->x16 + (size_t)tid * rs->x16_ld : NULL;
         if (x16 && b1 > b0) to_pairs(kn, x16, hp, B, H, (size_t)H); // h_{t-1} in bf16, this thread's copy
@@ -437,21 +439,23 @@ static void backward_job(void *arg, int tid, int nth)
     float *dc = ws->dc0[u], *dnext = ws->dh0[u];
     cell_bwd_fn bwd = (int)cell->id < 3 ? kn->cell_bwd[cell->id] : NULL;
     const gate_rows gr = rec_rows(m, ws, u, j->dout);
-    // Truncated BPTT: nothing flows back from beyond the window.
-    for (int b = 0; b < B; b++) {
+    // Truncated BPTT: nothing flows back from beyond the window. (A chunk
+    // below the last, under recompute, goes on from where the one above left
+    // dnext and dc.)
+    for (int b = 0; j->t1 == T && b < B; b++) {
         memset(dnext + (size_t)b * H + u0, 0, sizeof(float) * (size_t)(u1 - u0));
         memset(dc + (size_t)b * H + u0, 0, sizeof(float) * (size_t)(u1 - u0));
     }
-    for (int t = T - 1; t >= 0; t--) {
+    for (int t = j->t1 - 1; t >= j->t0; t--) {
         const float *dnow = j->dout + (size_t)t * BH;
         const float *hp = ws->hs[u] + (size_t)t * BH, *h = hp + BH;
         const float *cp = cell->has_c ? ws->cs[u] + (size_t)t * BH : NULL;
         const float *c = cp ? cp + BH : NULL;
-        const float *cache = cell->cache ? ws->cache[u] + (size_t)t * BH * cell->cache : NULL;
+        const float *cache = cell->cache ? ws->cache[u] + (size_t)(t - j->c0) * BH * cell->cache : NULL;
         // dph_t: dpx_t itself, or (GRU) its own rows, alternating between two
         // so that a thread still multiplying by step t's while another has
         // moved on to step t-1 reads what it should (one barrier per step).
-        float *dpx = gr.dpx + (size_t)t * B * gr.ld;
+        float *dpx = gr.dpx + (size_t)(t - j->c0) * B * gr.ld;
         float *dph = cell->dph_apart ? ws->ph + (size_t)(t & 1) * B * GH : dpx;
         for (int b = 0; b < B; b++)
             for (int k = u0; k < u1; k++) ws->dh[(size_t)b * H + k] = dnow[(size_t)b * H + k] + dnext[(size_t)b * H + k];
@@ -551,14 +555,27 @@ static void run(pool *p, pool_fn fn, rec_job *j)
         fn(j, 0, 1);
 }
 
+int rec_chunk_steps(const workspace *ws)
+{
+    if (!ws->recompute) return ws->T;
+    int c = ws->crows / ws->B;
+    return c < 1 ? 1 : c > ws->T ? ws->T : c;
+}
+
 void rec_forward(const recur_model *m, workspace *ws, int u)
+{
+    rec_forward_steps(m, ws, u, 0, ws->T);
+}
+
+void rec_forward_steps(const recur_model *m, workspace *ws, int u, int t0, int t1)
 {
     rec_state *rs = ws->rec;
     // bf16 panels have their own version: a workspace may also run batch-1
     // windows, whose matrix-vector steps stay fp32.
     const int bf16 = ws->bf16 && ws->B > 1;
     unsigned long *version = bf16 ? rs->version16 : rs->version;
-    rec_job j = {m, ws, u, NULL, version[u] != m->version, step_threads(m, ws), bf16};
+    rec_job j = {m, ws, u, NULL, version[u] != m->version, step_threads(m, ws), bf16, t0, t1,
+                 ws->recompute ? t0 : 0};
     // A pool bigger than the job: the extra threads only wait at the barriers.
     if (j.nth > 1) j.nth = pool_size(rs->pool);
     run(rs->pool, forward_job, &j);
@@ -567,9 +584,14 @@ void rec_forward(const recur_model *m, workspace *ws, int u)
 
 void rec_backward(const recur_model *m, workspace *ws, int u, float *dout)
 {
+    rec_backward_steps(m, ws, u, dout, 0, ws->T);
+}
+
+void rec_backward_steps(const recur_model *m, workspace *ws, int u, float *dout, int t0, int t1)
+{
     rec_state *rs = ws->rec;
     const int bf16 = ws->bf16 && ws->B > 1 && rs->version16[u] == m->version;
-    rec_job j = {m, ws, u, dout, 0, step_threads(m, ws), bf16};
+    rec_job j = {m, ws, u, dout, 0, step_threads(m, ws), bf16, t0, t1, ws->recompute ? t0 : 0};
     if (j.nth > 1) j.nth = pool_size(rs->pool);
     run(rs->pool, backward_job, &j);
 }

@@ -69,10 +69,23 @@ gate_rows rec_rows(const recur_model *m, const workspace *ws, int u, float *dout
  * fills slots 1..T and ws->cache[u]. */
 void rec_forward(const recur_model *m, workspace *ws, int u);
 
+/* Recompute (ws->recompute, ws_set_recompute): the cache holds one chunk of
+ * steps, rec_chunk_steps(ws) of them (the whole window otherwise), and the
+ * row of step t in rec_rows(...) is the one of t - t0 while [t0, t1) runs.
+ * rec_forward_steps runs steps [t0, t1) from slot t0 (the forward, chunk by
+ * chunk, and again in the backward to remake a chunk's gates: the same
+ * kernels on the same inputs, so the same bits); rec_backward_steps sweeps
+ * back over [t0, t1), from zero when t1 == T, else from the dL/dh and dL/dc
+ * the chunk above left in ws->dh0[u] and ws->dc0[u]. rec_forward and
+ * rec_backward are the whole window, [0, T). */
+int rec_chunk_steps(const workspace *ws);
+void rec_forward_steps(const recur_model *m, workspace *ws, int u, int t0, int t1);
+
 /* Unit u's sweep back through time from dout [T*B, H] (gradient at its
  * outputs; RNN: overwritten by the gate gradients): leaves dpx and dph where
  * rec_rows(m, ws, u, dout) says, and dL/dh_0, dL/dc_0 in ws->dh0[u], ws->dc0[u]. */
 void rec_backward(const recur_model *m, workspace *ws, int u, float *dout);
+void rec_backward_steps(const recur_model *m, workspace *ws, int u, float *dout, int t0, int t1);
 
 /* The window-wide pointwise sums, on the workspace's threads (each output
  * element summed over rows in increasing order by one thread):

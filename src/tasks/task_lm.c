@@ -61,6 +61,7 @@ static char *train_meta_json(const recur_train_config *c)
     if (c->warmup) sb_printf(&b, ",\"warmup\":%lld", c->warmup);
     if (c->lr_min > 0) sb_printf(&b, ",\"lr_min\":%.9g", (double)c->lr_min);
     if (engine_bf16(c)) sb_printf(&b, ",\"bf16\":1");
+    if (c->recompute) sb_printf(&b, ",\"recompute\":1");
     sb_putc(&b, '}');
     if (b.oom) {
         sb_free(&b);
@@ -465,6 +466,7 @@ static int lm_shard(train_task *bt, recur_error *err)
     workspace *ws = NULL;
     int rc = ws_new(m, T, t->b, t->cfg.threads, &ws, err);
     if (!rc) rc = ws_set_bf16(m, ws, t->cfg.bf16, err);
+    if (!rc) rc = ws_set_recompute(m, ws, t->cfg.recompute, err);
     if (rc) {
         ws_free(m, ws);
         return rc;
@@ -596,6 +598,7 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
     }
     if ((rc = ws_new(m, T, B, cfg->threads, &t->ws, err))) goto fail;
     if ((rc = ws_set_bf16(m, t->ws, cfg->bf16, err))) goto fail;
+    if ((rc = ws_set_recompute(m, t->ws, cfg->recompute, err))) goto fail;
     t->ws->training = 1;
     ws_zero_state(m, t->ws);
     t->in = calloc((size_t)T * B, sizeof(int32_t));

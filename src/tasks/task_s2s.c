@@ -43,6 +43,7 @@ static char *train_meta_json(const recur_train_config *c, size_t ntrain, size_t 
     if (c->warmup) sb_printf(&b, ",\"warmup\":%lld", c->warmup);
     if (c->lr_min > 0) sb_printf(&b, ",\"lr_min\":%.9g", (double)c->lr_min);
     if (engine_bf16(c)) sb_printf(&b, ",\"bf16\":1");
+    if (c->recompute) sb_printf(&b, ",\"recompute\":1");
     sb_putc(&b, '}');
     if (b.oom) {
         sb_free(&b);
@@ -453,7 +454,9 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
         (rc = s2s_batch_new(S, T, B, &t->b, err)))
         goto fail;
     t->w->ews->training = t->w->dws->training = 1;
-    if ((rc = ws_set_bf16(m->enc, t->w->ews, cfg->bf16, err)) || (rc = ws_set_bf16(m->dec, t->w->dws, cfg->bf16, err)))
+    if ((rc = ws_set_bf16(m->enc, t->w->ews, cfg->bf16, err)) || (rc = ws_set_bf16(m->dec, t->w->dws, cfg->bf16, err)) ||
+        (rc = ws_set_recompute(m->enc, t->w->ews, cfg->recompute, err)) ||
+        (rc = ws_set_recompute(m->dec, t->w->dws, cfg->recompute, err)))
         goto fail;
     if (t->val.n && (rc = s2s_dec_new(m, S, B, s2s_default_maxlen(S - 1), &t->d, err))) goto fail;
     t->base.buf[0] = (engine_buf){.w = m->enc->w, .n = m->enc->nw, .name = "encoder"};

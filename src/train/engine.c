@@ -295,7 +295,7 @@ static uint64_t run_fingerprint(const recur_trainer *t)
                   c->clip, c->clip_mode, (double)c->steps, c->epochs, c->val_frac, c->eval_every,
                   (double)c->save_every, (double)c->seed, (double)c->val_max_chars, c->schedule,
                   (double)c->warmup, c->lr_min, c->patience, c->weight_decay, (double)t->total, (double)task->ntrain,
-                  (double)task->nval, task->nbuf, engine_bf16(c)};
+                  (double)task->nval, task->nbuf, engine_bf16(c), c->recompute != 0};
     uint64_t h = engine_fnv(ENGINE_FNV0, v, sizeof v);
     h = engine_fnv(h, task->ops->name, strlen(task->ops->name));
     for (int k = 0; k < task->nbuf; k++) {

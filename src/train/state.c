@@ -84,6 +84,9 @@ int recur_trainer_save_state(recur_trainer *t, const char *path, recur_error *er
     if (t->cfg.schedule != RECUR_SCHED_STEP) extra_meta(x, "recur.state.schedule", recur_schedule_name(t->cfg.schedule));
     // bf16 mixed precision as it ran (absent: fp32): a resume must run the same.
     if (engine_bf16(&t->cfg)) extra_meta(x, "recur.state.precision", "bf16");
+    // Recompute sums the weight gradients chunk by chunk (other rounding):
+    // likewise recorded when on, and a resume must run the same.
+    if (t->cfg.recompute) extra_meta(x, "recur.state.recompute", "1");
     char plateau[16], pbest[32];
     if (t->cfg.schedule == RECUR_SCHED_PLATEAU) {
         snprintf(plateau, sizeof plateau, "%d", t->plateau);
@@ -247,6 +250,16 @@ int recur_trainer_resume(recur_trainer *t, const char *path, recur_error *err)
         else
             rc = set_error(err, RECUR_EINVAL, "%s was trained %s; resume %s (a different precision would not continue the same run)",
                            p, prec ? "with --bf16" : "in fp32 (no --bf16)", prec ? "with --bf16" : "without --bf16");
+        goto done;
+    }
+    const char *rcp = st_meta(f, "recur.state.recompute");
+    if (rcp && strcmp(rcp, "1")) {
+        rc = set_error(err, RECUR_EINVAL, "%s has recur.state.recompute \"%.20s\", which this recur does not know", p, rcp);
+        goto done;
+    }
+    if ((rcp != NULL) != (t->cfg.recompute != 0)) {
+        rc = set_error(err, RECUR_EINVAL, "%s was trained %s; resume %s (the other would not continue the same run)", p,
+                       rcp ? "with --recompute" : "without --recompute", rcp ? "with --recompute" : "without it");
         goto done;
     }
     const char *on = st_meta(f, "recur.state.optim");
