@@ -424,21 +424,12 @@ static const int BIAS_GATES[] = {1, 4, 4};  /* oneDNN's bias blocks (lbr_gru: 4)
 
 /* The op descriptor of one group of layers: forward (prop forward_training
  * or forward_inference) or backward. Data in plain layouts, weights and
- * bias in whatever the primitive prefers. dt: the data type of src_layer,
- * src_iter, weights, dst_layer and dst_iter (f32, or bf16 for --bf16); the
- * bias, the LSTM's cell state (src_iter_c, dst_iter_c) and every diff_*
- * tensor are f32 either way, as oneDNN's bf16 RNN training takes them. */
-/* The same with the forward's weights in given layouts (NULL: any). */
-static dnnl_rnn_desc_t rnn_desc_w(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
-                                  dnnl_data_type_t dt, const dnnl_memory_desc_t *wl_md,
-                                  const dnnl_memory_desc_t *wi_md);
-
-static dnnl_rnn_desc_t rnn_desc(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
-                                dnnl_data_type_t dt)
-{
-    return rnn_desc_w(cell, prop, Lg, SLC, H, T, N, dt, NULL, NULL);
-}
-
+ * bias in whatever the primitive prefers, or (wl_md, wi_md not NULL: the
+ * sampler's fallback) the forward's weights in those layouts. dt: the data
+ * type of src_layer, src_iter, weights, dst_layer and dst_iter (f32, or
+ * bf16 for --bf16); the bias, the LSTM's cell state (src_iter_c,
+ * dst_iter_c) and every diff_* tensor are f32 either way, as oneDNN's bf16
+ * RNN training takes them. */
 static dnnl_rnn_desc_t rnn_desc_w(cell_kind cell, dnnl_prop_kind_t prop, int Lg, int SLC, int H, int T, int N,
                                   dnnl_data_type_t dt, const dnnl_memory_desc_t *wl_md,
                                   const dnnl_memory_desc_t *wi_md)
@@ -597,9 +588,9 @@ static void group_init(model *m, group *g, dnnl_memory_t src_layer, dnnl_memory_
     memset(mem_ptr(g->src_iter), 0, mem_bytes(g->src_iter));
     memset(mem_ptr(g->src_iter_c), 0, mem_bytes(g->src_iter_c));
 
-    dnnl_rnn_desc_t fd = rnn_desc(m->cell, dnnl_forward_training, Lg, SLC, H, T, N, m->dt);
+    dnnl_rnn_desc_t fd = rnn_desc_w(m->cell, dnnl_forward_training, Lg, SLC, H, T, N, m->dt, NULL, NULL);
     bf16_check(dnnl_primitive_desc_create(&g->fwd_pd, &fd, NULL, eng, NULL), "RNN forward_training primitive");
-    dnnl_rnn_desc_t bd = rnn_desc(m->cell, dnnl_backward, Lg, SLC, H, T, N, m->dt);
+    dnnl_rnn_desc_t bd = rnn_desc_w(m->cell, dnnl_backward, Lg, SLC, H, T, N, m->dt, NULL, NULL);
     bf16_check(dnnl_primitive_desc_create(&g->bwd_pd, &bd, NULL, eng, g->fwd_pd), "RNN backward primitive");
     CHECK(dnnl_primitive_create(&g->fwd, g->fwd_pd));
     CHECK(dnnl_primitive_create(&g->bwd, g->bwd_pd));
@@ -920,7 +911,7 @@ static void sampler_init(model *m)
         g->s_dst_iter_c = mem_on(&iter, DNNL_MEMORY_ALLOCATE);
         zero_mem(g->s_src_iter);
         zero_mem(g->s_src_iter_c);
-        dnnl_rnn_desc_t d = rnn_desc(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32);
+        dnnl_rnn_desc_t d = rnn_desc_w(m->cell, dnnl_forward_inference, g->Lg, g->SLC, H, 1, 1, dnnl_f32, NULL, NULL);
         CHECK(dnnl_primitive_desc_create(&g->inf_pd, &d, NULL, eng, NULL));
         if (!reorder_ok(g->inf_pd, DNNL_ARG_WEIGHTS_LAYER, g->u_wl) || !reorder_ok(g->inf_pd, DNNL_ARG_WEIGHTS_ITER, g->u_wi)) {
             /* oneDNN 2.6 has no reorder from the training layout into the

@@ -60,7 +60,7 @@ int budget_check_flags(const train_cli *c)
 
 typedef struct speed_ctx {
     const recur_text *text;
-    int bytes, threads, bf16;
+    int bytes, threads, bf16, recompute;
     double max_s;
     const char *budget_text;
     int quiet, asked;
@@ -72,15 +72,15 @@ static double measure(void *user, recur_cell cell, int hidden, int layers, int s
     speed_ctx *x = user;
     recur_error err = {0};
     if (!x->quiet && x->asked++ == 0)
-        fprintf(stderr, "recur train --budget %s: measuring this machine's training speed (%d threads%s)\n",
-                x->budget_text, x->threads, x->bf16 ? ", bf16" : "");
+        fprintf(stderr, "recur train --budget %s: measuring this machine's training speed (%d threads%s%s)\n",
+                x->budget_text, x->threads, x->bf16 ? ", bf16" : "", x->recompute ? ", gates recomputed" : "");
     if (!x->quiet) {
         fprintf(stderr, "  measuring %s %dx%d%s ...", recur_cell_name(cell), hidden, layers,
                 x->dropout == 0 && x->dropout_out == 0 ? " without dropout" : "");
         fflush(stderr);
     }
     double s = recur_budget_measure(x->text->data, x->text->len, x->bytes, cell, hidden, layers, seq, batch,
-                                    x->dropout, x->dropout_out, x->threads, x->bf16, x->max_s, &err);
+                                    x->dropout, x->dropout_out, x->threads, x->bf16, x->recompute, x->max_s, &err);
     if (!x->quiet) {
         if (s > 0) fprintf(stderr, " %.1fk char/s\n", s / 1000);
         else fprintf(stderr, " failed: %s\n", err.msg);
@@ -128,7 +128,7 @@ int budget_plan(train_cli *c, const budget_args *a, budget_out *o)
     // The candidates are measured with the dropout a long run gets (the
     // dropout is decided by the passes, which need the speed); a plan that
     // ends with none is measured again without it below.
-    speed_ctx x = {a->text, a->bytes, c->tc.threads, c->tc.bf16, 0, a->budget_text, c->quiet, 0, 0.5f, 0.3f};
+    speed_ctx x = {a->text, a->bytes, c->tc.threads, c->tc.bf16, c->tc.recompute, 0, a->budget_text, c->quiet, 0, 0.5f, 0.3f};
     x.max_s = a->seconds * 0.003;
     x.max_s = x.max_s < 0.2 ? 0.2 : x.max_s > 2 ? 2 : x.max_s;
     const double probe_guess = 6 * 1.5 * x.max_s;

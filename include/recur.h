@@ -481,11 +481,12 @@ RECUR_API void recur_budget_plan_steps(recur_budget_choice *c, size_t train_char
 /* A speed measurement for recur_budget_choose: trains a model of that shape
  * with those dropouts (their masks cost time) on text (the median of at
  * least 3 steps after two that warm up, at most about max_s seconds) with
- * `threads` threads (and bf16 mixed precision if bf16, as recur_train_config) and returns characters per second, or a negative number
+ * `threads` threads (and bf16 mixed precision if bf16, the gates recomputed
+ * if recompute, as recur_train_config) and returns characters per second, or a negative number
  * (err set) if it could not run. */
 RECUR_API double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden,
                                       int layers, int seq, int batch, float dropout, float dropout_out,
-                                      int threads, int bf16, double max_s, recur_error *err);
+                                      int threads, int bf16, int recompute, double max_s, recur_error *err);
 
 /* ---------------------------------------------------------------- applications */
 

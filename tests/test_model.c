@@ -503,6 +503,7 @@ typedef struct rc_case {
     recur_cell cell;
     int layers, embed, hidden, outputs, cond, bidir, pool;
     float drop, in, out;
+    int bf16; /* both workspaces' products in bf16 (where the CPU has them) */
 } rc_case;
 
 static void recompute_case(const rc_case *c)
@@ -535,9 +536,10 @@ static void recompute_case(const rc_case *c)
         g[k] = calloc(m->nw, sizeof(float));
         logits[k] = calloc((size_t)rows * m->O, sizeof(float));
         CHECK(ws_new(m, T, B, k == 2 ? 2 : 1, &ws[k], NULL) == 0, "workspace");
+        if (c->bf16) CHECK(ws_set_bf16(m, ws[k], 1, NULL) == 0, "ws_set_bf16");
         if (k) CHECK(ws_set_recompute(m, ws[k], 1, NULL) == 0, "ws_set_recompute");
         if (k && ws[k]->recompute) ws[k]->crows = 2 * B; // chunks of two steps
-        ws[k]->step_min_flops = 0; // share even these small steps
+        ws[k]->step_min_flops = 0; // share even these small steps (H >= 128: two blocks of units)
         ws[k]->pool = c->pool;
         if (c->bidir || c->pool) memcpy(ws[k]->lens, lens, sizeof lens);
         memcpy(ws[k]->cond, cond, sizeof cond);
@@ -552,7 +554,7 @@ static void recompute_case(const rc_case *c)
     }
     const int keeps = m->cell->cache > 0;
     CHECK(ws[1]->recompute == keeps, "%s: recompute is %d", c->label, ws[1]->recompute);
-    if (keeps)
+    if (keeps && m->U > 1) // (one chunk is this whole window: the saving is the units' shared cache)
         CHECK(ws[1]->bytes < ws[0]->bytes, "%s: recompute keeps %zu bytes, keeping %zu", c->label, ws[1]->bytes,
               ws[0]->bytes);
     CHECK(!memcmp(logits[0], logits[1], sizeof(float) * (size_t)rows * m->O), "%s: recompute changed the logits",
@@ -571,8 +573,11 @@ static void recompute_case(const rc_case *c)
     }
     CHECK(bad == 0 && gmax > 0, "%s: %d gradient entries differ past rounding (max %.3g)", c->label, bad, gmax);
     CHECK(!memcmp(g[1], g[2], sizeof(float) * m->nw), "%s: recompute on 2 threads differs from 1", c->label);
-    printf("  recompute %-34s same logits and states, gradients within %.1e of the largest, %s\n", c->label,
-           worst, keeps ? "2 threads same bits" : "nothing to recompute (rnn)");
+    for (int u = 0; u < m->U; u++) // the gradient carried out of the first chunk
+        CHECK(!memcmp(ws[1]->dh0[u], ws[2]->dh0[u], sizeof(float) * B * m->H), "%s: dh0 on 2 threads", c->label);
+    printf("  recompute %-34s same logits and states, gradients within %.1e of the largest, %s%s\n", c->label,
+           worst, keeps ? "2 threads same bits" : "nothing to recompute (rnn)",
+           c->bf16 && !gemm_has_bf16() ? " [no AVX512-BF16: fp32]" : "");
     for (int k = 0; k < NRUN; k++) {
         ws_free(m, ws[k]);
         free(g[k]);
@@ -585,13 +590,18 @@ static void recompute_case(const rc_case *c)
 static void test_recompute(void)
 {
     static const rc_case cases[] = {
-        {"lstm 2x16 one-hot", RECUR_CELL_LSTM, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0},
-        {"lstm 2x16, embed 6 < H, dropouts", RECUR_CELL_LSTM, 2, 6, 16, 0, 0, 0, 0, 0.3f, 0.2f, 0.25f},
-        {"gru 3x8, embed 12 > H, dropout", RECUR_CELL_GRU, 3, 12, 8, 0, 0, 0, 0, 0.3f, 0, 0},
-        {"gru 2x16, conditioned on 3 classes", RECUR_CELL_GRU, 2, 0, 16, 0, 3, 0, 0, 0, 0, 0},
-        {"bi-gru tagger 2x8, embed, dropout", RECUR_CELL_GRU, 2, 5, 8, 4, 0, 1, 0, 0.2f, 0.1f, 0.2f},
-        {"bi-lstm classifier 2x8, pooled", RECUR_CELL_LSTM, 2, 0, 8, 3, 0, 1, 1, 0.2f, 0, 0},
-        {"rnn 2x16 (no cache)", RECUR_CELL_RNN, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0},
+        // label, cell, layers, embed, hidden, outputs, cond, bidir, pool, dropout, in, out, bf16
+        {"lstm 2x16 one-hot", RECUR_CELL_LSTM, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0},
+        {"lstm 2x16, embed 6 < H, dropouts", RECUR_CELL_LSTM, 2, 6, 16, 0, 0, 0, 0, 0.3f, 0.2f, 0.25f, 0},
+        {"gru 3x8, embed 12 > H, dropout", RECUR_CELL_GRU, 3, 12, 8, 0, 0, 0, 0, 0.3f, 0, 0, 0},
+        {"gru 2x16, conditioned on 3 classes", RECUR_CELL_GRU, 2, 0, 16, 0, 3, 0, 0, 0, 0, 0, 0},
+        {"bi-gru tagger 2x8, embed, dropout", RECUR_CELL_GRU, 2, 5, 8, 4, 0, 1, 0, 0.2f, 0.1f, 0.2f, 0},
+        {"bi-lstm classifier 2x8, pooled", RECUR_CELL_LSTM, 2, 0, 8, 3, 0, 1, 1, 0.2f, 0, 0, 0},
+        {"rnn 2x16 (no cache)", RECUR_CELL_RNN, 2, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0},
+        {"lstm 2x128, units split on 2 threads", RECUR_CELL_LSTM, 2, 0, 128, 0, 0, 0, 0, 0.2f, 0, 0, 0},
+        {"gru 1x192 embed 40, 2 threads", RECUR_CELL_GRU, 1, 40, 192, 0, 0, 0, 0, 0, 0.1f, 0.1f, 0},
+        {"lstm 2x128 bf16", RECUR_CELL_LSTM, 2, 0, 128, 0, 0, 0, 0, 0, 0, 0, 1},
+        {"bi-gru 2x128 bf16 tagger", RECUR_CELL_GRU, 2, 8, 128, 4, 0, 1, 0, 0.1f, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) recompute_case(&cases[i]);
 }

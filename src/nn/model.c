@@ -287,8 +287,8 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
     }
     workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return set_error(err, RECUR_ENOMEM, "out of memory");
-    ws->T = T;
-    ws->B = B;
+    ws->T = ws->T0 = T;
+    ws->B = ws->B0 = B;
     ws->threads = threads < 1 ? 1 : threads;
     ws->step_min_flops = REC_STEP_MIN_FLOPS;
     const int L = m->L, U = m->U, D = m->D, H = m->H, GH = m->G * m->H, O = m->O;
@@ -382,7 +382,8 @@ int ws_new(const recur_model *m, int T, int B, int threads, workspace **out, rec
 int ws_set_recompute(const recur_model *m, workspace *ws, int on, recur_error *err)
 {
     if (!on || ws->recompute || !m->cell->cache) return 0;
-    const int T = ws->T, B = ws->B, H = m->H, D = m->D, kc = m->cell->cache;
+    // The window it was made for, whatever smaller one it serves now.
+    const int T = ws->T0, B = ws->B0, H = m->H, D = m->D, kc = m->cell->cache;
     const int steps = RECOMPUTE_ROWS / B < 1 ? 1 : RECOMPUTE_ROWS / B > T ? T : RECOMPUTE_ROWS / B;
     const size_t crows = (size_t)steps * B, N = (size_t)T * B;
     const int maxin = D * H > m->E ? D * H : m->E;
@@ -390,8 +391,10 @@ int ws_set_recompute(const recur_model *m, workspace *ws, int on, recur_error *e
     int fail = 0;
     float *cc = falloc(&bytes, crows * H * kc, &fail);
     // A chunk's input, when a layer's input is made rather than read in
-    // place (embedding rows, dropout, the reverse order).
-    float *xc = m->L > 1 || m->E ? falloc(&bytes, crows * maxin, &fail) : NULL;
+    // place (embedding rows, dropout, the reverse order: layer_input_rows).
+    int made = m->E > 0;
+    for (int l = 1; l < m->L; l++) made |= D == 2 || model_drop_p(m, l) > 0;
+    float *xc = made ? falloc(&bytes, crows * maxin, &fail) : NULL;
     // The first layer's input gradient goes over dh_seq chunk by chunk while
     // the chunks below still need theirs: where its rows are narrower (an
     // embedding smaller than H) they would land on those; then apart.

@@ -119,13 +119,15 @@ typedef struct rec_state rec_state; /* rec.c: thread pool, packed W_hh */
 
 typedef struct workspace {
     int T, B, threads;
+    int T0, B0;            /* the window ws_new made it for (T, B may be set smaller) */
     int training;          /* dropout on */
     unsigned long packed;  /* model version the transposed weights belong to (0: none) */
     float **hs, **cs;      /* [U] (T+1)*B*H; slot 0 = initial state, slot t+1 = h_t (in the
                               unit's own time order: a reverse unit's t runs backwards) */
     float **cache;         /* [U] T*B*H*cell->cache: what the cell saves for its backward. It
                               also holds the step's input projections before the step runs, and
-                              its gate gradients after the backward (rec.h: rec_rows) */
+                              its gate gradients after the backward (rec.h: rec_rows). Under
+                              recompute every unit's is one chunk of crows rows (below) */
     uint8_t **keep;        /* [L] dropout masks of the layers' inputs (1: kept, scaled by
                               1/(1-p); 0: dropped): layer 0's embedding values (input
                               dropout), l > 0 the layer below's outputs; NULL where none. A layer's input
@@ -159,7 +161,8 @@ typedef struct workspace {
                               gradient replaces them (and, RNN, its gate gradients) */
     float *dx_seq;         /* the same size, where a layer's input gradient goes when dh_seq is
                               still in use (RNN: it holds the gate gradients; bidirectional);
-                              NULL when never needed */
+                              NULL when never needed. Under recompute, a one-direction model
+                              whose embedding is narrower than H has one of T*B*E for it */
     float *dh, *dhp;       /* [B*H] */
     float **dh0, **dc0;    /* [U] [B*H] gradients of the initial states (after backward) */
     float **dhf, **dcf;    /* [U] [B*H] extra gradient on each row's state after its last real
@@ -202,8 +205,9 @@ int ws_set_bf16(const recur_model *m, workspace *ws, int on, recur_error *err);
  * then keeps h (and c) at every step and nothing else; the cache is one
  * chunk for all units. The weight gradients are summed chunk by chunk, so
  * they differ from a keeping run's in rounding, not more. A cell without a
- * cache (RNN) has nothing to recompute: ws is left as it is. Call before
- * the first pass; -1 (ENOMEM) leaves ws as it was. */
+ * cache (RNN) has nothing to recompute: ws is left as it is. Sized for the
+ * window ws was made for (T0, B0), so any smaller window may follow; once
+ * on, it stays on. RECUR_ENOMEM leaves ws as it was. */
 int ws_set_recompute(const recur_model *m, workspace *ws, int on, recur_error *err);
 void ws_free(const recur_model *m, workspace *ws);
 /* Sets every unit's initial state (slot 0) to zero. */

@@ -229,7 +229,7 @@ static int cmp_double(const void *a, const void *b)
 
 double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell cell, int hidden, int layers,
                             int seq, int batch, float dropout, float dropout_out, int threads, int bf16,
-                            double max_s, recur_error *err)
+                            int recompute, double max_s, recur_error *err)
 {
     recur_vocab *v = NULL;
     recur_model *m = NULL;
@@ -255,6 +255,7 @@ double recur_budget_measure(const char *text, size_t len, int bytes, recur_cell 
     tc.sample_every = 0;
     tc.threads = threads;
     tc.bf16 = bf16;
+    tc.recompute = recompute;
     if (!rc) rc = recur_trainer_new(m, &tc, text, len, NULL, 0, &t, err);
     probe p = {.max_s = max_s > 0 ? max_s : 1};
     if (!rc) rc = recur_trainer_run(t, probe_event, &p, err);

@@ -142,6 +142,9 @@ typedef struct s2s_dec s2s_dec;
 int s2s_dec_new(const recur_seq2seq *m, int S, int B, int maxlen, s2s_dec **out,
                 recur_error *err);
 void s2s_dec_free(const recur_seq2seq *m, s2s_dec *d);
+/* Its encoder's workspace through ws_set_recompute (forward only: it keeps
+ * one chunk's gates, not the whole source's). */
+int s2s_dec_set_recompute(const recur_seq2seq *m, s2s_dec *d, int on, recur_error *err);
 
 /* Greedy decoding of n <= B sources (pairs idx[0..n) of data): each row
  * takes the most likely character (never BOS) until EOS or its limit

@@ -85,6 +85,11 @@ int s2s_dec_new(const recur_seq2seq *m, int S, int B, int maxlen, s2s_dec **out,
     return RECUR_OK;
 }
 
+int s2s_dec_set_recompute(const recur_seq2seq *m, s2s_dec *d, int on, recur_error *err)
+{
+    return ws_set_recompute(m->enc, d->ews, on, err);
+}
+
 void s2s_dec_free(const recur_seq2seq *m, s2s_dec *d)
 {
     if (!d) return;

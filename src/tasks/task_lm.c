@@ -485,6 +485,7 @@ static int lm_shard(train_task *bt, recur_error *err)
         ws_free(m, t->vws);
         t->vws = NULL;
         if (hi > lo && (rc = ws_new(m, T, (int)(hi - lo), t->cfg.threads, &t->vws, err))) return rc;
+        if (t->vws && (rc = ws_set_recompute(m, t->vws, t->cfg.recompute, err))) return rc;
     }
     t->lin = calloc((size_t)T * B, sizeof(int32_t));
     t->ltgt = calloc((size_t)T * B, sizeof(int32_t));
@@ -594,11 +595,15 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
         if (vb > (size_t)B) vb = (size_t)B;
         if ((rc = batcher_init(&t->vb, m->vocab, va, val_len, (int)vb, T, err))) goto fail;
         if ((rc = ws_new(m, T, (int)vb, cfg->threads, &t->vws, err))) goto fail;
+        // Validation runs forward only, chunk by chunk as training does: it
+        // keeps no more gates than training.
+        if ((rc = ws_set_recompute(m, t->vws, cfg->recompute, err))) goto fail;
         t->have_val = 1;
     }
     if ((rc = ws_new(m, T, B, cfg->threads, &t->ws, err))) goto fail;
     if ((rc = ws_set_bf16(m, t->ws, cfg->bf16, err))) goto fail;
     if ((rc = ws_set_recompute(m, t->ws, cfg->recompute, err))) goto fail;
+    t->cfg.recompute = t->base.recompute = t->ws->recompute; // as it runs (not on a vanilla RNN)
     t->ws->training = 1;
     ws_zero_state(m, t->ws);
     t->in = calloc((size_t)T * B, sizeof(int32_t));
@@ -610,7 +615,7 @@ int recur_trainer_new(recur_model *m, const recur_train_config *cfg, const char 
     }
     t->base.ntrain = (long long)t->tb.chars_per_stream * B;
     t->base.nval = t->have_val ? (long long)t->vb.chars_per_stream * t->vb.B : 0;
-    char *meta = train_meta_json(cfg);
+    char *meta = train_meta_json(&t->cfg);
     if (!meta) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
         goto fail;

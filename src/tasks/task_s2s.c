@@ -458,7 +458,10 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
         (rc = ws_set_recompute(m->enc, t->w->ews, cfg->recompute, err)) ||
         (rc = ws_set_recompute(m->dec, t->w->dws, cfg->recompute, err)))
         goto fail;
+    t->cfg.recompute = t->base.recompute = t->w->ews->recompute || t->w->dws->recompute; // as it runs
     if (t->val.n && (rc = s2s_dec_new(m, S, B, s2s_default_maxlen(S - 1), &t->d, err))) goto fail;
+    // Its encoder runs forward only, chunk by chunk as training's.
+    if (t->d && (rc = s2s_dec_set_recompute(m, t->d, t->cfg.recompute, err))) goto fail;
     t->base.buf[0] = (engine_buf){.w = m->enc->w, .n = m->enc->nw, .name = "encoder"};
     t->base.buf[1] = (engine_buf){.w = m->dec->w, .n = m->dec->nw, .name = "decoder"};
     t->base.nbuf = 2;
@@ -485,7 +488,7 @@ int recur_trainer_new_seq2seq(recur_seq2seq *m, const recur_train_config *cfg,
     t->base.ntrain = (long long)t->train.n;
     t->base.nval = (long long)t->val.n;
     if ((rc = order_init(&t->ord, t->train.n, cfg->batch, cfg->seed ^ 0x0dde7u, err))) goto fail;
-    char *meta = train_meta_json(cfg, t->train.n, t->val.n);
+    char *meta = train_meta_json(&t->cfg, t->train.n, t->val.n);
     if (!meta) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
         goto fail;

@@ -365,6 +365,7 @@ int seq_trainer_new(recur_task kind, recur_model *m, const seq_item *train, size
     if ((rc = exb_new(m, train, ntrain, val, nval, cfg->batch, cfg->threads, &t->bt, err))) goto fail;
     if ((rc = ws_set_bf16(m, t->bt.ws, cfg->bf16, err))) goto fail;
     if ((rc = ws_set_recompute(m, t->bt.ws, cfg->recompute, err))) goto fail;
+    t->cfg.recompute = t->base.recompute = t->bt.ws->recompute; // as it runs (not on a vanilla RNN)
     if (!(t->tmp = xcalloc(ntrain, sizeof *t->tmp))) {
         rc = set_error(err, RECUR_ENOMEM, "out of memory");
         goto fail;

@@ -158,6 +158,9 @@ int trainer_make(train_task *task, const recur_train_config *cfg, recur_trainer 
     }
     t->task = task;
     t->cfg = *cfg;
+    // Recompute as it runs (a vanilla RNN has nothing to recompute: the
+    // same run as without, state and fingerprint included).
+    t->cfg.recompute = task->recompute;
     t->lr = cfg->lr;
     t->last_val = t->last_metric = t->best_val = t->best_metric = t->plateau_best = NAN;
     rng_seed(&t->drop, cfg->seed ^ 0x5eed0d20u);

@@ -147,6 +147,8 @@ struct train_task {
     long long ntrain, nval; /* training and validation units, for the START event */
     const recur_comm *comm; /* data-parallel: the ranks (NULL: one process) */
     int rank, nranks;       /* this rank of nranks (0 of 1: one process) */
+    int recompute;          /* its training workspaces make the gates again (--recompute took
+                               effect: LSTM/GRU); what the trainer records and compares */
 };
 
 /* For tasks: the share [*lo, *hi) of n rows that rank r of N takes. */
