@@ -3,7 +3,7 @@
 # without --recompute (the LSTM/GRU gates made again in the backward instead
 # of kept) and --bf16, and what recompute costs in speed; the same machine,
 # interleaved (recur keep, recompute, bf16, bf16 + recompute, PyTorch; PAIRS
-# rounds). Prints a markdown table (docs/benchmarks.md#memory) and keeps the
+# rounds). Prints a markdown table (its discussion: bench/analysis.md, "Memory: recompute", in docs/benchmarks.md) and keeps the
 # raw JSON lines in $OUT/runs.jsonl.
 #
 # Settings (environment):
