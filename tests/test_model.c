@@ -573,8 +573,17 @@ static void recompute_case(const rc_case *c)
     }
     CHECK(bad == 0 && gmax > 0, "%s: %d gradient entries differ past rounding (max %.3g)", c->label, bad, gmax);
     CHECK(!memcmp(g[1], g[2], sizeof(float) * m->nw), "%s: recompute on 2 threads differs from 1", c->label);
-    for (int u = 0; u < m->U; u++) // the gradient carried out of the first chunk
+    for (int u = 0; u < m->U; u++) { // the gradient carried out of the first chunk
         CHECK(!memcmp(ws[1]->dh0[u], ws[2]->dh0[u], sizeof(float) * B * m->H), "%s: dh0 on 2 threads", c->label);
+        for (int i = 0; i < B * m->H; i++) {
+            float a = ws[0]->dh0[u][i], b = ws[1]->dh0[u][i];
+            float ca = m->cell->has_c ? ws[0]->dc0[u][i] : 0, cb = m->cell->has_c ? ws[1]->dc0[u][i] : 0;
+            if (fabsf(a - b) > 1e-5f * fabsf(a) + 1e-7f || fabsf(ca - cb) > 1e-5f * fabsf(ca) + 1e-7f) {
+                CHECK(0, "%s: unit %d's dL/dh0 or dL/dc0 differs from keeping's (%g vs %g)", c->label, u, a, b);
+                break;
+            }
+        }
+    }
     printf("  recompute %-34s same logits and states, gradients within %.1e of the largest, %s%s\n", c->label,
            worst, keeps ? "2 threads same bits" : "nothing to recompute (rnn)",
            c->bf16 && !gemm_has_bf16() ? " [no AVX512-BF16: fp32]" : "");

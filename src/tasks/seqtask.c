@@ -122,6 +122,11 @@ int seq_evaluate(const recur_model *m, const seq_item *items, size_t n, int pool
     if (batch < 1 || batch > 4096) return set_error(err, RECUR_EINVAL, "batch must be 1..4096");
     exbatch bt;
     int rc = exb_new(m, items, n, NULL, 0, batch, threads, &bt, err);
+    // Forward only: chunk by chunk through one chunk's gates (the same bits
+    // as keeping them all; ws_set_recompute), so a report after a long
+    // --recompute run, or an evaluation of long items, holds no whole
+    // window's gates.
+    if (!rc) rc = ws_set_recompute(m, bt.ws, 1, err);
     if (!rc) rc = seq_evaluate_with(m, &bt, items, n, pool, res, pred, err);
     exb_free(m, &bt);
     return rc;
