@@ -14,6 +14,10 @@ set -uo pipefail
 check() { if eval "$2"; then ok; else bad "$1"; fi; }
 
 head -c 30000 "$src/data/tinyshakespeare.txt" >"$tmp/text.txt"
+# Steps of the training runs, and between validations: fewer under valgrind
+# (RECUR_VALGRIND), where the chunked passes are what matters, not training.
+K=12 E=6 A=6 AE=3
+if [ -n "${RECUR_VALGRIND:-}" ]; then K=4 E=2 A=2 AE=1; fi
 # The tensors of a safetensors file (what follows its 8-byte length and JSON
 # header), and its header's printable text.
 tensors() {
@@ -29,10 +33,10 @@ hdr() { head -c 8192 "$1" | tr -c '[:print:]' ' '; }
 for shape in "8 24" "64 40"; do
     read -r bb tt <<<"$shape"
     t=(train "$tmp/text.txt" --cell lstm --hidden 32 --layers 2 --dropout 0.1 --batch "$bb" --seq "$tt" --val-frac 0.1 --quiet --sample-every 0)
-    "$recur" "${t[@]}" --steps 12 --eval-every 6 --out "$tmp/k$bb.safetensors" 2>/dev/null
-    "$recur" "${t[@]}" --steps 12 --eval-every 6 --recompute --out "$tmp/r$bb.safetensors" 2>"$tmp/r$bb.err"
-    "$recur" "${t[@]}" --steps 12 --eval-every 6 --recompute --out "$tmp/s$bb.safetensors" 2>/dev/null
-    "$recur" "${t[@]}" --steps 12 --eval-every 6 --recompute --threads 2 --out "$tmp/u$bb.safetensors" 2>/dev/null
+    "$recur" "${t[@]}" --steps $K --eval-every $E --out "$tmp/k$bb.safetensors" 2>/dev/null
+    "$recur" "${t[@]}" --steps $K --eval-every $E --recompute --out "$tmp/r$bb.safetensors" 2>"$tmp/r$bb.err"
+    "$recur" "${t[@]}" --steps $K --eval-every $E --recompute --out "$tmp/s$bb.safetensors" 2>/dev/null
+    "$recur" "${t[@]}" --steps $K --eval-every $E --recompute --threads 2 --out "$tmp/u$bb.safetensors" 2>/dev/null
     check "train --recompute (B$bb T$tt) saves a model, quietly" '[ -s "$tmp/r$bb.safetensors" ] && [ ! -s "$tmp/r$bb.err" ]'
     check "train --recompute (B$bb T$tt) is repeatable" 'cmp -s "$tmp/r$bb.safetensors" "$tmp/s$bb.safetensors"'
     check "train --recompute --threads 2 (B$bb T$tt) trains the same bits as 1 thread" 'cmp -s "$tmp/r$bb.safetensors" "$tmp/u$bb.safetensors"'
@@ -50,15 +54,15 @@ done
 # Resume: the state records recompute; a stop at a validation step continues
 # bit for bit; the other mode is refused both ways.
 t=(train "$tmp/text.txt" --cell gru --hidden 32 --layers 2 --batch 64 --seq 40 --val-frac 0.1 --quiet --sample-every 0)
-"$recur" "${t[@]}" --steps 12 --eval-every 6 --recompute --out "$tmp/g.safetensors" 2>/dev/null
-"$recur" "${t[@]}" --steps 6 --eval-every 6 --recompute --out "$tmp/h.safetensors" 2>/dev/null
-"$recur" "${t[@]}" --steps 12 --eval-every 6 --recompute --out "$tmp/h2.safetensors" --resume "$tmp/h.last.safetensors" 2>/dev/null
-check "a --recompute run resumed at step 6 ends as the uninterrupted one" 'cmp -s "$tmp/h2.safetensors" "$tmp/g.safetensors"'
+"$recur" "${t[@]}" --steps $K --eval-every $E --recompute --out "$tmp/g.safetensors" 2>/dev/null
+"$recur" "${t[@]}" --steps $E --eval-every $E --recompute --out "$tmp/h.safetensors" 2>/dev/null
+"$recur" "${t[@]}" --steps $K --eval-every $E --recompute --out "$tmp/h2.safetensors" --resume "$tmp/h.last.safetensors" 2>/dev/null
+check "a --recompute run resumed at step $E ends as the uninterrupted one" 'cmp -s "$tmp/h2.safetensors" "$tmp/g.safetensors"'
 check "the state of a --recompute run says so" 'hdr "$tmp/h.last.safetensors" | grep -q "recur.state.recompute\"[: ]*\"1\""'
-expect 1 "with --recompute" "resuming a --recompute state without it" -- "$recur" "${t[@]}" --steps 12 --eval-every 6 \
+expect 1 "with --recompute" "resuming a --recompute state without it" -- "$recur" "${t[@]}" --steps $K --eval-every $E \
     --out "$tmp/h3.safetensors" --resume "$tmp/h.last.safetensors"
-"$recur" "${t[@]}" --steps 6 --eval-every 6 --out "$tmp/p.safetensors" 2>/dev/null
-expect 1 "without --recompute" "resuming a keeping state with --recompute" -- "$recur" "${t[@]}" --steps 12 --eval-every 6 \
+"$recur" "${t[@]}" --steps $E --eval-every $E --out "$tmp/p.safetensors" 2>/dev/null
+expect 1 "without --recompute" "resuming a keeping state with --recompute" -- "$recur" "${t[@]}" --steps $K --eval-every $E \
     --recompute --out "$tmp/p3.safetensors" --resume "$tmp/p.last.safetensors"
 
 # A vanilla RNN keeps no gates: the same weights either way.
@@ -88,7 +92,7 @@ same_gnorms() { # two logs with the same steps, every grad_norm within 1e-3 rela
 }
 # Long rows in batches of 64: more than 1024 rows a window, so several chunks.
 awk 'BEGIN { srand(7); for (i = 0; i < 240; i++) { s = ""; for (k = 0; k < 36; k++) s = s sprintf("%c", 97 + int(rand() * 8)); print (substr(s, 1, 1) < "e" ? "low" : "high") "\t" s } }' >"$tmp/long.tsv"
-a=(--steps 6 --eval-every 3 --threads 1 --quiet --hidden 32 --batch 64)
+a=(--steps $A --eval-every $AE --threads 1 --quiet --hidden 32 --batch 64)
 "$recur" classify train "$tmp/long.tsv" "${a[@]}" --val-frac 0.2 --out "$tmp/lc.safetensors" --log "$tmp/lck.jsonl" >/dev/null 2>&1
 "$recur" classify train "$tmp/long.tsv" "${a[@]}" --val-frac 0.2 --out "$tmp/lc2.safetensors" --log "$tmp/lcr.jsonl" --recompute >/dev/null 2>&1
 check "classify train --recompute, 2300-row batches: every step's gradient norm is keeping's" 'same_gnorms "$tmp/lck.jsonl" "$tmp/lcr.jsonl"'
@@ -96,7 +100,7 @@ awk -F'\t' '{ s = $2; r = ""; for (k = length(s); k > 0; k--) r = r substr(s, k,
 "$recur" seq2seq train "$tmp/long_pairs.tsv" "${a[@]}" --out "$tmp/ls.safetensors" --log "$tmp/lsk.jsonl" >/dev/null 2>&1
 "$recur" seq2seq train "$tmp/long_pairs.tsv" "${a[@]}" --out "$tmp/ls2.safetensors" --log "$tmp/lsr.jsonl" --recompute >/dev/null 2>&1
 check "seq2seq train --recompute, long pairs: every step's gradient norm is keeping's" 'same_gnorms "$tmp/lsk.jsonl" "$tmp/lsr.jsonl"'
-t=(train "$tmp/text.txt" --cell lstm --hidden 32 --layers 2 --dropout 0.1 --batch 64 --seq 40 --val-frac 0.1 --quiet --sample-every 0 --steps 12 --eval-every 6)
+t=(train "$tmp/text.txt" --cell lstm --hidden 32 --layers 2 --dropout 0.1 --batch 64 --seq 40 --val-frac 0.1 --quiet --sample-every 0 --steps $K --eval-every $E)
 "$recur" "${t[@]}" --out "$tmp/lk.safetensors" --log "$tmp/lk.jsonl" 2>/dev/null
 "$recur" "${t[@]}" --recompute --out "$tmp/lr.safetensors" --log "$tmp/lr.jsonl" 2>/dev/null
 check "train --recompute (three chunks): every step's gradient norm is keeping's" 'same_gnorms "$tmp/lk.jsonl" "$tmp/lr.jsonl"'
