@@ -214,6 +214,9 @@ void ws_free(const recur_model *m, workspace *ws);
 void ws_zero_state(const recur_model *m, workspace *ws);
 /* Copies each unit's final state (slot T) into slot 0: carry to the next window. */
 void ws_carry_state(const recur_model *m, workspace *ws);
+/* The transposed copies of W_ih and the head that small windows multiply by
+ * (workspace.c), made again only when the weights changed (m->version). */
+void ws_pack(const recur_model *m, workspace *ws);
 
 /* Forward over ids[T*B] (time-major: t*B + b) from the states in slot 0;
  * for a conditioned model (Cc > 0) ws->cond[T*B] must hold each position's
