@@ -2,7 +2,8 @@
 # cli_mpi.sh - data-parallel training on Open MPI (docs/distributed.md):
 # recur-mpi on N = 2 and 4 ranks follows the one-process run with the same
 # batch (rnn and lstm with dropout, classify, tag, seq2seq), repeats its own
-# bits, resumes across a different N, stops on Ctrl-C with one state saved,
+# bits, trains with --recompute within rounding of one process, resumes
+# across a different N, stops on Ctrl-C with one state saved,
 # and the bad cases end with one 'recur' line and a non-zero status, never
 # a hang. Skipped (77) where recur-mpi or mpirun is missing.
 set -u
@@ -67,6 +68,16 @@ V=(train "$tmp/t.txt" --cell lstm --hidden 24 --layers 2 --embed 8 --dropout 0.2
 expect 0 "dropout variants: one process" -- "$recur" "${V[@]}" --out "$tmp/v.1.st" --log "$tmp/v.1.log"
 expect 0 "dropout variants: 4 ranks" -- mpirun_ -np 4 "$mpi" "${V[@]}" --out "$tmp/v.4.st" --log "$tmp/v.4.log"
 same_run "dropout variants, 4 ranks against one process" "$tmp/v.1.log" "$tmp/v.4.log"
+# --recompute: each rank chunks its own rows (a window of 4 x 600 is three
+# chunks in one process, two on each of 2 ranks: rec_chunk_steps), so the runs
+# agree within rounding, as the keeping runs do; and with keeping's on 2 ranks.
+P=(train "$tmp/t.txt" --cell lstm --hidden 24 --layers 2 --dropout 0.25 --batch 4 --seq 600 --steps 20
+   --eval-every 10 --val-frac 0.1 --threads 1 --quiet)
+expect 0 "recompute: one process" -- "$recur" "${P[@]}" --recompute --out "$tmp/p.1.st" --log "$tmp/p.1.log"
+expect 0 "recompute: 2 ranks" -- mpirun_ -np 2 "$mpi" "${P[@]}" --recompute --out "$tmp/p.2.st" --log "$tmp/p.2.log"
+same_run "--recompute, 2 ranks against one process" "$tmp/p.1.log" "$tmp/p.2.log"
+expect 0 "keeping: 2 ranks" -- mpirun_ -np 2 "$mpi" "${P[@]}" --out "$tmp/q.2.st" --log "$tmp/q.2.log"
+same_run "--recompute against keeping, on 2 ranks" "$tmp/q.2.log" "$tmp/p.2.log"
 # The same N again: the same bits (model and state).
 expect 0 "lstm: 2 ranks again" -- mpirun_ -np 2 "$mpi" "${F[@]}" --out "$tmp/again.st"
 cmp -s "$tmp/lstm.2.st" "$tmp/again.st" && cmp -s "$tmp/lstm.2.st.last" "$tmp/again.st.last" && ok ||
