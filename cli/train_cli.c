@@ -81,7 +81,7 @@ void train_cli_shared_options(train_cli *c)
     train_cli_add(c, (opt){"seed", OPT_U64, &t->seed, 0, 0, "S", "random seed (same seed and threads: same run)", 0});
     train_cli_add(c, (opt){"threads", OPT_INT, &t->threads, 1, 256, "N", "worker threads (default here: the CPUs, at most 8)", 0});
     train_cli_add(c, (opt){"bf16", OPT_FLAG, &t->bf16, 0, 0, 0, "bf16 mixed precision: matrix products on bfloat16 inputs (AVX512-BF16), sums, weights and optimizer in fp32; fp32 where the CPU lacks it", 0});
-    train_cli_add(c, (opt){"recompute", OPT_FLAG, &t->recompute, 0, 0, 0, "less memory: LSTM/GRU gates are not kept for the backward but made again, a chunk of steps at a time (measured 15-35 % slower; no effect on rnn)", 0});
+    train_cli_add(c, (opt){"recompute", OPT_FLAG, &t->recompute, 0, 0, 0, "less memory: LSTM/GRU gates are not kept for the backward but made again, a chunk of steps at a time (measured 0.66-0.85x the speed; no effect on rnn)", 0});
     train_cli_add(c, (opt){"print-every", OPT_LL, &c->print_every, 0, 1e15, "N", "steps between progress lines when not a terminal (0: auto)", 0});
     train_cli_add(c, (opt){"quiet", OPT_FLAG, &c->quiet, 0, 0, 0, "no progress output", 0});
 }

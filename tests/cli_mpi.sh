@@ -70,14 +70,29 @@ expect 0 "dropout variants: 4 ranks" -- mpirun_ -np 4 "$mpi" "${V[@]}" --out "$t
 same_run "dropout variants, 4 ranks against one process" "$tmp/v.1.log" "$tmp/v.4.log"
 # --recompute: each rank chunks its own rows (a window of 4 x 600 is three
 # chunks in one process, two on each of 2 ranks: rec_chunk_steps), so the runs
-# agree within rounding, as the keeping runs do; and with keeping's on 2 ranks.
-P=(train "$tmp/t.txt" --cell lstm --hidden 24 --layers 2 --dropout 0.25 --batch 4 --seq 600 --steps 20
-   --eval-every 10 --val-frac 0.1 --threads 1 --quiet)
+# agree within rounding, as the keeping runs do, in the losses and in every
+# step's gradient norm (the backward's own number, which a wrong chunk boundary
+# would move); and the ranks did recompute: their weights are not keeping's bits.
+P=(train "$tmp/t.txt" --cell lstm --hidden 24 --layers 2 --embed 8 --dropout 0.25 --dropout-in 0.1 --batch 4
+   --seq 600 --steps 20 --eval-every 10 --val-frac 0.1 --threads 1 --quiet)
 expect 0 "recompute: one process" -- "$recur" "${P[@]}" --recompute --out "$tmp/p.1.st" --log "$tmp/p.1.log"
 expect 0 "recompute: 2 ranks" -- mpirun_ -np 2 "$mpi" "${P[@]}" --recompute --out "$tmp/p.2.st" --log "$tmp/p.2.log"
 same_run "--recompute, 2 ranks against one process" "$tmp/p.1.log" "$tmp/p.2.log"
 expect 0 "keeping: 2 ranks" -- mpirun_ -np 2 "$mpi" "${P[@]}" --out "$tmp/q.2.st" --log "$tmp/q.2.log"
 same_run "--recompute against keeping, on 2 ranks" "$tmp/q.2.log" "$tmp/p.2.log"
+norms() { grep -o '"grad_norm":[-0-9.e]*' "$1" | cut -d: -f2; }
+for pair in "p.1 p.2" "q.2 p.2"; do
+    read -r a b <<<"$pair"
+    if paste -d' ' <(norms "$tmp/$a.log") <(norms "$tmp/$b.log") | awk '
+        { n++; d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5 * $1) exit 1 } END { exit n == 20 ? 0 : 1 }'; then ok; else
+        bad "--recompute: the gradient norms of $a and $b differ by more than 1e-5 (or not 20 steps)"
+    fi
+done
+# (the weights: what follows each file's header; its first 8 bytes give the header's length)
+weights() { tail -c +$(($(od -An -tu8 -N8 "$1" | tr -d ' ') + 9)) "$1"; }
+if cmp -s <(weights "$tmp/p.2.st") <(weights "$tmp/q.2.st"); then
+    bad "--recompute on 2 ranks trained keeping's very bits: the ranks did not recompute"
+else ok; fi
 # The same N again: the same bits (model and state).
 expect 0 "lstm: 2 ranks again" -- mpirun_ -np 2 "$mpi" "${F[@]}" --out "$tmp/again.st"
 cmp -s "$tmp/lstm.2.st" "$tmp/again.st" && cmp -s "$tmp/lstm.2.st.last" "$tmp/again.st.last" && ok ||

@@ -2,9 +2,11 @@
  * model.c - a model is embed (optional) -> rnn (L stacked cells) -> head,
  * laid out as the PyTorch module {embed: nn.Embedding, rnn: nn.RNN/LSTM/GRU,
  * head: nn.Linear}. This file holds its parameter table, PyTorch's default
- * initialisation, its dropout, and the forward and backward passes (backpropagation through time). The pointwise math of each
- * cell is in src/nn/cells/; the derivation of the whole backward is
- * docs/math.md; what a model is for (task, labels, kind checks) is kinds.c.
+ * initialisation, its dropout, and the forward and backward passes
+ * (backpropagation through time) through a window's workspace (workspace.c).
+ * The pointwise math of each cell is in src/nn/cells/; the derivation of the
+ * whole backward is docs/math.md; what a model is for (task, labels, kind
+ * checks) is kinds.c.
  */
 #include "nn/model.h"
 
@@ -12,7 +14,6 @@
 #include "kernels/kern.h"
 #include "nn/rec.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
