@@ -61,11 +61,11 @@ typedef struct gemm_args {
 } gemm_args;
 
 /* Floats of per-thread scratch a product packs into (pool_new gives each
- * thread this much): 8 panels of B and a micro-panel of A, for k blocks of
- * up to 384 (gemm.c: KC * 3/2). A bf16 product uses 32-bit words of it: B's
- * 8 panels as pairs (98,304) and A as pairs, up to 256 rows at once when A
- * is given transposed (49,152). */
-#define GEMM_SCRATCH (8 * 64 * 384 + 8 * 384)
+ * thread this much): 8 panels of B and, when A is given transposed, 96 of its
+ * rows, for k blocks of up to 384 (gemm.c: KC * 3/2). A bf16 product uses
+ * 32-bit words of it: B's 8 panels as pairs (98,304) and A as pairs, up to
+ * 256 rows at once when A is given transposed (49,152). */
+#define GEMM_SCRATCH (8 * 64 * 384 + 96 * 384)
 
 /* Thread tid's share of the product, for use inside a pool job: the shares
  * of tid = 0..nth-1 together compute it once. scratch: GEMM_SCRATCH floats,
