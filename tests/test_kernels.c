@@ -198,9 +198,13 @@ static void test_products(void)
 {
     rng r;
     rng_seed(&r, 5);
+    // (100, 600, 384): a transposed A's full 96-row copy at k 384 beside packed
+    // B; (20, 640, 576): a row-major A's 5 full panels at k 576 - the most
+    // either writes in the scratch (gemm.c).
     const int shapes[][3] = {{1, 1, 1},     {1, 300, 70},   {7, 5, 3},      {12, 130, 40},
                              {13, 64, 300},  {50, 512, 128}, {97, 65, 129},  {300, 200, 500},
-                             {20, 530, 384}, {7, 600, 383},  {61, 1100, 700}};
+                             {20, 530, 384}, {7, 600, 383},  {61, 1100, 700}, {100, 600, 384},
+                             {20, 640, 576}};
     pool *p2 = pool_new(2);
     float *scratch = aligned_alloc(64, sizeof(float) * GEMM_SCRATCH);
     int close = 1, split = 1;

@@ -2,15 +2,17 @@
  * gemm.c - the general matrix product on top of kern.h's micro-kernel
  * (a 6 x 64 register tile of C), and the naive _ref definitions.
  *
- * Blocking (per thread): columns in blocks of up to 8 panels of 64; k in
- * blocks of about 256, for which B is packed into the thread's scratch as
- * panels [k][64] (unless B's rows are short enough to read in place); then
- * every row of the thread's share runs through the micro-kernel against
- * those panels, in blocks of up to 6 rows of nearly equal size. Between k blocks the
- * partial sums sit in C, which changes nothing: each element is still one
- * FMA chain over k in increasing order, whatever the blocking, the split
- * between threads, or the instruction set (kern.h) - so 1 and 2 threads
- * give the same bits.
+ * Blocking (per thread): columns in blocks of a few panels of 64 and k in
+ * blocks (5 panels and k up to 384-576 when A is row-major; 8 panels and k
+ * up to 256-384 when A is given transposed, whose rows are then copied 96 at
+ * a time into contiguous runs), for which B is packed into the thread's
+ * scratch as panels [k][64] (unless B's rows are short enough to read in
+ * place); then every row of the thread's share runs through the
+ * micro-kernel against those panels, in blocks of up to 6 rows of nearly
+ * equal size. Between k blocks the partial sums sit in C, which changes
+ * nothing: each element is still one FMA chain over k in increasing order,
+ * whatever the blocking, the split between threads, or the instruction set
+ * (kern.h) - so 1 and 2 threads give the same bits.
  *
  * Threads split the columns (whole panels) when there are enough of them,
  * else the rows.
@@ -25,6 +27,13 @@
 #define KC 256       /* k per packed block (a block may take up to KC + KC/2) */
 #define NCP 8        /* panels per packed block */
 #define ACHUNK 96    /* rows of a transposed A packed at once (gemm.h: GEMM_SCRATCH) */
+
+/* What gemm_part's calls of gemm_block may write in a thread's scratch (B's
+ * panels for k blocks of up to kcmax * 3/2, then A's copy), and in the stack
+ * panel of a product without scratch (kcmax 42, 1 panel, one row block). */
+_Static_assert(NCP * (KC + KC / 2) * MK_NR + ACHUNK * (KC + KC / 2) <= GEMM_SCRATCH, "transposed A");
+_Static_assert(NCP * 5 / 8 * (KC + KC / 2 + (KC + KC / 2) / 2) * MK_NR <= GEMM_SCRATCH, "row-major A");
+_Static_assert((42 + 21) * MK_NR + MK_MR * (42 + 21) <= 64 * MK_NR + 64 * MK_MR, "stack panel");
 
 /* ---------------------------------------------------------------- packing */
 
@@ -317,10 +326,11 @@ void gemm_part(const gemm_args *g, int tid, int nth, float *scratch)
         return;
     }
     if (scratch) {
-        // k blocks of 384 (5 panels: 480 KiB packed, half of L2) halve the
-        // trips each element of C makes to memory and back against 256; but
-        // where A is given transposed each k of a row block is its own cache
-        // line, and 256 of them is what stays in cache (bench: 4-6 % either way).
+        // A row-major A takes k blocks of 384-576 (5 panels: 480-720 KiB
+        // packed): fewer trips for each element of C to memory and back than
+        // 256-384 (4-8 % faster at the models' window products); a transposed
+        // A, copied per k block, does better with 8 panels and k blocks of
+        // 256-384 (the copy stays in L2 beside them).
         if (g->aks == 1)
             gemm_block(kn, g, m0, m1, j0, j1, scratch, KC + KC / 2, NCP * 5 / 8, 0);
         else

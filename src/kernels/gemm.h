@@ -62,7 +62,8 @@ typedef struct gemm_args {
 
 /* Floats of per-thread scratch a product packs into (pool_new gives each
  * thread this much): 8 panels of B and, when A is given transposed, 96 of its
- * rows, for k blocks of up to 384 (gemm.c: KC * 3/2). A bf16 product uses
+ * rows, for k blocks of up to 384 (gemm.c: KC * 3/2; a row-major A takes 5
+ * panels for k blocks of up to 576 instead). A bf16 product uses
  * 32-bit words of it: B's 8 panels as pairs (98,304) and A as pairs, up to
  * 256 rows at once when A is given transposed (49,152). */
 #define GEMM_SCRATCH (8 * 64 * 384 + 96 * 384)
