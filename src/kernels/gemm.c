@@ -65,6 +65,22 @@ static void pack_b(float *Bp, const gemm_args *g, int k0, int kc, int j0, int j1
 
 /* ---------------------------------------------------------------- the product */
 
+// Where the chunk of a transposed A that starts at row block b ends: whole
+// row blocks of [m0, m1) (nb of them), as many as fit in `chunk` rows and at
+// least block b. Both products copy A's rows a chunk at a time.
+static int chunk_end(int m0, int m1, int nb, int b, int chunk)
+{
+    int i, hi, lo;
+    mk_block(m0, m1, nb, b, &i, &hi);
+    for (int e = b + 1; e < nb; e++) {
+        int end;
+        mk_block(m0, m1, nb, e, &lo, &end);
+        if (end - i > chunk) break;
+        hi = end;
+    }
+    return hi;
+}
+
 // Rows [m0, m1) x columns [j0, j1) of C. achunk: rows of a transposed A
 // packed at once (room for achunk x (kcmax + kcmax/2) floats after B's panels).
 static void gemm_block(const kern *kn, const gemm_args *g, int m0, int m1, int j0, int j1,
@@ -96,14 +112,8 @@ static void gemm_block(const kern *kn, const gemm_args *g, int m0, int m1, int j
                 const float *a = g->A + (long)i * g->ars + (long)k0 * g->aks;
                 long ars = g->ars, aks = g->aks;
                 if (pack_a) {
-                    if (i >= cb) { // the next chunk: whole row blocks, at most achunk rows
-                        int e = b, lo, hi = i1;
-                        for (; e + 1 < nb; e++) {
-                            mk_block(m0, m1, nb, e + 1, &lo, &hi);
-                            if (hi - i > achunk) break;
-                        }
-                        mk_block(m0, m1, nb, e, &lo, &hi);
-                        ca = i, cb = hi;
+                    if (i >= cb) {
+                        ca = i, cb = chunk_end(m0, m1, nb, b, achunk);
                         for (int k = 0; k < kc; k++)
                             memcpy(ap + (size_t)k * (cb - ca), g->A + (long)(k0 + k) * g->aks + ca,
                                    sizeof(float) * (size_t)(cb - ca));
@@ -228,14 +238,8 @@ static void gemm_block_bf16(const kern *kn, const gemm_args *g, int m0, int m1, 
                 long aqs, ars;
                 const uint32_t *ap = ap16;
                 if (transposed) {
-                    if (i >= cb) { // pack the next chunk: whole blocks, at most `chunk` rows
-                        int e = b, lo, hi = i1;
-                        for (; e + 1 < nb; e++) {
-                            mk_block(m0, m1, nb, e + 1, &lo, &hi);
-                            if (hi - i > chunk) break;
-                        }
-                        mk_block(m0, m1, nb, e, &lo, &hi);
-                        ca = i, cb = hi;
+                    if (i >= cb) {
+                        ca = i, cb = chunk_end(m0, m1, nb, b, chunk);
                         pack_a16(kn, ap16, g, ca, cb - ca, k0, kc, &aqs);
                     }
                     ap = ap16 + (i - ca), ars = 1, aqs = cb - ca;
